@@ -1,0 +1,56 @@
+"""slamon's exceptions.
+
+* SlamonError
+  + InputError        a file or request is wrong: names the file, the key or line, the problem (exit 1)
+    - ConfigError, InventoryError, ContractError, ExclusionError, HistoryError
+  + StoreError        the database is unreachable or its schema is out of date
+  + StatementError    verify mismatch, a month outside the contract term, nothing to bill
+
+Probe failures are not exceptions; they are ProbeResult(ok=False).
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class SlamonError(Exception):
+    """Base of every error slamon raises on purpose."""
+
+
+class InputError(SlamonError):
+    """Bad input: the message names the file, the key or line, and the problem."""
+
+    def __init__(self, file: str | PathLike[str], where: str | None, problem: str) -> None:
+        self.file = str(file)
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{self.file}: {where}: {problem}" if where else f"{self.file}: {problem}")
+
+
+class ConfigError(InputError):
+    """slamon.yaml is wrong."""
+
+
+class InventoryError(InputError):
+    """The inventory (sites and devices) is wrong."""
+
+
+class ContractError(InputError):
+    """A contract file is wrong."""
+
+
+class ExclusionError(InputError):
+    """The exclusions file is wrong."""
+
+
+class HistoryError(InputError):
+    """A probe-history CSV is wrong."""
+
+
+class StoreError(SlamonError):
+    """The database cannot be used: unreachable, or its schema is not the one this slamon expects."""
+
+
+class StatementError(SlamonError):
+    """A statement cannot be computed, issued or verified as asked."""
