@@ -15,3 +15,53 @@ TESTDATA = Path(__file__).parent / "testdata"
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2025, 7, 1, tzinfo=UTC))
+
+
+# --- the store, against SQLite and PostgreSQL ------------------------------------------------
+
+import os  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import sqlalchemy as sa  # noqa: E402
+
+from slamon.store import Store  # noqa: E402
+
+POSTGRES_URL = os.environ.get("SLAMON_TEST_POSTGRES", "postgresql+psycopg://127.0.0.1:5432/test")
+
+
+def postgres_schema_url() -> Iterator[str]:
+    """A throwaway schema in the test database, dropped afterwards."""
+    admin = sa.create_engine(POSTGRES_URL)
+    schema = f"slamon_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {str(exc.orig).splitlines()[0]}"
+        if os.environ.get("SLAMON_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'slamon.db'}"
+    else:
+        yield from postgres_schema_url()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
+    yield s
+    s.close()

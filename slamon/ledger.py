@@ -1,0 +1,108 @@
+"""Keeps each device's stored timeline in step with its stored results, and lets old results go.
+
+The timeline is a function of a device's results (state.build_timeline), so after any change to
+them the device's timeline is rebuilt from what is stored: that is what makes imports idempotent
+and the order of rows irrelevant. Retention drops raw results only behind a point no future result
+can change (state.Timeline.firm_until) and leaves a state.Carry to resume from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+from slamon.model import HOUR, Contract, ContractId, DeviceId, Inventory, Micros
+from slamon.state import EngineParams, Timeline, build_timeline, carry_before
+from slamon.store import StoreTx
+
+logger = logging.getLogger(__name__)
+
+
+def engine_params(
+    inventory: Inventory, contracts: Mapping[ContractId, Contract], device: DeviceId
+) -> EngineParams:
+    return EngineParams.from_terms(contracts[inventory.devices[device].contract].sla)
+
+
+def params_json(params: EngineParams) -> str:
+    return json.dumps(asdict(params), sort_keys=True)
+
+
+def rebuild_timelines(
+    tx: StoreTx,
+    inventory: Inventory,
+    contracts: Mapping[ContractId, Contract],
+    devices: Iterable[DeviceId],
+    at: Micros,
+) -> dict[DeviceId, Timeline]:
+    """Recompute and store the timelines of these devices from their stored results."""
+    wanted = list(devices)
+    keys = tx.device_keys(wanted)
+    rebuilt: dict[DeviceId, Timeline] = {}
+    for device in wanted:
+        key = keys[device]
+        params = engine_params(inventory, contracts, device)
+        meta = tx.timeline_meta(key)
+        carry = meta.carry if meta else None
+        results = tx.device_results(key)
+        tl = build_timeline(
+            results.reach_time,
+            results.reach_ok.astype(bool),
+            results.video_time,
+            results.video_ok.astype(bool),
+            params,
+            carry,
+        )
+        tx.replace_timeline(
+            key,
+            tl,
+            params=params_json(params),
+            at=at,
+            carry=carry,
+            kept_from=meta.kept_from if meta else None,
+        )
+        rebuilt[device] = tl
+    return rebuilt
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    devices: int
+    blocks: int
+
+
+def let_go_before(
+    tx: StoreTx, inventory: Inventory, contracts: Mapping[ContractId, Contract], cutoff: Micros, at: Micros
+) -> RetentionReport:
+    """Drop raw results older than `cutoff` (keeping hourly rollups, timelines and outages)."""
+    ids = tx.device_ids(tx.result_devices())
+    devices = blocks = 0
+    for key, device in sorted(ids.items()):
+        if device not in inventory.devices:
+            continue  # a retired device keeps its last results until it is back or purged
+        meta = tx.timeline_meta(key)
+        if meta is None or meta.firm_until is None:
+            continue
+        horizon = min(cutoff, meta.firm_until) // HOUR * HOUR
+        if meta.kept_from is not None and horizon <= meta.kept_from:
+            continue
+        params = engine_params(inventory, contracts, device)
+        results = tx.device_results(key)
+        carry = carry_before(
+            results.reach_time,
+            results.reach_ok.astype(bool),
+            results.video_time,
+            results.video_ok.astype(bool),
+            params,
+            horizon,
+            meta.carry,
+        )
+        if carry is None or carry == meta.carry:
+            continue
+        blocks += tx.let_go_results(key, horizon // HOUR, carry.reach_last + 1)
+        tx.set_retention(key, kept_from=horizon, carry=carry, at=at)
+        devices += 1
+    logger.info("retention: let go of %d result blocks of %d devices before %s", blocks, devices, cutoff)
+    return RetentionReport(devices, blocks)

@@ -1,0 +1,130 @@
+"""The database tables. Instants are BIGINT microseconds since the Unix epoch (UTC), exact on every
+backend; versioned inputs are stored as canonical JSON so a past month recomputes as it was."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+device_keys = Table(
+    "device_keys",
+    metadata,
+    Column("key", Integer, primary_key=True, autoincrement=True),
+    Column("device", String(200), nullable=False),
+    UniqueConstraint("device"),
+)
+"""A small integer per device id, so results and timelines stay compact."""
+
+inventory_versions = Table(
+    "inventory_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("effective_from", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+)
+
+contract_versions = Table(
+    "contract_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("contract", String(200), nullable=False),
+    Column("effective_from", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Index(None, "contract", "effective_from"),
+)
+
+exclusions = Table(
+    "exclusions",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("source", String(20), nullable=False),  # file | api
+    Column("sha256", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+result_blocks = Table(
+    "result_blocks",
+    metadata,
+    Column("device", Integer, primary_key=True),
+    Column("kind", SmallInteger, primary_key=True),  # 0 icmp, 1 snmp, 2 video
+    Column("hour", BigInteger, primary_key=True),  # hours since the epoch
+    Column("n", Integer, nullable=False),
+    Column("n_ok", Integer, nullable=False),
+    Column("rtt_n", Integer, nullable=False),
+    Column("rtt_sum_us", BigInteger, nullable=False),
+    Column("rtt_min_us", BigInteger),
+    Column("rtt_max_us", BigInteger),
+    Column("data", LargeBinary),  # packed results; NULL once retention has let them go
+    sqlite_with_rowid=False,
+)
+
+timelines = Table(
+    "timelines",
+    metadata,
+    Column("device", Integer, primary_key=True),
+    Column("params", Text, nullable=False),  # the engine settings the stored timeline was built with
+    Column("kept_from", BigInteger),  # results before this instant were let go (retention)
+    Column("carry", Text),  # JSON state.Carry at kept_from
+    Column("firm_until", BigInteger),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("device", Integer, primary_key=True),
+    Column("at", BigInteger, primary_key=True),
+    Column("state", String(10), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+outages = Table(
+    "outages",
+    metadata,
+    Column("device", Integer, primary_key=True),
+    Column("start_at", BigInteger, primary_key=True),
+    Column("end_at", BigInteger, nullable=False),
+    Column("open", Boolean, nullable=False),
+    Column("end_reason", String(20)),
+    Column("first_failure", BigInteger),
+    Column("last_failure", BigInteger),
+    Column("recovered", BigInteger),
+    Index(None, "end_at"),
+)
+
+statements = Table(
+    "statements",
+    metadata,
+    Column("contract", String(200), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("status", String(10), nullable=False),  # issued (drafts are not stored)
+    Column("hash", String(80), nullable=False),
+    Column("replaces", String(80)),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+)

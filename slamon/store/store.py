@@ -1,0 +1,709 @@
+"""The SLA ledger in a database: SQLite by default (one file, WAL), PostgreSQL for scale.
+
+Everything happens inside `with store.begin() as tx:`; a block that raises leaves the database as
+it was, which is how a rejected import changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from slamon.canonical import (
+    canonical_json,
+    contract_from_dict,
+    contract_to_dict,
+    exclusion_from_dict,
+    exclusion_to_dict,
+    inventory_from_dict,
+    inventory_to_dict,
+)
+from slamon.errors import StoreError
+from slamon.model import (
+    HOUR,
+    Contract,
+    ContractId,
+    DeviceId,
+    DeviceState,
+    Exclusion,
+    Fleet,
+    Inventory,
+    Micros,
+    ProbeKind,
+)
+from slamon.state import Carry, Outage, OutageEnd, Timeline, Transition
+from slamon.store import blocks as blk
+from slamon.store import schema as t
+from slamon.store.blocks import ResultColumns, ResultConflict
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_CHUNK = 900  # ids per IN (...) list, under every backend's parameter limit
+
+
+def redact(url: str) -> str:
+    """The database URL without its password, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return "<unparsable database url>"
+
+
+class ResultsLetGo(Exception):
+    """New results fall before what retention has already let go for a device."""
+
+    def __init__(self, device: int, kept_from: Micros, time: Micros, line: int | None) -> None:
+        self.device, self.kept_from, self.time, self.line = device, kept_from, time, line
+        super().__init__(f"device key {device}: results before {kept_from} were let go")
+
+
+@dataclass(frozen=True, slots=True)
+class MergeReport:
+    added: int
+    repeated: int  # already stored, identical: importing twice changes nothing
+    earliest: Mapping[int, Micros]  # per device key, its earliest result in the batch
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceResults:
+    """All retained results of one device, each kind sorted by time (reachability: ICMP before SNMP on ties)."""
+
+    reach_time: blk.I64
+    reach_ok: blk.U8
+    video_time: blk.I64
+    video_ok: blk.U8
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineMeta:
+    params: str
+    kept_from: Micros | None
+    carry: Carry | None
+    firm_until: Micros | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedStatement:
+    contract: str
+    month: str
+    revision: int
+    hash: str
+    replaces: str | None
+    issued_at: Micros
+    body: str
+
+
+class Store:
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database: {url!r} is not a database URL ({exc})") from exc
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise StoreError(f"database: {redact(url)}: only sqlite and postgresql are supported")
+        if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = sa.create_engine(parsed, future=True)
+        if self.dialect == "sqlite":
+            _sqlite_pragmas(self.engine)
+        if upgrade:
+            self.upgrade()
+
+    def upgrade(self) -> None:
+        """Bring the schema to this slamon's version (Alembic); refuse a database from a newer one."""
+        script = ScriptDirectory(str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+                if current is not None and current not in {s.revision for s in script.walk_revisions()}:
+                    raise StoreError(
+                        f"{redact(self.url)}: schema revision {current} is newer than this slamon knows "
+                        f"(head {script.get_current_head()}); upgrade slamon"
+                    )
+                if current != script.get_current_head():
+                    cfg = AlembicConfig()
+                    cfg.set_main_option("script_location", str(MIGRATIONS))
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    logger.info(
+                        "database %s upgraded to schema %s", redact(self.url), script.get_current_head()
+                    )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open database {redact(self.url)}: {_reason(exc)}") from exc
+
+    @contextmanager
+    def begin(self) -> Iterator[StoreTx]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        try:
+            with self.engine.begin() as conn:
+                yield StoreTx(conn, self.dialect)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {redact(self.url)}: {_reason(exc)}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig or exc).strip().splitlines()[0]
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    """WAL for concurrent readers, and SQLAlchemy (not the driver) in charge of BEGIN."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _sha(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _carry_json(carry: Carry) -> str:
+    return json.dumps(
+        {"reach_down": carry.reach_down, "reach_last": carry.reach_last, "video_bad": carry.video_bad}
+    )
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+class StoreTx:
+    """The store's operations, inside one transaction."""
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+
+    # --- device keys ------------------------------------------------------------------------
+
+    def device_keys(self, ids: Iterable[DeviceId], *, create: bool = True) -> dict[DeviceId, int]:
+        wanted = sorted(set(ids))
+        found: dict[DeviceId, int] = {}
+        for part in _chunks(wanted):
+            rows = self.conn.execute(
+                sa.select(t.device_keys.c.device, t.device_keys.c.key).where(t.device_keys.c.device.in_(part))
+            )
+            found.update({r.device: r.key for r in rows})
+        missing = [i for i in wanted if i not in found]
+        if missing and create:
+            self.conn.execute(t.device_keys.insert(), [{"device": i} for i in missing])
+            for part in _chunks(missing):
+                rows = self.conn.execute(
+                    sa.select(t.device_keys.c.device, t.device_keys.c.key).where(
+                        t.device_keys.c.device.in_(part)
+                    )
+                )
+                found.update({r.device: r.key for r in rows})
+        return found
+
+    def device_ids(self, keys: Iterable[int]) -> dict[int, DeviceId]:
+        found: dict[int, DeviceId] = {}
+        for part in _chunks(sorted(set(keys))):
+            rows = self.conn.execute(
+                sa.select(t.device_keys.c.key, t.device_keys.c.device).where(t.device_keys.c.key.in_(part))
+            )
+            found.update({r.key: r.device for r in rows})
+        return found
+
+    # --- versioned inputs -------------------------------------------------------------------
+
+    def record_fleet(self, fleet: Fleet, at: Micros) -> list[str]:
+        """Store what changed since the last versions, effective from `at`. Returns what changed."""
+        changes: list[str] = []
+        body = canonical_json(inventory_to_dict(fleet.inventory))
+        sha = _sha(body)
+        latest = self.conn.execute(
+            sa.select(t.inventory_versions.c.sha256).order_by(t.inventory_versions.c.id.desc()).limit(1)
+        ).scalar()
+        if latest != sha:
+            self.conn.execute(
+                t.inventory_versions.insert().values(effective_from=at, sha256=sha, body=body.decode())
+            )
+            changes.append("inventory")
+        for cid, contract in sorted(fleet.contracts.items()):
+            body = canonical_json(contract_to_dict(contract))
+            sha = _sha(body)
+            latest = self.conn.execute(
+                sa.select(t.contract_versions.c.sha256)
+                .where(t.contract_versions.c.contract == cid)
+                .order_by(t.contract_versions.c.id.desc())
+                .limit(1)
+            ).scalar()
+            if latest != sha:
+                self.conn.execute(
+                    t.contract_versions.insert().values(
+                        contract=cid, effective_from=at, sha256=sha, body=body.decode()
+                    )
+                )
+                changes.append(f"contract {cid}")
+        changes += self._mirror_exclusions(fleet.exclusions, at)
+        self.device_keys(fleet.inventory.devices)
+        return changes
+
+    def _mirror_exclusions(self, exclusions: Sequence[Exclusion], at: Micros) -> list[str]:
+        stored = {
+            r.id: r
+            for r in self.conn.execute(
+                sa.select(
+                    t.exclusions.c.id, t.exclusions.c.sha256, t.exclusions.c.position, t.exclusions.c.source
+                )
+            )
+        }
+        changes: list[str] = []
+        seen: set[str] = set()
+        for position, ex in enumerate(exclusions):
+            body = canonical_json(exclusion_to_dict(ex))
+            sha = _sha(body)
+            seen.add(ex.id)
+            old = stored.get(ex.id)
+            if old is not None and old.sha256 == sha and old.position == position:
+                continue
+            row = {
+                "position": position,
+                "source": "file",
+                "sha256": sha,
+                "body": body.decode(),
+                "updated_at": at,
+            }
+            if old is None:
+                self.conn.execute(t.exclusions.insert().values(id=ex.id, **row))
+            else:
+                self.conn.execute(t.exclusions.update().where(t.exclusions.c.id == ex.id).values(**row))
+            if old is None or old.sha256 != sha:
+                changes.append(f"exclusion {ex.id}")
+        gone = [i for i, r in stored.items() if r.source == "file" and i not in seen]
+        if gone:
+            self.conn.execute(t.exclusions.delete().where(t.exclusions.c.id.in_(gone)))
+            changes += [f"exclusion {i} removed" for i in gone]
+        return changes
+
+    def inventory_as_of(self, at: Micros) -> Inventory | None:
+        """The inventory in effect at `at`: the newest version from before it, else the oldest one."""
+        v = t.inventory_versions
+        body = self.conn.execute(
+            sa.select(v.c.body)
+            .where(v.c.effective_from <= at)
+            .order_by(v.c.effective_from.desc(), v.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if body is None:
+            body = self.conn.execute(sa.select(v.c.body).order_by(v.c.id).limit(1)).scalar()
+        return None if body is None else inventory_from_dict(json.loads(body))
+
+    def contract_as_of(self, contract: str, at: Micros) -> Contract | None:
+        v = t.contract_versions
+        where = v.c.contract == contract
+        body = self.conn.execute(
+            sa.select(v.c.body)
+            .where(where, v.c.effective_from <= at)
+            .order_by(v.c.effective_from.desc(), v.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if body is None:
+            body = self.conn.execute(sa.select(v.c.body).where(where).order_by(v.c.id).limit(1)).scalar()
+        return None if body is None else contract_from_dict(json.loads(body))
+
+    def contracts_as_of(self, at: Micros) -> dict[ContractId, Contract]:
+        ids = self.conn.execute(sa.select(t.contract_versions.c.contract).distinct()).scalars().all()
+        found = {cid: self.contract_as_of(cid, at) for cid in ids}
+        return {ContractId(k): c for k, c in found.items() if c is not None}
+
+    def exclusions(self) -> tuple[Exclusion, ...]:
+        rows = self.conn.execute(
+            sa.select(t.exclusions.c.body).order_by(t.exclusions.c.position, t.exclusions.c.id)
+        )
+        return tuple(exclusion_from_dict(json.loads(r.body)) for r in rows)
+
+    # --- raw results ------------------------------------------------------------------------
+
+    def merge_results(self, cols: ResultColumns) -> MergeReport:
+        """Add results to their hourly blocks. Identical repeats are skipped; a result that
+        disagrees with a stored one raises ResultConflict, one older than retention ResultsLetGo."""
+        cols, repeated = blk.sort_and_dedupe(cols)
+        if len(cols) == 0:
+            return MergeReport(0, repeated, {})
+        starts = np.concatenate(([0], np.flatnonzero(cols.device[1:] != cols.device[:-1]) + 1))
+        earliest: dict[int, Micros] = {}
+        for s in starts.tolist():
+            dev = int(cols.device[s])
+            mask = cols.device == dev
+            earliest[dev] = int(cols.time[mask].min())
+        self._check_retention(cols, earliest)
+        existing = self._existing_blocks(cols)
+        rows: list[dict[str, Any]] = []
+        added = 0
+        for dev, kind, hour, a, b in blk.block_groups(cols):
+            new = blk.encode(cols, hour, a, b)
+            old = existing.get((dev, kind, hour))
+            if old is None:
+                records, n_new = new, b - a
+            else:
+                lines = None if cols.line is None else cols.line[a:b]
+                try:
+                    records, n_new = blk.merge(blk.decode(old), new, lines)
+                except ResultConflict as exc:
+                    raise ResultConflict(dev, kind, hour * HOUR + exc.time, exc.line, None) from None
+                if n_new == 0:
+                    repeated += b - a
+                    continue
+                repeated += (b - a) - n_new
+            added += n_new
+            n, n_ok, rtt_n, rtt_sum, rtt_min, rtt_max = blk.rollup(records)
+            rows.append(
+                {
+                    "device": dev,
+                    "kind": kind,
+                    "hour": hour,
+                    "n": n,
+                    "n_ok": n_ok,
+                    "rtt_n": rtt_n,
+                    "rtt_sum_us": rtt_sum,
+                    "rtt_min_us": rtt_min,
+                    "rtt_max_us": rtt_max,
+                    "data": records.tobytes(),
+                }
+            )
+        if rows:
+            stmt = self._insert(t.result_blocks)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["device", "kind", "hour"],
+                set_={
+                    c: stmt.excluded[c]
+                    for c in ("n", "n_ok", "rtt_n", "rtt_sum_us", "rtt_min_us", "rtt_max_us", "data")
+                },
+            )
+            self.conn.execute(stmt, rows)
+        return MergeReport(added, repeated, earliest)
+
+    def _check_retention(self, cols: ResultColumns, earliest: Mapping[int, Micros]) -> None:
+        tl = t.timelines
+        for part in _chunks(sorted(earliest)):
+            rows = self.conn.execute(
+                sa.select(tl.c.device, tl.c.kept_from).where(
+                    tl.c.device.in_(part), tl.c.kept_from.is_not(None)
+                )
+            )
+            for r in rows:
+                if earliest[r.device] < r.kept_from:
+                    i = int(np.flatnonzero((cols.device == r.device) & (cols.time < r.kept_from))[0])
+                    line = None if cols.line is None else int(cols.line[i])
+                    raise ResultsLetGo(r.device, r.kept_from, int(cols.time[i]), line)
+
+    def _existing_blocks(self, cols: ResultColumns) -> dict[tuple[int, int, int], bytes]:
+        """Stored blocks the batch touches, fetched per device and kind over the batch's hours."""
+        hour = cols.time // HOUR
+        pair = cols.device.astype(np.int64) * 8 + cols.kind
+        starts = np.concatenate(([0], np.flatnonzero(pair[1:] != pair[:-1]) + 1))
+        ends = np.append(starts[1:], len(cols))
+        rb = t.result_blocks
+        found: dict[tuple[int, int, int], bytes] = {}
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            dev, kind = int(cols.device[a]), int(cols.kind[a])
+            rows = self.conn.execute(
+                sa.select(rb.c.hour, rb.c.data).where(
+                    rb.c.device == dev,
+                    rb.c.kind == kind,
+                    rb.c.hour.between(int(hour[a]), int(hour[b - 1])),
+                    rb.c.data.is_not(None),
+                )
+            )
+            for r in rows:
+                found[(dev, kind, r.hour)] = r.data
+        return found
+
+    def device_results(self, key: int) -> DeviceResults:
+        rb = t.result_blocks
+        rows = self.conn.execute(
+            sa.select(rb.c.kind, rb.c.hour, rb.c.data)
+            .where(rb.c.device == key, rb.c.data.is_not(None))
+            .order_by(rb.c.kind, rb.c.hour)
+        )
+        times: dict[int, list[blk.I64]] = {0: [], 1: [], 2: []}
+        oks: dict[int, list[blk.U8]] = {0: [], 1: [], 2: []}
+        for r in rows:
+            rec = blk.decode(r.data)
+            times[r.kind].append(rec["off"].astype(np.int64) + r.hour * HOUR)
+            oks[r.kind].append(rec["ok"])
+
+        def cat(parts: list[Any], dtype: Any) -> Any:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+        reach_t = cat(times[0] + times[1], np.int64)
+        reach_ok = cat(oks[0] + oks[1], np.uint8)
+        order = np.argsort(reach_t, kind="stable")  # ICMP blocks come first, so ties keep ICMP first
+        return DeviceResults(reach_t[order], reach_ok[order], cat(times[2], np.int64), cat(oks[2], np.uint8))
+
+    def iter_results(
+        self, start: Micros, end: Micros, keys: Sequence[int] | None = None
+    ) -> Iterator[tuple[int, int, int, blk.Records]]:
+        """(device key, kind, hour, records) per stored block in [start, end), by device then hour."""
+        rb = t.result_blocks
+        where = [rb.c.hour >= start // HOUR, rb.c.hour <= (end - 1) // HOUR, rb.c.data.is_not(None)]
+        if keys is not None:
+            where.append(rb.c.device.in_(list(keys)))
+        rows = self.conn.execution_options(yield_per=2000).execute(
+            sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
+            .where(*where)
+            .order_by(rb.c.device, rb.c.hour, rb.c.kind)
+        )
+        for r in rows:
+            yield r.device, r.kind, r.hour, blk.decode(r.data)
+
+    def rollups(self, key: int, start: Micros, end: Micros) -> list[dict[str, Any]]:
+        rb = t.result_blocks
+        rows = self.conn.execute(
+            sa.select(
+                rb.c.kind,
+                rb.c.hour,
+                rb.c.n,
+                rb.c.n_ok,
+                rb.c.rtt_n,
+                rb.c.rtt_sum_us,
+                rb.c.rtt_min_us,
+                rb.c.rtt_max_us,
+                rb.c.data.is_(None).label("let_go"),
+            )
+            .where(rb.c.device == key, rb.c.hour >= start // HOUR, rb.c.hour < -(-end // HOUR))
+            .order_by(rb.c.hour, rb.c.kind)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    def let_go_results(self, key: int, reach_before_hour: int, video_until: Micros) -> int:
+        """Drop raw bytes (keep rollups): reachability blocks before an hour, video blocks that end by
+        `video_until`. Returns how many blocks were let go."""
+        rb = t.result_blocks
+        done = self.conn.execute(
+            rb.update()
+            .where(
+                rb.c.device == key,
+                rb.c.data.is_not(None),
+                sa.or_(
+                    sa.and_(rb.c.kind.in_(blk.REACH_CODES), rb.c.hour < reach_before_hour),
+                    sa.and_(
+                        rb.c.kind == blk.KIND_CODES[ProbeKind.VIDEO], (rb.c.hour + 1) * HOUR <= video_until
+                    ),
+                ),
+            )
+            .values(data=None)
+        )
+        return int(done.rowcount or 0)
+
+    def result_devices(self) -> list[int]:
+        return list(self.conn.execute(sa.select(t.result_blocks.c.device).distinct()).scalars())
+
+    # --- timelines ----------------------------------------------------------------------------
+
+    def timeline_meta(self, key: int) -> TimelineMeta | None:
+        r = self.conn.execute(sa.select(t.timelines).where(t.timelines.c.device == key)).first()
+        if r is None:
+            return None
+        carry = None if r.carry is None else Carry(**json.loads(r.carry))
+        return TimelineMeta(r.params, r.kept_from, carry, r.firm_until)
+
+    def replace_timeline(
+        self,
+        key: int,
+        tl: Timeline,
+        *,
+        params: str,
+        at: Micros,
+        carry: Carry | None = None,
+        kept_from: Micros | None = None,
+    ) -> None:
+        """Store a device's recomputed timeline. Without `carry` it replaces everything; with it,
+        what is stored before `carry.reach_last` stays and the outage running across it is joined."""
+        tr, ou = t.transitions, t.outages
+        since = carry.reach_last if carry else None
+        transitions = list(tl.transitions)
+        outages = list(tl.outages)
+        if since is None:
+            self.conn.execute(tr.delete().where(tr.c.device == key))
+            self.conn.execute(ou.delete().where(ou.c.device == key))
+        else:
+            before = self.conn.execute(
+                sa.select(tr.c.state)
+                .where(tr.c.device == key, tr.c.at < since)
+                .order_by(tr.c.at.desc())
+                .limit(1)
+            ).scalar()
+            if transitions and before == transitions[0].state.value:
+                transitions = transitions[1:]
+            self.conn.execute(tr.delete().where(tr.c.device == key, tr.c.at >= since))
+            spanning = self.conn.execute(
+                sa.select(ou).where(ou.c.device == key, ou.c.start_at < since, ou.c.end_at >= since)
+            ).first()
+            if spanning is not None and outages and outages[0].start == since:
+                first = outages[0]
+                outages[0] = Outage(
+                    start=spanning.start_at,
+                    end=first.end,
+                    open=first.open,
+                    end_reason=first.end_reason,
+                    first_failure=spanning.first_failure
+                    if spanning.first_failure is not None
+                    else first.first_failure,
+                    last_failure=first.last_failure
+                    if first.last_failure is not None
+                    else spanning.last_failure,
+                    recovered=first.recovered,
+                )
+                self.conn.execute(ou.delete().where(ou.c.device == key, ou.c.start_at == spanning.start_at))
+            self.conn.execute(ou.delete().where(ou.c.device == key, ou.c.start_at >= since))
+        if transitions:
+            self.conn.execute(
+                tr.insert(), [{"device": key, "at": x.at, "state": x.state.value} for x in transitions]
+            )
+        if outages:
+            self.conn.execute(
+                ou.insert(),
+                [
+                    {
+                        "device": key,
+                        "start_at": o.start,
+                        "end_at": o.end,
+                        "open": o.open,
+                        "end_reason": o.end_reason.value if o.end_reason else None,
+                        "first_failure": o.first_failure,
+                        "last_failure": o.last_failure,
+                        "recovered": o.recovered,
+                    }
+                    for o in outages
+                ],
+            )
+        meta = {
+            "params": params,
+            "firm_until": tl.firm_until,
+            "updated_at": at,
+            "carry": None if carry is None else _carry_json(carry),
+            "kept_from": kept_from,
+        }
+        stmt = self._insert(t.timelines).values(device=key, **meta)
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=meta))
+
+    def set_retention(self, key: int, *, kept_from: Micros, carry: Carry, at: Micros) -> None:
+        """Record that results before `kept_from` are gone and where the engine resumes."""
+        self.conn.execute(
+            t.timelines.update()
+            .where(t.timelines.c.device == key)
+            .values(kept_from=kept_from, updated_at=at, carry=_carry_json(carry))
+        )
+
+    def load_timelines(self, keys: Sequence[int], start: Micros, end: Micros) -> dict[int, Timeline]:
+        """Transitions in [start, end) plus the one in force at `start`; outages overlapping the
+        window or ending inside it."""
+        tr, ou = t.transitions, t.outages
+        result: dict[int, tuple[list[Transition], list[Outage]]] = {k: ([], []) for k in keys}
+        for part in _chunks(sorted(set(keys))):
+            latest = (
+                sa.select(tr.c.device, sa.func.max(tr.c.at).label("at"))
+                .where(tr.c.device.in_(part), tr.c.at < start)
+                .group_by(tr.c.device)
+                .subquery()
+            )
+            lead = self.conn.execute(
+                sa.select(tr.c.device, tr.c.at, tr.c.state).join(
+                    latest, sa.and_(tr.c.device == latest.c.device, tr.c.at == latest.c.at)
+                )
+            )
+            rows = self.conn.execute(
+                sa.select(tr.c.device, tr.c.at, tr.c.state)
+                .where(tr.c.device.in_(part), tr.c.at >= start, tr.c.at < end)
+                .order_by(tr.c.device, tr.c.at)
+            )
+            for r in [*lead, *rows]:
+                result[r.device][0].append(Transition(r.at, DeviceState(r.state)))
+            orows = self.conn.execute(
+                sa.select(ou)
+                .where(ou.c.device.in_(part), ou.c.end_at >= start, ou.c.start_at < end)
+                .order_by(ou.c.device, ou.c.start_at)
+            )
+            for o in orows:
+                result[o.device][1].append(
+                    Outage(
+                        start=o.start_at,
+                        end=o.end_at,
+                        open=o.open,
+                        end_reason=OutageEnd(o.end_reason) if o.end_reason else None,
+                        first_failure=o.first_failure,
+                        last_failure=o.last_failure,
+                        recovered=o.recovered,
+                    )
+                )
+        return {
+            k: Timeline(tuple(sorted(trs, key=lambda x: x.at)), tuple(ous))
+            for k, (trs, ous) in result.items()
+        }
+
+    def earliest_outage_start(self, keys: Sequence[int], start: Micros, end: Micros) -> Micros | None:
+        """The earliest start among outages of these devices that overlap or end in [start, end)."""
+        ou = t.outages
+        found: list[Micros] = []
+        for part in _chunks(sorted(set(keys))):
+            v = self.conn.execute(
+                sa.select(sa.func.min(ou.c.start_at)).where(
+                    ou.c.device.in_(part), ou.c.end_at >= start, ou.c.start_at < end
+                )
+            ).scalar()
+            if v is not None:
+                found.append(int(v))
+        return min(found) if found else None
+
+    # --- statements -------------------------------------------------------------------------
+
+    def issued_statements(self, contract: str, month: str) -> list[IssuedStatement]:
+        st = t.statements
+        rows = self.conn.execute(
+            sa.select(st).where(st.c.contract == contract, st.c.month == month).order_by(st.c.revision)
+        )
+        return [
+            IssuedStatement(r.contract, r.month, r.revision, r.hash, r.replaces, r.issued_at, r.body)
+            for r in rows
+        ]
+
+    def save_issued(self, s: IssuedStatement) -> None:
+        self.conn.execute(
+            t.statements.insert().values(
+                contract=s.contract,
+                month=s.month,
+                revision=s.revision,
+                status="issued",
+                hash=s.hash,
+                replaces=s.replaces,
+                issued_at=s.issued_at,
+                body=s.body,
+            )
+        )
