@@ -127,7 +127,11 @@ class Store:
         if self.dialect == "sqlite":
             _sqlite_pragmas(self.engine)
         if upgrade:
-            self.upgrade()
+            try:
+                self.upgrade()
+            except BaseException:
+                self.engine.dispose()
+                raise
 
     def upgrade(self) -> None:
         """Bring the schema to this slamon's version (Alembic); refuse a database from a newer one."""
@@ -622,10 +626,13 @@ class StoreTx:
             .values(kept_from=kept_from, updated_at=at, carry=_carry_json(carry))
         )
 
-    def load_timelines(self, keys: Sequence[int], start: Micros, end: Micros) -> dict[int, Timeline]:
-        """Transitions in [start, end) plus the one in force at `start`; outages overlapping the
-        window or ending inside it."""
+    def load_timelines(
+        self, keys: Sequence[int], start: Micros, end: Micros, *, outages_from: Micros | None = None
+    ) -> dict[int, Timeline]:
+        """Transitions in [start, end) plus the one in force at `start`; outages that overlap
+        [outages_from or start, end) or end inside it."""
         tr, ou = t.transitions, t.outages
+        lo = start if outages_from is None else outages_from
         result: dict[int, tuple[list[Transition], list[Outage]]] = {k: ([], []) for k in keys}
         for part in _chunks(sorted(set(keys))):
             latest = (
@@ -648,7 +655,7 @@ class StoreTx:
                 result[r.device][0].append(Transition(r.at, DeviceState(r.state)))
             orows = self.conn.execute(
                 sa.select(ou)
-                .where(ou.c.device.in_(part), ou.c.end_at >= start, ou.c.start_at < end)
+                .where(ou.c.device.in_(part), ou.c.end_at >= lo, ou.c.start_at < end)
                 .order_by(ou.c.device, ou.c.start_at)
             )
             for o in orows:

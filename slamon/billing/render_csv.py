@@ -1,0 +1,108 @@
+"""A statement as CSV: one block per section, each with its header row, for spreadsheets.
+
+Every row starts with its section (statement, device, outage, exclusion, deduction), so a sheet
+filtered on the first column gives one table. Figures are exactly those of the JSON document.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from typing import IO, Any
+
+SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "device",
+        "devices",
+        (
+            "id",
+            "kind",
+            "site",
+            "channels",
+            "fee",
+            "scheduled_s",
+            "excluded_s",
+            "down_s",
+            "degraded_s",
+            "unknown_s",
+            "availability",
+            "deduction",
+        ),
+    ),
+    (
+        "outage",
+        "outages",
+        (
+            "device",
+            "start",
+            "end",
+            "open",
+            "end_reason",
+            "counted_s",
+            "counted_total_s",
+            "causes",
+            "overrun_hours",
+            "deduction",
+            "first_failure",
+            "last_failure",
+            "recovered",
+        ),
+    ),
+    (
+        "exclusion",
+        "exclusions",
+        (
+            "id",
+            "category",
+            "status",
+            "start",
+            "end",
+            "honoured",
+            "excluded_s",
+            "reason",
+            "approved_by",
+            "not_honoured_because",
+        ),
+    ),
+    ("deduction", "deductions", ("rule", "device", "kpi", "outage_start", "reason", "amount")),
+)
+SUMMARY = (
+    "contract",
+    "vendor",
+    "month",
+    "currency",
+    "status",
+    "revision",
+    "fee_total",
+    "deduction_total",
+    "payable",
+    "online_rate",
+    "intact_rate",
+    "hash",
+    "inputs_sha256",
+    "replaces",
+)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return ";".join(f"{k}={v}" for k, v in value.items())
+    return value
+
+
+def render_csv(doc: Mapping[str, Any], out: IO[str]) -> None:
+    w = csv.writer(out, lineterminator="\n")
+    rates = doc.get("rates", {})
+    summary = {**doc, "online_rate": rates.get("online_rate"), "intact_rate": rates.get("intact_rate")}
+    w.writerow(("section", *SUMMARY))
+    w.writerow(("statement", *(_cell(summary.get(k)) for k in SUMMARY)))
+    for section, key, columns in SECTIONS:
+        w.writerow(())
+        w.writerow(("section", *columns))
+        for item in doc.get(key, []):
+            flat = {**item, **item.get("evidence", {})}
+            w.writerow((section, *(_cell(flat.get(c)) for c in columns)))

@@ -1,0 +1,274 @@
+"""The `slamon` command (FORMATS.md): wiring only. Exit codes: 0 success, 1 invalid input, 2 usage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from slamon import __version__
+from slamon.billing.render_csv import render_csv
+from slamon.clock import Clock, SystemClock
+from slamon.config import Config, load_config
+from slamon.errors import SlamonError
+from slamon.fleet import load_fleet
+from slamon.history import export_history, import_history
+from slamon.model import DeviceId, DeviceKind, Fleet, to_micros
+from slamon.statements import statement, verify
+from slamon.store import Store
+
+logger = logging.getLogger("slamon")
+
+FORMATS = ("json", "csv", "xlsx", "pdf")
+
+
+class UsageError(Exception):
+    """The command line itself is wrong (exit 2)."""
+
+
+def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args, clock or SystemClock()))
+    except UsageError as exc:
+        parser.error(str(exc))
+    except SlamonError as exc:
+        sys.stderr.write(f"slamon: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("slamon: interrupted\n")
+        return 130
+    return 0  # pragma: no cover  (parser.error exits)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="slamon",
+        description="Turn probe evidence from a leased camera fleet "
+        "into SLA statements, correct to the cent.",
+    )
+    p.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("SLAMON_CONFIG", "slamon.yaml"),
+        help="slamon.yaml (default: $SLAMON_CONFIG or ./slamon.yaml)",
+    )
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    p.add_argument("--version", action="version", version=f"slamon {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="validate config, inventory, contracts and exclusions")
+    check.set_defaults(func=cmd_check)
+
+    imp = sub.add_parser("import", help="import probe history (CSV, or CSV.gz) through the state engine")
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imp.set_defaults(func=cmd_import)
+
+    exp = sub.add_parser("export", help="export stored probe results as probe-history CSV")
+    exp.add_argument("what", choices=["probes"])
+    exp.add_argument("--from", dest="start", required=True, help="date (YYYY-MM-DD) or ISO instant")
+    exp.add_argument("--to", dest="end", required=True, help="date or ISO instant, exclusive")
+    exp.add_argument("--timezone", help="zone for plain dates (default: the contracts' zone)")
+    exp.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    exp.set_defaults(func=cmd_export)
+
+    st = sub.add_parser(
+        "statement",
+        help="a contract's monthly SLA statement; or `statement verify FILE`",
+        usage="slamon statement --contract ID --month YYYY-MM [--format F] [-o FILE] [--issue]\n"
+        "       slamon statement verify FILE",
+    )
+    st.add_argument(
+        "verify", nargs="*", metavar="verify FILE", help="re-compute a statement file, compare its hash"
+    )
+    st.add_argument("--contract")
+    st.add_argument("--month", help="YYYY-MM in the contract's time zone")
+    st.add_argument("--format", choices=FORMATS, default=None, help="json (default), csv, xlsx or pdf")
+    st.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    st.add_argument("--issue", action="store_true", help="freeze this month's statement as issued")
+    st.set_defaults(func=cmd_statement)
+    return p
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def load(args: argparse.Namespace) -> tuple[Config, Fleet]:
+    config = load_config(args.config)
+    return config, load_fleet(config)
+
+
+def cmd_check(args: argparse.Namespace, clock: Clock) -> int:
+    config, fleet = load(args)
+    devices = fleet.inventory.devices.values()
+    kinds = ", ".join(f"{sum(d.kind is k for d in devices)} {k.value}s" for k in DeviceKind)
+    out(
+        f"ok: {config.path}: {len(fleet.contracts)} contract(s), {len(fleet.inventory.sites)} sites, "
+        f"{len(devices)} devices ({kinds}), {len(fleet.exclusions)} exclusions\n"
+    )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, clock: Clock) -> int:
+    config, fleet = load(args)
+    store = Store(config.database)
+    try:
+        for path in args.files:
+            show = _progress(path) if sys.stderr.isatty() else None
+            report = import_history(path, store, fleet, clock.now(), show)
+            if show is not None:
+                sys.stderr.write("\n")
+            rate = report.rows / report.seconds if report.seconds else 0.0
+            sys.stderr.write(
+                f"{path}: {report.rows:,} rows ({report.added:,} new, {report.repeated:,} already stored) "
+                f"for {report.devices} devices in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
+                f"{report.outages} outages on their timelines\n"
+            )
+    finally:
+        store.close()
+    return 0
+
+
+def _progress(path: Path) -> Any:
+    started = time.monotonic()
+
+    def show(rows: int, position: int, size: int | None) -> None:
+        elapsed = max(time.monotonic() - started, 1e-9)
+        share = f", {100 * position / size:.0f}%" if size else ""
+        sys.stderr.write(f"\r{path}: {rows:,} rows{share} ({rows / elapsed:,.0f} rows/s)  ")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_export(args: argparse.Namespace, clock: Clock) -> int:
+    config, fleet = load(args)
+    zones = {cid: ZoneInfo(c.timezone) for cid, c in fleet.contracts.items()}
+    default = args.timezone or (
+        next(iter({c.timezone for c in fleet.contracts.values()}))
+        if len({c.timezone for c in fleet.contracts.values()}) == 1
+        else "UTC"
+    )
+    try:
+        zone = ZoneInfo(default)
+    except (ValueError, KeyError):
+        raise UsageError(f"--timezone: unknown time zone {default!r}") from None
+    start = _instant(args.start, "--from", zone)
+    end = _instant(args.end, "--to", zone)
+    if end <= start:
+        raise UsageError("--to must be after --from")
+    device_zones: dict[DeviceId, tzinfo] = {d.id: zones[d.contract] for d in fleet.inventory.devices.values()}
+    store = Store(config.database)
+    try:
+        with _output(args.output, binary=False) as stream:
+            rows = export_history(store, to_micros(start), to_micros(end), stream, device_zones)
+    finally:
+        store.close()
+    sys.stderr.write(f"exported {rows:,} results\n")
+    return 0
+
+
+def _instant(text: str, flag: str, zone: tzinfo) -> datetime:
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), zone)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag}: {text!r} is not a date (YYYY-MM-DD) or an ISO instant") from None
+    return value if value.tzinfo else value.replace(tzinfo=zone)
+
+
+def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
+    if args.verify:
+        if len(args.verify) != 2 or args.verify[0] != "verify" or args.contract or args.month or args.issue:
+            raise UsageError("use `statement verify FILE`, or `statement --contract ID --month YYYY-MM`")
+        return _verify(args, Path(args.verify[1]))
+    if not args.contract or not args.month:
+        raise UsageError("statement needs --contract and --month (or: statement verify FILE)")
+    fmt = args.format or _format_from(args.output)
+    if fmt in ("xlsx", "pdf"):
+        raise SlamonError(f"--format {fmt} is not available in this version; use json or csv")
+    config, fleet = load(args)
+    store = Store(config.database)
+    try:
+        with store.begin() as tx:
+            tx.record_fleet(fleet, to_micros(clock.now()))
+        outcome = statement(store, args.contract, args.month, issue=args.issue, now=clock.now())
+    finally:
+        store.close()
+    with _output(args.output, binary=False) as stream:
+        if fmt == "csv":
+            render_csv(outcome.document, stream)
+        else:
+            stream.write(json.dumps(outcome.document, ensure_ascii=False, indent=2) + "\n")
+    if outcome.note:
+        sys.stderr.write(f"{outcome.note}\n")
+    return 0
+
+
+def _verify(args: argparse.Namespace, path: Path) -> int:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SlamonError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SlamonError(f"{path}: not a statement JSON file ({exc})") from None
+    if not isinstance(doc, dict):
+        raise SlamonError(f"{path}: not a statement JSON file")
+    config, _fleet = load(args)
+    store = Store(config.database)
+    try:
+        verdict = verify(store, doc)
+    finally:
+        store.close()
+    (sys.stdout if verdict.ok else sys.stderr).write("".join(f"{line}\n" for line in verdict.lines))
+    return 0 if verdict.ok else 1
+
+
+def _format_from(path: Path | None) -> str:
+    if path is not None and path.suffix.lstrip(".") in FORMATS:
+        return path.suffix.lstrip(".")
+    return "json"
+
+
+class _output:
+    """A file, or standard output when no path is given."""
+
+    def __init__(self, path: Path | None, *, binary: bool) -> None:
+        self.path, self.binary = path, binary
+        self.stream: IO[Any] | None = None
+
+    def __enter__(self) -> IO[Any]:
+        if self.path is None:
+            return sys.stdout.buffer if self.binary else sys.stdout
+        if self.binary:
+            self.stream = self.path.open("wb")
+        else:
+            self.stream = self.path.open("w", encoding="utf-8", newline="")
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

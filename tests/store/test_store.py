@@ -1,0 +1,122 @@
+"""The store against SQLite and PostgreSQL: migrations, results, timelines, versions, statements."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from slamon.errors import StoreError
+from slamon.model import HOUR, DeviceId, DeviceState, to_micros
+from slamon.state import Carry, EngineParams, Outage, OutageEnd, Timeline, Transition, build_timeline
+from slamon.store import ResultColumns, ResultConflict, ResultsLetGo, Store
+from slamon.store.blocks import NO_RTT
+
+T0 = to_micros(datetime(2025, 7, 1, tzinfo=UTC))
+MIN = 60_000_000
+
+
+def cols(device: int, times: list[int], ok: list[int], kind: int = 0, rtt: int = 500) -> ResultColumns:
+    n = len(times)
+    return ResultColumns(
+        np.full(n, device, np.int32), np.full(n, kind, np.uint8), np.array(times, np.int64),
+        np.array(ok, np.uint8), np.zeros(n, np.uint32),
+        np.array([rtt if o else NO_RTT for o in ok], np.uint32), np.arange(2, n + 2, dtype=np.uint32),
+    )
+
+
+def test_a_new_database_is_created_at_the_current_schema(store: Store) -> None:
+    with store.begin() as tx:
+        rev = tx.conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    assert rev == "0001"
+    Store(store.url).close()  # opening again is a no-op
+
+
+def test_a_database_from_a_newer_slamon_is_refused(store: Store) -> None:
+    with store.begin() as tx:
+        tx.conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match="schema revision 9999 is newer than this slamon knows"):
+        Store(store.url)
+
+
+def test_an_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match=r"cannot open database postgresql\+psycopg://slamon:\*\*\*@127.0.0.1:1/x"):
+        Store("postgresql+psycopg://slamon:secret@127.0.0.1:1/x?connect_timeout=2")
+
+
+def test_device_keys_are_stable(store: Store) -> None:
+    with store.begin() as tx:
+        first = tx.device_keys([DeviceId("A"), DeviceId("B")])
+    with store.begin() as tx:
+        again = tx.device_keys([DeviceId("B"), DeviceId("C")])
+        assert tx.device_ids(again.values()) == {v: k for k, v in again.items()}
+    assert again["B"] == first["B"]
+    assert len({*first.values(), again["C"]}) == 3
+
+
+def test_results_merge_idempotently_across_hours(store: Store) -> None:
+    times = [T0 + i * MIN for i in range(150)]  # three hourly blocks
+    oks = [1] * 150
+    with store.begin() as tx:
+        report = tx.merge_results(cols(1, times, oks))
+        assert (report.added, report.repeated) == (150, 0)
+        assert report.earliest == {1: T0}
+    with store.begin() as tx:
+        again = tx.merge_results(cols(1, times[::-1], oks))  # any order
+        assert (again.added, again.repeated) == (0, 150)
+        more = tx.merge_results(cols(1, [T0 + 30 * MIN + 1], [0]))  # between two stored results
+        assert (more.added, more.repeated) == (1, 0)
+        got = tx.device_results(1)
+    assert got.reach_time.tolist() == sorted([*times, T0 + 30 * MIN + 1])
+    assert got.reach_ok.sum() == 150
+    with store.begin() as tx:
+        hours = tx.rollups(1, T0, T0 + 3 * HOUR)
+    assert [(h["n"], h["n_ok"]) for h in hours] == [(61, 60), (60, 60), (30, 30)]
+    assert hours[0]["rtt_sum_us"] == 60 * 500
+
+
+def test_a_result_that_disagrees_with_a_stored_one_is_refused_and_changes_nothing(store: Store) -> None:
+    with store.begin() as tx:
+        tx.merge_results(cols(1, [T0, T0 + MIN], [1, 1]))
+    with pytest.raises(ResultConflict) as err, store.begin() as tx:
+        tx.merge_results(cols(1, [T0 + 2 * MIN, T0 + MIN], [1, 0]))
+    assert (err.value.device, err.value.time, err.value.line) == (1, T0 + MIN, 3)
+    with store.begin() as tx:
+        assert tx.device_results(1).reach_time.tolist() == [T0, T0 + MIN]  # the whole batch rolled back
+
+
+def test_disagreeing_results_inside_one_batch_name_both_lines(store: Store) -> None:
+    with pytest.raises(ResultConflict) as err, store.begin() as tx:
+        tx.merge_results(cols(1, [T0, T0], [1, 0]))
+    assert (err.value.line, err.value.other_line) == (3, 2)
+
+
+def test_timelines_replace_and_load_by_window(store: Store) -> None:
+    tl = build_timeline([T0 + i * MIN for i in range(10)], [True, True, False, False, False, True, True, True, True, True],
+                        [], [], EngineParams())
+    with store.begin() as tx:
+        tx.replace_timeline(7, tl, params="{}", at=T0)
+        tx.replace_timeline(7, tl, params="{}", at=T0)  # replacing is idempotent
+    with store.begin() as tx:
+        got = tx.load_timelines([7, 8], T0 + 3 * MIN, T0 + HOUR)
+    assert got[8] == Timeline((), ())
+    assert got[7].transitions == (Transition(T0 + 2 * MIN, DeviceState.DOWN), Transition(T0 + 5 * MIN, DeviceState.UP),
+                                  Transition(T0 + 9 * MIN + 5 * MIN, DeviceState.UNKNOWN))
+    assert got[7].outages == (Outage(T0 + 2 * MIN, T0 + 5 * MIN, False, OutageEnd.RECOVERED, T0 + 2 * MIN,
+                                     T0 + 4 * MIN, T0 + 5 * MIN),)
+    with store.begin() as tx:
+        later = tx.load_timelines([7], T0 + 6 * MIN, T0 + HOUR)
+        assert later[7].outages == ()
+        assert tx.earliest_outage_start([7], T0 + 3 * MIN, T0 + HOUR) == T0 + 2 * MIN
+
+
+def test_results_before_what_retention_let_go_are_refused(store: Store) -> None:
+    with store.begin() as tx:
+        tx.merge_results(cols(1, [T0 + 2 * HOUR], [1]))
+        tx.replace_timeline(1, Timeline((), ()), params="{}", at=T0)
+        tx.set_retention(1, kept_from=T0 + 2 * HOUR, carry=Carry(False, T0 + HOUR), at=T0)
+    with pytest.raises(ResultsLetGo) as err, store.begin() as tx:
+        tx.merge_results(cols(1, [T0 + 3 * HOUR, T0 + HOUR], [1, 1]))
+    assert (err.value.line, err.value.kept_from) == (3, T0 + 2 * HOUR)
