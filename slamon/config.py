@@ -1,0 +1,240 @@
+"""slamon.yaml: where the inventory, contracts and database are, and how often to probe.
+
+Defaults live next to their validation, in the dataclasses below. Relative paths are taken
+from the config file's folder, so `slamon -c /etc/slamon/slamon.yaml` works from any directory.
+Secrets are never in this file: it names environment variables, which the probers read later.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from os import PathLike
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from slamon.errors import ConfigError
+from slamon.units import format_duration, quote
+from slamon.yamlio import Source, key_path, load_yaml
+
+DEFAULT_DATABASE = "sqlite:///slamon.db"
+DEFAULT_LISTEN = "127.0.0.1:9108"
+DEFAULT_RETENTION = timedelta(days=90)
+DATABASE_HINT = "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
+LISTEN_HINT = "use HOST:PORT, e.g. 127.0.0.1:9108 or [::1]:9108"
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*")
+_INVENTORY_SUFFIXES = (".yaml", ".yml", ".csv")
+
+
+@dataclass(frozen=True, slots=True)
+class IcmpProbeConfig:
+    interval: timedelta = timedelta(seconds=30)
+    timeout: timedelta = timedelta(seconds=1)
+    count: int = 1  # echo requests per device per round
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpProbeConfig:
+    interval: timedelta = timedelta(seconds=60)
+    timeout: timedelta = timedelta(seconds=2)
+    community_env: str = "SLAMON_SNMP_COMMUNITY"  # the NAME of the variable holding the community
+
+
+@dataclass(frozen=True, slots=True)
+class VideoProbeConfig:
+    interval: timedelta = timedelta(minutes=15)
+    sample: timedelta = timedelta(seconds=2)  # how much video one sample reads
+
+
+@dataclass(frozen=True, slots=True)
+class ProbesConfig:
+    icmp: IcmpProbeConfig = field(default_factory=IcmpProbeConfig)
+    snmp: SnmpProbeConfig = field(default_factory=SnmpProbeConfig)
+    video: VideoProbeConfig = field(default_factory=VideoProbeConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """slamon.yaml, validated, with every path absolute."""
+
+    path: Path  # the config file itself
+    database: str  # SQLAlchemy URL; a relative sqlite file is made absolute
+    inventory: Path
+    contracts: tuple[Path, ...]  # the files the globs matched, each once, in glob order
+    exclusions: Path | None = None
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9108
+    retention: timedelta = DEFAULT_RETENTION  # how long raw probe results are kept
+    probes: ProbesConfig = field(default_factory=ProbesConfig)
+
+
+_TOP_KEYS = ("database", "inventory", "contracts", "exclusions", "listen", "retention", "probes")
+
+
+def load_config(path: str | PathLike[str]) -> Config:
+    """Read and validate slamon.yaml; raises ConfigError naming the key and the problem."""
+    src = Source(path, ConfigError)
+    base = Path(path).absolute().parent
+    doc = src.mapping("", load_yaml(path, ConfigError), _TOP_KEYS, required=("inventory", "contracts"))
+
+    database = _database(src, doc.get("database", DEFAULT_DATABASE), base)
+    inventory = _existing_file(src, "inventory", doc["inventory"], base, _INVENTORY_SUFFIXES)
+    contracts = _contract_files(src, doc["contracts"], base)
+    exclusions = _existing_file(src, "exclusions", doc["exclusions"], base) if "exclusions" in doc else None
+    host, port = _listen(src, doc.get("listen", DEFAULT_LISTEN))
+    retention = src.duration("retention", doc["retention"]) if "retention" in doc else DEFAULT_RETENTION
+    probes = _probes(src, doc.get("probes", {}))
+    return Config(
+        path=Path(path).absolute(),
+        database=database,
+        inventory=inventory,
+        contracts=contracts,
+        exclusions=exclusions,
+        listen_host=host,
+        listen_port=port,
+        retention=retention,
+        probes=probes,
+    )
+
+
+def _database(src: Source, value: object, base: Path) -> str:
+    """Only the two backends slamon ships drivers for; passwords belong in PGPASSWORD or ~/.pgpass."""
+    url = src.text("database", value)
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "sqlite":
+        if not url.startswith("sqlite:///"):
+            if url == "sqlite://":  # in memory
+                return url
+            src.fail("database", f"{quote(url)} is not a sqlite file URL ({DATABASE_HINT})")
+        rest = url[len("sqlite:///") :]
+        file, sep, query = rest.partition("?")
+        if not file or file == ":memory:":
+            return url
+        absolute = os.path.normpath(base / file)
+        return f"sqlite:///{absolute}{sep}{query}"
+    if scheme == "postgresql+psycopg":
+        parts = urlsplit(url)
+        if parts.password is not None or "password" in parse_qs(parts.query):
+            src.fail("database", "the URL holds a password; put it in PGPASSWORD or ~/.pgpass instead")
+        return url
+    shown = quote(scheme) if scheme else quote(url)
+    src.fail("database", f"unsupported database {shown} ({DATABASE_HINT})")
+
+
+def _existing_file(
+    src: Source, where: str, value: object, base: Path, suffixes: tuple[str, ...] = (".yaml", ".yml")
+) -> Path:
+    text = src.text(where, value)
+    if not text.lower().endswith(suffixes):
+        src.fail(where, f"{quote(text)} must end in {', '.join(suffixes[:-1])} or {suffixes[-1]}")
+    resolved = Path(os.path.normpath(base / text))
+    if not resolved.is_file():
+        src.fail(where, f"{quote(text)} does not exist (looked for {resolved})")
+    return resolved
+
+
+def _contract_files(src: Source, value: object, base: Path) -> tuple[Path, ...]:
+    patterns = src.sequence("contracts", value)
+    if not patterns:
+        src.fail("contracts", "empty (give at least one glob, e.g. contracts/*.yaml)")
+    files: dict[Path, None] = {}
+    for i, item in enumerate(patterns):
+        where = key_path("contracts", i)
+        pattern = src.text(where, item)
+        matched = sorted(
+            Path(os.path.normpath(base / hit))
+            for hit in glob.glob(pattern, root_dir=base, recursive=True)
+            if (base / hit).is_file()
+        )
+        if not matched:
+            src.fail(where, f"{quote(pattern)} matches no file")
+        files.update(dict.fromkeys(matched))
+    return tuple(files)
+
+
+def _listen(src: Source, value: object) -> tuple[str, int]:
+    text = src.text("listen", value)
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            src.fail("listen", f"{quote(text)} is not host:port ({LISTEN_HINT})")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            src.fail("listen", f"{quote(host)} is not an IPv6 address ({LISTEN_HINT})")
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host:
+            src.fail("listen", f"{quote(text)} is not host:port ({LISTEN_HINT})")
+        if ":" in host:
+            src.fail("listen", f"put an IPv6 address in brackets, e.g. [{host}]:{port}")
+        if not _HOSTNAME.fullmatch(host):
+            src.fail("listen", f"{quote(host)} is not a host name or address ({LISTEN_HINT})")
+    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        src.fail("listen", f"{quote(port)} is not a port (use 1 to 65535)")
+    return host, int(port)
+
+
+def _probes(src: Source, value: object) -> ProbesConfig:
+    doc = src.mapping("probes", value, ("icmp", "snmp", "video"))
+
+    icmp = src.mapping("probes.icmp", doc.get("icmp", {}), ("interval", "timeout", "count"))
+    icmp_default = IcmpProbeConfig()
+    icmp_interval = _interval(src, "probes.icmp.interval", icmp, icmp_default.interval)
+    icmp_timeout = _within(src, "probes.icmp", "timeout", icmp, icmp_default.timeout, icmp_interval)
+    count = src.integer("probes.icmp.count", icmp["count"], minimum=1) if "count" in icmp else 1
+
+    snmp = src.mapping("probes.snmp", doc.get("snmp", {}), ("interval", "timeout", "community_env"))
+    snmp_default = SnmpProbeConfig()
+    snmp_interval = _interval(src, "probes.snmp.interval", snmp, snmp_default.interval)
+    snmp_timeout = _within(src, "probes.snmp", "timeout", snmp, snmp_default.timeout, snmp_interval)
+    community_env = snmp_default.community_env
+    if "community_env" in snmp:
+        community_env = _env_name(src, "probes.snmp.community_env", snmp["community_env"])
+
+    video = src.mapping("probes.video", doc.get("video", {}), ("interval", "sample"))
+    video_default = VideoProbeConfig()
+    video_interval = _interval(src, "probes.video.interval", video, video_default.interval)
+    sample = _within(src, "probes.video", "sample", video, video_default.sample, video_interval)
+
+    return ProbesConfig(
+        icmp=IcmpProbeConfig(interval=icmp_interval, timeout=icmp_timeout, count=count),
+        snmp=SnmpProbeConfig(interval=snmp_interval, timeout=snmp_timeout, community_env=community_env),
+        video=VideoProbeConfig(interval=video_interval, sample=sample),
+    )
+
+
+def _interval(src: Source, where: str, doc: dict[str, object], default: timedelta) -> timedelta:
+    key = where.rsplit(".", 1)[1]
+    return src.duration(where, doc[key]) if key in doc else default
+
+
+def _within(
+    src: Source, where: str, key: str, doc: dict[str, object], default: timedelta, interval: timedelta
+) -> timedelta:
+    """A timeout (or sample length) must end before the next round starts."""
+    at = key_path(where, key)
+    value = src.duration(at, doc[key]) if key in doc else default
+    if value >= interval:
+        src.fail(
+            at,
+            f"{format_duration(value)} must be shorter than the interval ({format_duration(interval)})",
+        )
+    return value
+
+
+def _env_name(src: Source, where: str, value: object) -> str:
+    name = src.text(where, value)
+    if not _ENV_NAME.fullmatch(name):
+        src.fail(
+            where,
+            f"{quote(name)} is not an environment variable name "
+            "(use letters, digits and _, not starting with a digit)",
+        )
+    return name

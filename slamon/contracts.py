@@ -1,0 +1,251 @@
+"""Contract files: the fees and SLA settings a statement is computed from (SLA.md).
+
+Every number is read exactly (Decimal, never float) and checked against the range its meaning
+allows, so that a typo is a load error rather than a wrong invoice.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Iterable
+from datetime import timedelta
+from decimal import Decimal
+from os import PathLike
+
+from slamon.errors import ContractError
+from slamon.model import (
+    Contract,
+    ContractId,
+    DeviceKind,
+    ExclusionCategory,
+    Kpi,
+    KpiTarget,
+    RepairOverrun,
+    SlaTerms,
+    Tier,
+    UnknownCountsAs,
+)
+from slamon.units import quote
+from slamon.yamlio import Source, describe, key_path, load_yaml
+
+DEFAULT_CURRENCY = "CNY"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+AREA_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+AREA_HINT = "use lowercase letters, digits and _, e.g. urban"
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_TOP_KEYS = ("id", "vendor", "currency", "timezone", "term", "fees", "prorate", "sla")
+_SLA_KEYS = (
+    "down_after",
+    "up_after",
+    "degrade_after",
+    "stale_after",
+    "unknown_counts_as",
+    "upstream_counts",
+    "upstream_grace",
+    "availability_tiers",
+    "repair_deadline",
+    "repair_overrun",
+    "fleet_kinds",
+    "fleet_kpis",
+    "cap",
+    "exclusions",
+)
+_KIND_NAMES = tuple(kind.value for kind in DeviceKind)
+_KINDS = ", ".join(_KIND_NAMES)
+_KPI_NAMES = tuple(kpi.value for kpi in Kpi)
+
+
+def load_contract(path: str | PathLike[str]) -> Contract:
+    """Read and validate one contract file; raises ContractError naming the key and the problem."""
+    src = Source(path, ContractError)
+    doc = src.mapping(
+        "", load_yaml(path, ContractError), _TOP_KEYS, required=("id", "vendor", "term", "fees")
+    )
+    contract_id = ContractId(src.ident("id", doc["id"]))
+    vendor = src.text("vendor", doc["vendor"])
+    currency = DEFAULT_CURRENCY
+    if "currency" in doc:
+        currency = src.text("currency", doc["currency"])
+        if not _CURRENCY.fullmatch(currency):
+            src.fail(
+                "currency", f"{quote(currency)} is not a currency code (use 3 capital letters, e.g. CNY)"
+            )
+    timezone = DEFAULT_TIMEZONE
+    if "timezone" in doc:
+        timezone = _timezone(src, doc["timezone"])
+    term = src.mapping("term", doc["term"], ("start", "months"), required=("start", "months"))
+    term_start = src.calendar_date("term.start", term["start"])
+    term_months = src.integer("term.months", term["months"], minimum=1)
+    fees = _fees(src, doc["fees"])
+    prorate = src.boolean("prorate", doc["prorate"]) if "prorate" in doc else True
+    sla = _sla(src, doc.get("sla", {}))
+    return Contract(
+        id=contract_id,
+        vendor=vendor,
+        currency=currency,
+        timezone=timezone,
+        term_start=term_start,
+        term_months=term_months,
+        fees=fees,
+        prorate=prorate,
+        sla=sla,
+    )
+
+
+def load_contracts(paths: Iterable[str | PathLike[str]]) -> dict[ContractId, Contract]:
+    """Every contract by id; the same id in two files is an error naming both."""
+    contracts: dict[ContractId, Contract] = {}
+    files: dict[ContractId, str | PathLike[str]] = {}
+    for path in paths:
+        contract = load_contract(path)
+        if contract.id in files:
+            raise ContractError(
+                path, "id", f"duplicate contract id {quote(contract.id)} (also in {files[contract.id]})"
+            )
+        contracts[contract.id] = contract
+        files[contract.id] = path
+    return contracts
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA zone that zoneinfo can load (tzdata is a dependency)."""
+    if not name or name != name.strip():
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _timezone(src: Source, value: object) -> str:
+    name = src.text("timezone", value)
+    if not is_time_zone(name):
+        src.fail("timezone", f"unknown time zone {quote(name)}")
+    return name
+
+
+def _fees(src: Source, value: object) -> dict[DeviceKind, Decimal]:
+    doc = src.mapping("fees", value, _KIND_NAMES, unknown=f"unknown device kind (use {_KINDS})")
+    return {DeviceKind(kind): src.money(key_path("fees", kind), fee) for kind, fee in doc.items()}
+
+
+def _sla(src: Source, value: object) -> SlaTerms:
+    doc = src.mapping("sla", value, _SLA_KEYS)
+    defaults = SlaTerms()
+
+    def count(key: str, default: int) -> int:
+        return src.integer(f"sla.{key}", doc[key], minimum=1) if key in doc else default
+
+    stale_after = defaults.stale_after
+    if "stale_after" in doc:
+        stale_after = src.duration("sla.stale_after", doc["stale_after"])
+    upstream_grace = defaults.upstream_grace
+    if "upstream_grace" in doc:
+        upstream_grace = src.duration("sla.upstream_grace", doc["upstream_grace"], zero_ok=True)
+    unknown_counts_as = defaults.unknown_counts_as
+    if "unknown_counts_as" in doc:
+        unknown_counts_as = src.choice(
+            "sla.unknown_counts_as", doc["unknown_counts_as"], UnknownCountsAs, "a way to count unknown time"
+        )
+    upstream_counts = defaults.upstream_counts
+    if "upstream_counts" in doc:
+        upstream_counts = src.boolean("sla.upstream_counts", doc["upstream_counts"])
+    return SlaTerms(
+        down_after=count("down_after", defaults.down_after),
+        up_after=count("up_after", defaults.up_after),
+        degrade_after=count("degrade_after", defaults.degrade_after),
+        stale_after=stale_after,
+        unknown_counts_as=unknown_counts_as,
+        upstream_counts=upstream_counts,
+        upstream_grace=upstream_grace,
+        availability_tiers=_tiers(src, doc["availability_tiers"]) if "availability_tiers" in doc else (),
+        repair_deadline=_repair_deadline(src, doc["repair_deadline"]) if "repair_deadline" in doc else {},
+        repair_overrun=_repair_overrun(src, doc["repair_overrun"]) if "repair_overrun" in doc else None,
+        fleet_kinds=_fleet_kinds(src, doc["fleet_kinds"]) if "fleet_kinds" in doc else defaults.fleet_kinds,
+        fleet_kpis=_fleet_kpis(src, doc["fleet_kpis"]) if "fleet_kpis" in doc else {},
+        cap=src.fraction("sla.cap", doc["cap"], zero_ok=True) if "cap" in doc else None,
+        exclusions=_exclusions(src, doc["exclusions"]) if "exclusions" in doc else frozenset(),
+    )
+
+
+def _tiers(src: Source, value: object) -> tuple[Tier, ...]:
+    tiers: list[Tier] = []
+    for i, item in enumerate(src.sequence("sla.availability_tiers", value)):
+        where = key_path("sla.availability_tiers", i)
+        tier = src.mapping(where, item, ("below", "deduct"), required=("below", "deduct"))
+        tiers.append(
+            Tier(
+                below=src.fraction(key_path(where, "below"), tier["below"], zero_ok=False),
+                deduct=src.fraction(key_path(where, "deduct"), tier["deduct"], zero_ok=True),
+            )
+        )
+    return tuple(tiers)
+
+
+def _repair_deadline(src: Source, value: object) -> dict[str, timedelta]:
+    if not isinstance(value, dict):
+        src.fail("sla.repair_deadline", f"expected a mapping, got {describe(value)}")
+    deadlines: dict[str, timedelta] = {}
+    for area, deadline in value.items():
+        if not isinstance(area, str):
+            src.fail("sla.repair_deadline", f"{quote(area)} is not an area name ({AREA_HINT})")
+        where = key_path("sla.repair_deadline", area)
+        if not AREA_PATTERN.fullmatch(area):
+            src.fail(where, f"{quote(area)} is not an area name ({AREA_HINT})")
+        if deadline is None:
+            src.fail(where, "empty (required)")
+        deadlines[area] = src.duration(where, deadline)
+    return deadlines
+
+
+def _repair_overrun(src: Source, value: object) -> RepairOverrun:
+    where = "sla.repair_overrun"
+    doc = src.mapping(where, value, ("per_started_hour", "max_per_incident"), required=("per_started_hour",))
+    per_hour = src.money(key_path(where, "per_started_hour"), doc["per_started_hour"])
+    cap: Decimal | None = None
+    if "max_per_incident" in doc:
+        cap = src.money(key_path(where, "max_per_incident"), doc["max_per_incident"])
+    return RepairOverrun(per_started_hour=per_hour, max_per_incident=cap)
+
+
+def _fleet_kinds(src: Source, value: object) -> frozenset[DeviceKind]:
+    items = src.sequence("sla.fleet_kinds", value)
+    if not items:
+        src.fail("sla.fleet_kinds", f"empty (give at least one of {_KINDS})")
+    kinds: list[DeviceKind] = []
+    for i, item in enumerate(items):
+        where = key_path("sla.fleet_kinds", i)
+        kind = src.choice(where, item, DeviceKind, "a device kind")
+        if kind in kinds:
+            src.fail(where, f"duplicate kind {quote(kind.value)}")
+        kinds.append(kind)
+    return frozenset(kinds)
+
+
+def _fleet_kpis(src: Source, value: object) -> dict[Kpi, KpiTarget]:
+    doc = src.mapping(
+        "sla.fleet_kpis", value, _KPI_NAMES, unknown=f"unknown kpi (use {', '.join(_KPI_NAMES)})"
+    )
+    kpis: dict[Kpi, KpiTarget] = {}
+    for name, item in doc.items():
+        where = key_path("sla.fleet_kpis", name)
+        kpi = src.mapping(where, item, ("target", "deduct"), required=("target", "deduct"))
+        kpis[Kpi(name)] = KpiTarget(
+            target=src.fraction(key_path(where, "target"), kpi["target"], zero_ok=False),
+            deduct=src.fraction(key_path(where, "deduct"), kpi["deduct"], zero_ok=True),
+        )
+    return kpis
+
+
+def _exclusions(src: Source, value: object) -> frozenset[ExclusionCategory]:
+    categories: list[ExclusionCategory] = []
+    for i, item in enumerate(src.sequence("sla.exclusions", value)):
+        where = key_path("sla.exclusions", i)
+        category = src.choice(where, item, ExclusionCategory, "an exclusion category")
+        if category in categories:
+            src.fail(where, f"duplicate category {quote(category.value)}")
+        categories.append(category)
+    return frozenset(categories)

@@ -1,0 +1,224 @@
+"""Contract files: every rule has a bad file in tests/testdata/contracts/bad and its exact message."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from slamon.contracts import load_contract, load_contracts
+from slamon.errors import ContractError
+from slamon.model import (
+    ContractId,
+    DeviceKind,
+    ExclusionCategory,
+    Kpi,
+    KpiTarget,
+    RepairOverrun,
+    SlaTerms,
+    Tier,
+    UnknownCountsAs,
+)
+from tests.conftest import TESTDATA
+
+GOOD = TESTDATA / "contracts" / "good"
+BAD = TESTDATA / "contracts" / "bad"
+HINT = "(use 500ms, 30s, 15m, 4h, 1d)"
+ID_HINT = "(use letters, digits, '.', '_', '-')"
+
+REJECTS = [
+    ("unknown-key", "vendorr: unknown key"),
+    ("sla-unknown-key", "sla.down_afterr: unknown key"),
+    ("missing-id", "id: missing (required)"),
+    ("missing-term", "term: missing (required)"),
+    ("missing-fees", "fees: missing (required)"),
+    ("empty-vendor", "vendor: empty (required)"),
+    ("blank-vendor", "vendor: empty (required)"),
+    ("bad-id", f"id: 'YJ 2025' is not a valid id {ID_HINT}"),
+    ("id-number", "id: expected text, got 2025 (put it in quotes)"),
+    ("bad-currency", "currency: 'cny' is not a currency code (use 3 capital letters, e.g. CNY)"),
+    ("bad-timezone", "timezone: unknown time zone 'Asia/Shangai'"),
+    ("term-not-mapping", "term: expected a mapping, got 2025-06-01"),
+    ("term-bad-start", "term.start: 'June' is not a date (use YYYY-MM-DD, e.g. 2025-06-01)"),
+    (
+        "term-datetime-start",
+        "term.start: 2025-06-01T00:00:00+08:00 is not a date (use YYYY-MM-DD, e.g. 2025-06-01)",
+    ),
+    ("term-months-zero", "term.months: 0 must be at least 1"),
+    ("term-months-float", "term.months: 1.5 is not a whole number"),
+    ("term-unknown-key", "term.end: unknown key"),
+    ("fees-unknown-kind", "fees.camra: unknown device kind (use camera, switch, link)"),
+    ("fees-comma", "fees.camera: '92,29' is not a decimal number"),
+    ("fees-space", "fees.camera: '9 2' is not a decimal number"),
+    ("fees-negative", "fees.camera: -1 must not be negative"),
+    ("fees-bool", "fees.camera: true is not a decimal number"),
+    ("fees-nan", "fees.camera: nan is not a decimal number"),
+    ("fees-infinity", "fees.camera: 'Infinity' is not a decimal number"),
+    ("prorate-not-bool", "prorate: 'sometimes' is not true or false"),
+    ("sla-not-mapping", "sla: expected a mapping, got 'strict'"),
+    ("down-after-zero", "sla.down_after: 0 must be at least 1"),
+    ("up-after-bool", "sla.up_after: true is not a whole number"),
+    ("degrade-after-text", "sla.degrade_after: 'two' is not a whole number"),
+    ("stale-after-zero", "sla.stale_after: '0s' must be longer than 0s"),
+    ("stale-after-space", f"sla.stale_after: '5 m' is not a duration {HINT}"),
+    ("stale-after-number", f"sla.stale_after: 300 is not a duration {HINT}"),
+    ("upstream-grace-negative", f"sla.upstream_grace: '-5m' is not a duration {HINT}"),
+    ("upstream-grace-fraction", f"sla.upstream_grace: '0.5h' is not a duration {HINT}"),
+    (
+        "unknown-counts-as",
+        "sla.unknown_counts_as: 'ignored' is not a way to count unknown time (use up, down, excluded)",
+    ),
+    ("upstream-counts", "sla.upstream_counts: 'maybe' is not true or false"),
+    ("tiers-not-list", "sla.availability_tiers: expected a list, got a mapping"),
+    ("tier-below-zero", "sla.availability_tiers[1].below: 0 must be more than 0 and at most 1"),
+    ("tier-below-above-one", "sla.availability_tiers[1].below: 1.5 must be more than 0 and at most 1"),
+    ("tier-deduct", "sla.availability_tiers[0].deduct: 1.1 must be between 0 and 1"),
+    ("tier-missing-deduct", "sla.availability_tiers[0].deduct: missing (required)"),
+    ("tier-unknown-key", "sla.availability_tiers[0].deduction: unknown key"),
+    ("tier-not-mapping", "sla.availability_tiers[2]: expected a mapping, got 0.9"),
+    (
+        "repair-deadline-area",
+        "sla.repair_deadline.Urban: 'Urban' is not an area name (use lowercase letters, digits and _, e.g. urban)",
+    ),
+    ("repair-deadline-zero", "sla.repair_deadline.urban: '0h' must be longer than 0s"),
+    ("repair-deadline-empty", "sla.repair_deadline.rural: empty (required)"),
+    ("repair-overrun-missing", "sla.repair_overrun.per_started_hour: missing (required)"),
+    ("repair-overrun-negative", "sla.repair_overrun.max_per_incident: -500.00 must not be negative"),
+    ("fleet-kinds-empty", "sla.fleet_kinds: empty (give at least one of camera, switch, link)"),
+    ("fleet-kinds-unknown", "sla.fleet_kinds[1]: 'router' is not a device kind (use camera, switch, link)"),
+    ("fleet-kinds-duplicate", "sla.fleet_kinds[1]: duplicate kind 'camera'"),
+    ("fleet-kpis-unknown", "sla.fleet_kpis.uptime: unknown kpi (use online_rate, intact_rate)"),
+    ("fleet-kpi-target-zero", "sla.fleet_kpis.online_rate.target: 0 must be more than 0 and at most 1"),
+    ("fleet-kpi-deduct", "sla.fleet_kpis.intact_rate.deduct: -0.05 must be between 0 and 1"),
+    ("fleet-kpi-missing-target", "sla.fleet_kpis.intact_rate.target: missing (required)"),
+    ("cap-above-one", "sla.cap: 1.5 must be between 0 and 1"),
+    (
+        "exclusions-unknown",
+        (
+            "sla.exclusions[2]: 'holiday' is not an exclusion category "
+            "(use maintenance, power, fiber_cut, force_majeure, customer)"
+        ),
+    ),
+    ("exclusions-duplicate", "sla.exclusions[2]: duplicate category 'power'"),
+    ("duplicate-key", "line 4, column 1: duplicate key 'vendor' (first on line 2)"),
+    ("syntax-error", "line 26, column 13: expected ',' or ']', but got ':'"),
+    ("top-level-list", "expected a mapping, got a list"),
+    ("empty-file", "the file is empty"),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), REJECTS, ids=[name for name, _ in REJECTS])
+def test_load_contract_rejects(name: str, message: str) -> None:
+    path = BAD / f"{name}.yaml"
+    with pytest.raises(ContractError, match=f"^{re.escape(f'{path}: {message}')}$"):
+        load_contract(path)
+
+
+def test_every_bad_file_is_in_the_table() -> None:
+    assert sorted(p.stem for p in BAD.glob("*.yaml")) == sorted(name for name, _ in REJECTS)
+
+
+def test_missing_file() -> None:
+    path = TESTDATA / "contracts" / "nope.yaml"
+    with pytest.raises(ContractError, match=f"^{re.escape(f'{path}: file not found')}$"):
+        load_contract(path)
+
+
+def test_full_contract() -> None:
+    """FORMATS.md's example, value by value: YAML floats become the decimals they look like."""
+    contract = load_contract(GOOD / "YJ-2025.yaml")
+    assert contract.id == "YJ-2025"
+    assert contract.vendor == "某某科技有限公司"
+    assert contract.currency == "CNY"
+    assert contract.timezone == "Asia/Shanghai"
+    assert contract.term_start == date(2025, 6, 1)
+    assert contract.term_months == 36
+    assert contract.fees == {
+        DeviceKind.CAMERA: Decimal("92.29"),
+        DeviceKind.SWITCH: Decimal(0),
+        DeviceKind.LINK: Decimal(0),
+    }
+    assert contract.prorate is True
+    assert contract.sla == SlaTerms(
+        down_after=3,
+        up_after=2,
+        degrade_after=2,
+        stale_after=timedelta(minutes=5),
+        unknown_counts_as=UnknownCountsAs.UP,
+        upstream_counts=False,
+        upstream_grace=timedelta(minutes=5),
+        availability_tiers=(
+            Tier(below=Decimal("0.99"), deduct=Decimal("0.10")),
+            Tier(below=Decimal("0.95"), deduct=Decimal("0.30")),
+            Tier(below=Decimal("0.90"), deduct=Decimal("1.00")),
+        ),
+        repair_deadline={"urban": timedelta(hours=4), "rural": timedelta(hours=8)},
+        repair_overrun=RepairOverrun(per_started_hour=Decimal("50.00"), max_per_incident=Decimal("500.00")),
+        fleet_kinds=frozenset({DeviceKind.CAMERA}),
+        fleet_kpis={
+            Kpi.ONLINE_RATE: KpiTarget(target=Decimal("0.95"), deduct=Decimal("0.05")),
+            Kpi.INTACT_RATE: KpiTarget(target=Decimal("0.90"), deduct=Decimal("0.05")),
+        },
+        cap=Decimal("0.30"),
+        exclusions=frozenset(ExclusionCategory),
+    )
+    # Exact decimals, never binary floats.
+    assert all(type(fee) is Decimal for fee in contract.fees.values())
+    assert str(contract.sla.availability_tiers[0].deduct) == "0.1"
+    assert contract.sla.cap is not None
+    assert str(contract.sla.cap) == "0.3"
+
+
+def test_minimal_contract_takes_the_defaults() -> None:
+    contract = load_contract(GOOD / "MIN-1.yaml")
+    assert contract.id == "MIN-1"
+    assert contract.currency == "CNY"
+    assert contract.timezone == "Asia/Shanghai"
+    assert contract.term_start == date(2025, 1, 1)
+    assert contract.fees == {DeviceKind.CAMERA: Decimal(10)}
+    assert contract.prorate is True
+    assert contract.sla == SlaTerms()
+    assert contract.sla.cap is None
+    assert contract.sla.exclusions == frozenset()
+    assert contract.sla.fleet_kinds == frozenset({DeviceKind.CAMERA})
+
+
+def test_other_settings() -> None:
+    contract = load_contract(GOOD / "other-settings.yaml")
+    assert contract.id == "OT.2026_a"
+    assert contract.currency == "USD"
+    assert contract.timezone == "America/New_York"
+    assert contract.prorate is False
+    assert contract.fees == {
+        DeviceKind.CAMERA: Decimal("0.1"),
+        DeviceKind.SWITCH: Decimal(12),
+        DeviceKind.LINK: Decimal(100),
+    }
+    sla = contract.sla
+    assert (sla.down_after, sla.up_after, sla.degrade_after) == (1, 1, 5)
+    assert sla.stale_after == timedelta(hours=1, minutes=30)
+    assert sla.unknown_counts_as is UnknownCountsAs.EXCLUDED
+    assert sla.upstream_counts is True
+    assert sla.upstream_grace == timedelta(0)
+    assert sla.availability_tiers == ()
+    assert sla.repair_deadline == {}
+    assert sla.repair_overrun == RepairOverrun(per_started_hour=Decimal(0))
+    assert sla.fleet_kinds == frozenset({DeviceKind.CAMERA, DeviceKind.SWITCH})
+    assert sla.fleet_kpis == {Kpi.INTACT_RATE: KpiTarget(target=Decimal(1), deduct=Decimal(0))}
+    assert sla.cap is None
+    assert sla.exclusions == frozenset({ExclusionCategory.POWER})
+
+
+def test_load_contracts_by_id() -> None:
+    contracts = load_contracts(sorted(GOOD.glob("*.yaml")))
+    assert sorted(contracts) == ["MIN-1", "OT.2026_a", "YJ-2025"]
+    assert contracts[ContractId("YJ-2025")] == load_contract(GOOD / "YJ-2025.yaml")
+
+
+def test_load_contracts_rejects_an_id_in_two_files() -> None:
+    first, second = TESTDATA / "contracts" / "dup" / "a.yaml", TESTDATA / "contracts" / "dup" / "b.yaml"
+    message = f"{second}: id: duplicate contract id 'DUP-1' (also in {first})"
+    with pytest.raises(ContractError, match=f"^{re.escape(message)}$"):
+        load_contracts([first, second])

@@ -1,0 +1,237 @@
+"""The inventory, YAML and CSV: every rule has a bad file in tests/testdata/inventory/bad and its exact message."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from slamon.contracts import load_contracts
+from slamon.errors import InventoryError
+from slamon.inventory import CSV_COLUMNS, load_inventory
+from slamon.model import Contract, ContractId, Device, DeviceId, DeviceKind, Site, SiteId, SnmpTarget
+from tests.conftest import TESTDATA
+
+INVENTORY = TESTDATA / "inventory"
+BAD = INVENTORY / "bad"
+ID_HINT = "(use letters, digits, '.', '_', '-')"
+AREA_HINT = "(use lowercase letters, digits and _, e.g. urban)"
+WHEN_HINT = "(use a date like 2025-06-01 or an instant like 2025-06-01T08:00:00+08:00)"
+
+
+@pytest.fixture(scope="module")
+def contracts() -> dict[ContractId, Contract]:
+    return load_contracts(sorted((TESTDATA / "contracts" / "good").glob("*.yaml")))
+
+
+REJECTS = [
+    ("not-a-mapping.yaml", "expected a mapping, got a list"),
+    ("empty-file.yaml", "the file is empty"),
+    ("top-unknown-key.yaml", "cameras: unknown key"),
+    ("missing-devices.yaml", "devices: missing (required)"),
+    ("devices-not-list.yaml", "devices: expected a list, got a mapping"),
+    ("device-not-mapping.yaml", "devices[0]: expected a mapping, got 'YJ-C0001'"),
+    ("device-unknown-key.yaml", "devices[0].addr: unknown key"),
+    ("missing-kind.yaml", "devices[0].kind: missing (required)"),
+    ("duplicate-device-id.yaml", "devices[5].id: duplicate device id 'YJ-C0001' (first at devices[2])"),
+    ("bad-id.yaml", f"devices[3].id: 'YJ C0002' is not a valid id {ID_HINT}"),
+    ("id-number.yaml", "devices[3].id: expected text, got 10 (put it in quotes)"),
+    ("bad-kind.yaml", "devices[1].kind: 'router' is not a device kind (use camera, switch, link)"),
+    ("bad-address.yaml", "devices[2].address: '127.0.0.300' is not an IPv4 or IPv6 address"),
+    ("address-number.yaml", "devices[2].address: expected text, got 2895057742028 (put it in quotes)"),
+    ("duplicate-address.yaml", "devices[3].address: duplicate address '127.0.30.1' (first at devices[2])"),
+    ("duplicate-address-ipv6.yaml", "devices[3].address: duplicate address '0:0::1' (first at devices[2])"),
+    ("unknown-site.yaml", "devices[3].site: unknown site 'YJ-S009'"),
+    ("unknown-contract.yaml", "devices[2].contract: unknown contract 'YJ-2024'"),
+    ("no-fee-for-kind.yaml", "devices[1].contract: contract 'MIN-1' has no fee for switch"),
+    (
+        "area-without-deadline.yaml",
+        (
+            "devices[3].site: site 'YJ-S002' is in area 'suburban', "
+            "but contract 'YJ-2025' has repair deadlines only for rural, urban"
+        ),
+    ),
+    ("unknown-parent.yaml", "devices[2].parent: unknown device 'YJ-SW009'"),
+    ("self-parent.yaml", "devices[1].parent: a device cannot be its own parent"),
+    ("parent-cycle.yaml", "devices[1].parent: parent cycle YJ-SW001 -> YJ-SW002 -> YJ-SW001"),
+    ("channels-zero.yaml", "devices[2].channels: 0 must be at least 1"),
+    ("channels-text.yaml", "devices[2].channels: 'two' is not a whole number"),
+    ("stream-on-switch.yaml", "devices[1].stream: only cameras have a stream"),
+    ("bad-stream.yaml", "devices[2].stream: 'camera-1' is not a stream URL (e.g. rtsp://host:554/path)"),
+    ("snmp-on-camera.yaml", "devices[2].snmp: only switches have snmp settings"),
+    ("snmp-version.yaml", "devices[1].snmp.version: 1 is not an snmp version (use 2c or 3)"),
+    ("snmp-port.yaml", "devices[1].snmp.port: 70000 is not a port (use 1 to 65535)"),
+    ("snmp-community.yaml", "devices[1].snmp.community: unknown key"),
+    (
+        "naive-instant.yaml",
+        "devices[2].in_service: '2025-06-01T08:00:00' has no UTC offset (add one, e.g. +08:00)",
+    ),
+    (
+        "naive-yaml-datetime.yaml",
+        "devices[2].in_service: 2025-06-01T08:00:00 has no UTC offset (add one, e.g. +08:00)",
+    ),
+    ("bad-date.yaml", f"devices[2].in_service: 'June 1' is not a date or an instant {WHEN_HINT}"),
+    ("impossible-date.yaml", f"devices[2].in_service: '2025-02-30' is not a date or an instant {WHEN_HINT}"),
+    ("invalid-yaml-date.yaml", "line 7, column 120: '2025-13-45' is not a valid date or time"),
+    ("date-out-of-range.yaml", "devices[2].in_service: 0001-01-01 is out of range"),
+    ("out-before-in.yaml", "devices[2].out_of_service: must be after in_service"),
+    ("duplicate-site.yaml", "sites[1].id: duplicate site id 'YJ-S001' (first at sites[0])"),
+    ("site-bad-area.yaml", f"sites[0].area: 'Urban' is not an area name {AREA_HINT}"),
+    ("site-missing-name.yaml", "sites[0].name: missing (required)"),
+    ("site-unknown-key.yaml", "sites[0].city: unknown key"),
+    ("duplicate-key.yaml", "line 5, column 90: duplicate key 'kind' (first on line 5)"),
+    ("syntax-error.yaml", "line 3, column 5: expected ',' or '}', but got '{'"),
+    # CSV: `line N, column C`, physical lines, the header is line 1
+    ("csv-empty.csv", f"no header line (expected the columns {','.join(CSV_COLUMNS)})"),
+    ("csv-not-utf8.csv", "not UTF-8 text (save the CSV as UTF-8)"),
+    ("csv-unknown-column.csv", "line 1, column vendor: unknown column"),
+    ("csv-missing-column.csv", "line 1: missing column 'site_area' (required)"),
+    ("csv-duplicate-column.csv", "line 1, column id: duplicate column"),
+    ("csv-unnamed-column.csv", "line 1: column 15 has no name"),
+    ("csv-cell-count.csv", "line 3: 5 cells, expected 14 (one per column of line 1)"),
+    ("csv-empty-cell.csv", "line 3, column contract: empty (required)"),
+    (
+        "csv-site-name-differs.csv",
+        "line 5, column site_name: site 'YJ-S001' has site_name '城西路口' here but '城东路口' on line 2",
+    ),
+    (
+        "csv-site-area-differs.csv",
+        "line 5, column site_area: site 'YJ-S001' has site_area 'rural' here but 'urban' on line 2",
+    ),
+    ("csv-bad-area.csv", f"line 2, column site_area: 'Urban' is not an area name {AREA_HINT}"),
+    (
+        "csv-bad-snmp.csv",
+        "line 3, column snmp: '2c:0' is not an snmp setting (use 2c, 3 or VERSION:PORT like 2c:1161)",
+    ),
+    (
+        "csv-snmp-v1.csv",
+        "line 3, column snmp: '1' is not an snmp setting (use 2c, 3 or VERSION:PORT like 2c:1161)",
+    ),
+    ("csv-bad-channels.csv", "line 4, column channels: 'two' is not a whole number"),
+    ("csv-channels-zero.csv", "line 4, column channels: 0 must be at least 1"),
+    ("csv-stream-on-link.csv", "line 2, column stream: only cameras have a stream"),
+    ("csv-unknown-parent.csv", "line 6, column parent: unknown device 'YJ-SW009'"),
+    ("csv-quoted-multiline.csv", "line 5, column parent: unknown device 'YJ-SW009'"),
+    ("csv-duplicate-id.csv", "line 5, column id: duplicate device id 'YJ-C0001' (first on line 4)"),
+    (
+        "csv-naive-instant.csv",
+        "line 2, column in_service: '2025-06-01T08:00:00' has no UTC offset (add one, e.g. +08:00)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), REJECTS, ids=[name for name, _ in REJECTS])
+def test_load_inventory_rejects(name: str, message: str, contracts: dict[ContractId, Contract]) -> None:
+    path = BAD / name
+    with pytest.raises(InventoryError, match=f"^{re.escape(f'{path}: {message}')}$"):
+        load_inventory(path, contracts)
+
+
+def test_every_bad_file_is_in_the_table() -> None:
+    assert sorted(p.name for p in BAD.iterdir()) == sorted(name for name, _ in REJECTS)
+
+
+@pytest.mark.parametrize("name", ["nope.yaml", "nope.csv"])
+def test_missing_file(name: str, contracts: dict[ContractId, Contract]) -> None:
+    path = INVENTORY / name
+    with pytest.raises(InventoryError, match=f"^{re.escape(f'{path}: file not found')}$"):
+        load_inventory(path, contracts)
+
+
+def _utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
+
+
+EXPECTED_SITES = {
+    "YJ-S001": Site(id=SiteId("YJ-S001"), name="城东路口", district="右江区", area="urban"),
+    "YJ-S002": Site(id=SiteId("YJ-S002"), name="那坡村", district="田阳区", area="rural"),
+}
+
+
+def test_good_yaml(contracts: dict[ContractId, Contract]) -> None:
+    inventory = load_inventory(INVENTORY / "good.yaml", contracts)
+    assert inventory.sites == EXPECTED_SITES
+    assert list(inventory.devices) == [
+        "YJ-LINK01",
+        "YJ-SW001",
+        "YJ-C0001",
+        "YJ-SW002",
+        "YJ-C0002",
+        "MIN-C0001",
+    ]
+    d = {str(k): v for k, v in inventory.devices.items()}
+    assert d["YJ-LINK01"] == Device(
+        id=DeviceId("YJ-LINK01"),
+        kind=DeviceKind.LINK,
+        address="127.0.10.1",
+        site=SiteId("YJ-S001"),
+        contract=ContractId("YJ-2025"),
+    )
+    assert d["YJ-SW001"].parent == "YJ-LINK01"
+    assert d["YJ-SW001"].snmp == SnmpTarget(version="2c", port=1161)
+    assert d["YJ-SW002"].snmp == SnmpTarget(version="3", port=161)
+    assert d["YJ-SW002"].address == "2001:db8::20"
+    camera = d["YJ-C0001"]
+    assert camera.kind is DeviceKind.CAMERA
+    assert camera.channels == 1
+    assert camera.stream == "rtsp://127.0.30.1:8554/main"
+    assert camera.snmp is None
+    # A date is 00:00 of that day in the contract's time zone (Asia/Shanghai), held in UTC.
+    assert camera.in_service == _utc(2025, 5, 31, 16)
+    assert camera.in_service is not None
+    assert camera.in_service.tzinfo is UTC
+    assert camera.out_of_service is None
+    assert d["YJ-C0002"].channels == 2
+    assert d["YJ-C0002"].in_service == _utc(2025, 6, 1, 0)  # an instant with +08:00
+    assert d["YJ-C0002"].out_of_service == _utc(2025, 12, 31, 16)  # a quoted date
+    other = d["MIN-C0001"]
+    assert other.address == "2001:db8::31"  # normalised
+    assert other.in_service == _utc(2025, 1, 1)
+    assert other.out_of_service == _utc(2025, 12, 31, 16)
+    assert all(
+        t is None or t.tzinfo is UTC for dev in d.values() for t in (dev.in_service, dev.out_of_service)
+    )
+    assert [a.id for a in inventory.ancestors(DeviceId("YJ-C0002"))] == ["YJ-SW002", "YJ-LINK01"]
+
+
+def test_csv_is_the_same_inventory(contracts: dict[ContractId, Contract]) -> None:
+    """Columns in any order, a BOM, a blank line, cells with spaces around them: the same inventory."""
+    assert load_inventory(INVENTORY / "good.csv", contracts) == load_inventory(
+        INVENTORY / "good.yaml", contracts
+    )
+
+
+def test_csv_optional_columns_may_be_absent(contracts: dict[ContractId, Contract]) -> None:
+    inventory = load_inventory(INVENTORY / "minimal-columns.csv", contracts)
+    assert inventory.sites == {"YJ-S001": EXPECTED_SITES["YJ-S001"]}
+    assert inventory.devices[DeviceId("YJ-C0001")] == Device(
+        id=DeviceId("YJ-C0001"),
+        kind=DeviceKind.CAMERA,
+        address="127.0.30.1",
+        site=SiteId("YJ-S001"),
+        contract=ContractId("YJ-2025"),
+    )
+
+
+def test_csv_header_only_is_an_empty_inventory(contracts: dict[ContractId, Contract]) -> None:
+    inventory = load_inventory(INVENTORY / "header-only.csv", contracts)
+    assert inventory.sites == {}
+    assert inventory.devices == {}
+
+
+def test_date_uses_the_device_contract_time_zone(
+    tmp_path: Path, contracts: dict[ContractId, Contract]
+) -> None:
+    """The same date means a different instant under a contract in another time zone."""
+    path = tmp_path / "inventory.yaml"
+    path.write_text(
+        "sites: [{id: S1, name: n, district: d, area: urban}]\n"
+        "devices:\n"
+        "  - {id: C1, kind: camera, address: 10.0.0.1, site: S1, contract: OT.2026_a, in_service: 2026-01-01}\n"
+        "  - {id: C2, kind: camera, address: 10.0.0.2, site: S1, contract: YJ-2025, in_service: 2026-01-01}\n"
+    )
+    devices = {str(k): v for k, v in load_inventory(path, contracts).devices.items()}
+    assert devices["C1"].in_service == _utc(2026, 1, 1, 5)  # America/New_York, EST
+    assert devices["C2"].in_service == _utc(2025, 12, 31, 16)  # Asia/Shanghai
