@@ -198,7 +198,7 @@ class _Parser:
                 )
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
-            raise HistoryError(self.path, "line 1", f"column {sorted(dupes)[0]!r} appears twice")
+            raise HistoryError(self.path, "line 1", f"column {min(dupes)!r} appears twice")
         return names
 
     def columns(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from slamon.clock import FakeClock
+from slamon.store import Store
 
 TESTDATA = Path(__file__).parent / "testdata"
 
@@ -18,14 +23,6 @@ def clock() -> FakeClock:
 
 
 # --- the store, against SQLite and PostgreSQL ------------------------------------------------
-
-import os  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-
-import sqlalchemy as sa  # noqa: E402
-
-from slamon.store import Store  # noqa: E402
 
 POSTGRES_URL = os.environ.get("SLAMON_TEST_POSTGRES", "postgresql+psycopg://127.0.0.1:5432/test")
 

@@ -182,8 +182,8 @@ def test_every_instant_matches_the_definition(
     r: list[tuple[int, bool]], v: list[tuple[int, bool]], p: EngineParams
 ) -> None:
     # distinct times keep "the next result" unambiguous for the oracle
-    r = list({t: ok for t, ok in r}.items())
-    v = list({t: ok for t, ok in v}.items())
+    r = list(dict(r).items())
+    v = list(dict(v).items())
     rt, rok = [t for t, _ in r], [ok for _, ok in r]
     vt, vok = [t for t, _ in v], [ok for _, ok in v]
     tl = build_timeline(rt, rok, vt, vok, p)
@@ -230,8 +230,8 @@ def test_failure_runs_shorter_than_down_after_never_make_an_outage(oks: list[boo
 def test_the_order_results_arrive_in_does_not_matter(
     r: list[tuple[int, bool]], v: list[tuple[int, bool]], p: EngineParams, rnd: random.Random
 ) -> None:
-    r = list({t: ok for t, ok in r}.items())
-    v = list({t: ok for t, ok in v}.items())
+    r = list(dict(r).items())
+    v = list(dict(v).items())
     first = build_timeline([t for t, _ in r], [ok for _, ok in r], [t for t, _ in v], [ok for _, ok in v], p)
     rnd.shuffle(r)
     rnd.shuffle(v)
@@ -250,8 +250,8 @@ def test_letting_old_results_go_and_resuming_gives_the_same_timeline(
     cut: int,
 ) -> None:
     """Retention: results before a firm point are dropped with a carry; later results resume it."""
-    r_old = sorted({t: ok for t, ok in r_old}.items())
-    v_old = sorted({t: ok for t, ok in v_old}.items())
+    r_old = sorted(dict(r_old).items())
+    v_old = sorted(dict(v_old).items())
     shift = 3001
     r_new = sorted({t + shift: ok for t, ok in r_new}.items())
     v_new = sorted({t + shift: ok for t, ok in v_new}.items())

@@ -57,7 +57,6 @@ def covers_for(device: Device, exclusions: Sequence[Exclusion], contract: Contra
 
 
 def attribute(
-    outage: Outage,
     span: Intervals,
     covers: Sequence[Cover],
     ancestors: Sequence[tuple[DeviceId, Sequence[Outage]]],
@@ -66,7 +65,8 @@ def attribute(
     """Split `span` (the outage, clipped to the service window) into causes.
 
     `ancestors` are (id, outages) nearest first; an ancestor outage [as, ae) covers this one from
-    `as` until `ae + grace`, provided it was still running when this outage began (ae > start).
+    `as` until `ae + grace`, provided it was still running when this outage began (ae > start; the
+    start as the contract sees it, inside the service window).
     """
     remaining = span
     parts: dict[str, Intervals] = {}
@@ -81,14 +81,13 @@ def attribute(
     for c in covers:
         take(excluded_cause(c.exclusion), c.intervals)
     g = to_micros(grace)
+    begun = span[0][0]
     for ancestor, their_outages in ancestors:
         if not remaining:
             break
         take(
             upstream_cause(ancestor),
-            normalize(
-                (o.start, o.end + g) for o in their_outages if o.end > outage.start and o.start < span[-1][1]
-            ),
+            normalize((o.start, o.end + g) for o in their_outages if o.end > begun and o.start < span[-1][1]),
         )
     if remaining:
         parts[DEVICE] = remaining

@@ -31,11 +31,7 @@ def round_money(value: Fraction | Decimal | int) -> Decimal:
 def truncated(rate: Fraction, places: int = 4) -> str:
     """A rate for a reason text, cut (not rounded) so it never shows as reaching a threshold it misses."""
     scale = 10**places
-    return (
-        f"{Fraction(math.floor(rate * scale), scale):.{places}f}"
-        if rate >= 0
-        else f"{float(rate):.{places}f}"
-    )
+    return f"{Decimal(math.floor(rate * scale)) / scale:.{places}f}"
 
 
 def device_fee(device: Device, contract: Contract, scheduled: Micros, period: Period) -> Decimal:

@@ -97,7 +97,7 @@ def device_figures(
         span = clip([(o.start, o.end)], span_lo, span_hi)
         if not span:
             continue
-        parts = attribute(o, span, covers, ancestors, sla.upstream_grace)
+        parts = attribute(span, covers, ancestors, sla.upstream_grace)
         total = counted(parts, sla.upstream_counts)
         inside = measure(intersect(total, window))
         closed = span[0][1] < o.end or not o.open
