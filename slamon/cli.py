@@ -115,12 +115,17 @@ def load(args: argparse.Namespace) -> tuple[Config, Fleet]:
 def cmd_check(args: argparse.Namespace, clock: Clock) -> int:
     config, fleet = load(args)
     devices = fleet.inventory.devices.values()
-    kinds = ", ".join(f"{sum(d.kind is k for d in devices)} {k.value}s" for k in DeviceKind)
+    kinds = ", ".join(_count(sum(d.kind is k for d in devices), k.value) for k in DeviceKind)
     out(
-        f"ok: {config.path}: {len(fleet.contracts)} contract(s), {len(fleet.inventory.sites)} sites, "
-        f"{len(devices)} devices ({kinds}), {len(fleet.exclusions)} exclusions\n"
+        f"ok: {config.path}: {_count(len(fleet.contracts), 'contract')}, {_count(len(fleet.inventory.sites), 'site')}, "
+        f"{_count(len(devices), 'device')} ({kinds}), {_count(len(fleet.exclusions), 'exclusion')}\n"
     )
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("ch") else "s")
+    return f"{n:,} {noun if n == 1 else plural}"
 
 
 def cmd_import(args: argparse.Namespace, clock: Clock) -> int:

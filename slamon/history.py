@@ -255,14 +255,6 @@ class _Parser:
                 raise HistoryError(self.path, f"line {int(c.line[i])}, column {column}", what)
 
 
-def _open(path: Path) -> tuple[io.BufferedIOBase, Callable[[], int]]:
-    """The file as bytes, and a way to know how far into the file (compressed or not) we are."""
-    raw = path.open("rb")
-    if path.suffix == ".gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw.tell
-    return raw, raw.tell
-
-
 def _blocks(stream: io.BufferedIOBase) -> Iterator[bytes]:
     """Whole lines, a few megabytes at a time."""
     rest = b""
@@ -320,8 +312,10 @@ def read_history(
     path: Path, fleet: Fleet, keys: Mapping[DeviceId, int]
 ) -> Iterator[tuple[ResultColumns, int]]:
     """The file's results, block by block, every value checked, with how far into the file we are."""
-    stream, position = _open(path)
-    with stream:
+    raw = path.open("rb")
+    stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw
+    position = raw.tell
+    with raw, stream:
         parser = _Parser(path, fleet, keys)
         try:
             head = stream.readline()

@@ -1,0 +1,213 @@
+"""The command line as users and scripts meet it: exit codes, messages, the statement lifecycle."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from slamon.cli import main
+from slamon.clock import FakeClock
+from tests.billing.harness import every, write_case
+
+INVENTORY = """\
+sites:
+  - {id: S1, name: 城东路口, district: 右江区, area: urban}
+devices:
+  - {id: SW1, kind: switch, address: 127.0.20.1, site: S1, contract: C1}
+  - {id: CAM1, kind: camera, address: 127.0.30.1, site: S1, contract: C1, parent: SW1}
+  - {id: CAM2, kind: camera, address: 127.0.30.2, site: S1, contract: C1, parent: SW1}
+"""
+JULY = ("2025-07-01T00:00:00+08:00", "2025-08-01T00:00:00+08:00")
+
+
+def history(*, cam2_down: tuple[str, str] | None = None) -> str:
+    text = "device,time,probe,ok,rtt_ms,defects\n"
+    text += every(300, *JULY, "SW1") + every(300, *JULY, "CAM1")
+    if cam2_down is None:
+        return text + every(300, *JULY, "CAM2")
+    return (
+        text
+        + every(300, JULY[0], cam2_down[0], "CAM2")
+        + every(300, *cam2_down, "CAM2", ok=0)
+        + every(300, cam2_down[1], JULY[1], "CAM2")
+    )
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Path:
+    return write_case(
+        tmp_path, INVENTORY, history(cam2_down=("2025-07-10T08:00:00+08:00", "2025-07-10T14:00:00+08:00"))
+    )
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args), clock=FakeClock(datetime(2025, 8, 2, tzinfo=UTC)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_says_what_it_loaded(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "-c", str(case), "check")
+    assert code == 0
+    assert out == f"ok: {case}: 1 contract, 1 site, 3 devices (2 cameras, 1 switch, 0 links), 0 exclusions\n"
+
+
+def test_check_rejects_bad_input_with_exit_1(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inv = case.parent / "inventory.yaml"
+    inv.write_text(inv.read_text().replace("parent: SW1}", "parent: SW9}", 1))
+    code, out, err = run(capsys, "-c", str(case), "check")
+    assert (code, out) == (1, "")
+    assert err == f"slamon: error: {inv}: devices[1].parent: unknown device 'SW9'\n"
+
+
+def test_usage_errors_exit_2(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run(capsys, "-c", str(case), "statement", "--contract", "C1")
+    assert exc.value.code == 2
+    assert "statement needs --contract and --month" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        run(capsys, "-c", str(case), "frobnicate")
+    assert exc.value.code == 2
+
+
+def test_statement_lifecycle_draft_issue_revise_verify(
+    case: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))[0] == 0
+    code, out, err = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    draft = json.loads(out)
+    assert (code, draft["status"], draft["revision"], err) == (0, "draft", 1, "")
+    assert draft["deductions"][0]["reason"] == "6h > 4h (urban): 2 started hours"
+
+    issued_file = tmp_path / "issued.json"
+    code, _, err = run(
+        capsys,
+        "-c",
+        str(case),
+        "statement",
+        "--contract",
+        "C1",
+        "--month",
+        "2025-07",
+        "--issue",
+        "-o",
+        str(issued_file),
+    )
+    issued = json.loads(issued_file.read_text())
+    assert (code, issued["status"], issued["revision"], issued["hash"]) == (0, "issued", 1, draft["hash"])
+    assert err == "issued revision 1\n"
+
+    code, out, err = run(
+        capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07", "--issue"
+    )
+    assert json.loads(out)["hash"] == issued["hash"]
+    assert "revision 1 was issued at" in err, "issuing again with the same inputs changes nothing"
+
+    code, out, err = run(capsys, "-c", str(case), "statement", "verify", str(issued_file))
+    assert (code, out) == (0, f"verified: C1 2025-07 revision 1 recomputes to {issued['hash']}\n")
+
+    # late evidence for July: CAM1 was down for 2 hours, which the first import did not know
+    late = case.parent / "late.csv"
+    late.write_text(
+        "device,time,probe,ok,rtt_ms,defects\n"
+        + every(60, "2025-07-20T08:00:00+08:00", "2025-07-20T10:00:00+08:00", "CAM1", ok=0, probe="snmp")
+    )
+    assert run(capsys, "-c", str(case), "import", str(late))[0] == 0
+    code, out, err = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    revised = json.loads(out)
+    assert (revised["status"], revised["revision"], revised["replaces"]) == ("draft", 2, issued["hash"])
+    assert "inputs changed since revision 1 was issued" in err
+
+    code, out, err = run(capsys, "-c", str(case), "statement", "verify", str(issued_file))
+    assert code == 1
+    assert "the inputs differ from those the statement was computed from" in err
+    assert "device CAM1: down_s file 0 recomputed 7200" in err
+
+    code, out, err = run(
+        capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07", "--issue"
+    )
+    assert (json.loads(out)["revision"], err) == (2, "issued revision 2, replacing revision 1\n")
+
+
+def test_verify_detects_an_edited_file(
+    case: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
+    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    doc = json.loads(out)
+    doc["payable"] = "999999.00"
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(doc))
+    code, _, err = run(capsys, "-c", str(case), "statement", "verify", str(edited))
+    assert code == 1
+    assert "the file's figures do not match its own hash: it was changed after slamon wrote it" in err
+    assert "payable: file '999999.00', recomputed" in err
+
+
+def test_statement_csv_has_one_section_per_table(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
+    code, out, _ = run(
+        capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07", "--format", "csv"
+    )
+    assert code == 0
+    sections = [line.split(",")[0] for line in out.splitlines() if line]
+    assert sections.count("section") == 5
+    assert sections.count("device") == 3
+    assert sections.count("outage") == 1
+    assert (
+        "deduction,repair_overrun,CAM2,,2025-07-10T08:00:00+08:00,6h > 4h (urban): 2 started hours,100.00"
+        in out
+    )
+
+
+def test_statement_errors_name_the_problem(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
+    assert run(capsys, "-c", str(case), "statement", "--contract", "C9", "--month", "2025-07")[2] == (
+        "slamon: error: no contract 'C9' in the database (known: C1)\n"
+    )
+    assert run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2031-07")[2] == (
+        "slamon: error: 2031-07 is outside contract C1's term (2025-01 to 2027-12)\n"
+    )
+    assert run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "July")[2] == (
+        "slamon: error: --month: 'July' is not a month (use YYYY-MM, e.g. 2025-07)\n"
+    )
+
+
+def test_export_round_trips_through_the_cli(
+    case: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
+    out_file = tmp_path / "out.csv"
+    code, _, err = run(
+        capsys,
+        "-c",
+        str(case),
+        "export",
+        "probes",
+        "--from",
+        "2025-07-10",
+        "--to",
+        "2025-07-11",
+        "-o",
+        str(out_file),
+    )
+    lines = out_file.read_text().splitlines()
+    assert (code, err) == (0, f"exported {len(lines) - 1:,} results\n")
+    assert len(lines) - 1 == 3 * 24 * 12
+    assert lines[1].startswith("CAM1,2025-07-10T00:00:00+08:00,icmp,1,0.5,")
+
+
+def test_the_console_script_runs(case: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "slamon.cli", "-c", str(case), "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok: ")
