@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from slamon import __version__
 from slamon.billing.render_csv import render_csv
+from slamon.billing.render_text import render_text
 from slamon.clock import Clock, SystemClock
 from slamon.config import Config, load_config
 from slamon.errors import SlamonError
@@ -27,7 +28,7 @@ from slamon.store import Store
 
 logger = logging.getLogger("slamon")
 
-FORMATS = ("json", "csv", "xlsx", "pdf")
+FORMATS = ("json", "csv", "xlsx", "pdf", "text")
 
 
 class UsageError(Exception):
@@ -97,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--contract")
     st.add_argument("--month", help="YYYY-MM in the contract's time zone")
-    st.add_argument("--format", choices=FORMATS, default=None, help="json (default), csv, xlsx or pdf")
+    st.add_argument(
+        "--format", choices=FORMATS, default=None, help="json (default), csv, xlsx, pdf, or text for people"
+    )
     st.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     st.add_argument("--issue", action="store_true", help="freeze this month's statement as issued")
     st.set_defaults(func=cmd_statement)
@@ -206,7 +209,7 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
         raise UsageError("statement needs --contract and --month (or: statement verify FILE)")
     fmt = args.format or _format_from(args.output)
     if fmt in ("xlsx", "pdf"):
-        raise SlamonError(f"--format {fmt} is not available in this version; use json or csv")
+        raise SlamonError(f"--format {fmt} is not available in this version; use json, csv or text")
     config, fleet = load(args)
     store = Store(config.database)
     try:
@@ -218,6 +221,8 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     with _output(args.output, binary=False) as stream:
         if fmt == "csv":
             render_csv(outcome.document, stream)
+        elif fmt == "text":
+            render_text(outcome.document, stream)
         else:
             stream.write(json.dumps(outcome.document, ensure_ascii=False, indent=2) + "\n")
     if outcome.note:

@@ -1,0 +1,66 @@
+"""A statement for people at a terminal: the totals, every deduction with its reason, the outages
+and exclusions. The figures are those of the JSON document; only the layout differs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
+from typing import IO, Any
+
+from slamon.units import format_duration
+
+
+def _money(value: str) -> str:
+    return f"{Decimal(value):,.2f}"
+
+
+def _when(iso: str | None) -> str:
+    return "…" if iso is None else iso[5:16].replace("T", " ")
+
+
+def _span(seconds: float) -> str:
+    return format_duration(timedelta(seconds=seconds)) if seconds else "0s"
+
+
+def render_text(doc: Mapping[str, Any], out: IO[str]) -> None:
+    cur = doc["currency"]
+    rates = doc["rates"]
+    w = out.write
+    w(f"{doc['contract']}  {doc['month']} ({doc.get('timezone', '')})  {doc.get('vendor', '')}\n")
+    w(f"{doc['status']}, revision {doc['revision']}  {doc['hash']}\n\n")
+    w(f"  fee total    {_money(doc['fee_total']):>14} {cur}   ({len(doc['devices'])} devices in service)\n")
+    w(f"  deductions   {_money(doc['deduction_total']):>14} {cur}\n")
+    w(f"  payable      {_money(doc['payable']):>14} {cur}\n")
+    w(
+        f"  online rate  {rates['online_rate'] * 100:>13.4f} %    intact rate {rates['intact_rate'] * 100:.4f} %\n"
+    )
+
+    w("\nDeductions\n")
+    if not doc["deductions"]:
+        w("  none\n")
+    for line in doc["deductions"]:
+        who = line.get("device") or line.get("kpi") or ""
+        w(f"  {line['rule']:<18} {who:<12} {line['reason']:<62} {_money(line['amount']):>10}\n")
+
+    w("\nOutages (counted downtime inside the month, and why each minute was down)\n")
+    if not doc["outages"]:
+        w("  none\n")
+    for o in doc["outages"]:
+        causes = ", ".join(f"{k} {_span(v)}" for k, v in o["causes"].items())
+        charged = f"{o['overrun_hours']} h overrun {_money(o['deduction'])}" if o["overrun_hours"] else ""
+        w(
+            f"  {o['device']:<12} {_when(o['start'])} → {_when(o['end']):<11} counted {_span(o['counted_s']):<9}"
+            f" {causes:<44} {charged}\n"
+        )
+
+    w("\nExclusions\n")
+    if not doc["exclusions"]:
+        w("  none\n")
+    for e in doc["exclusions"]:
+        verdict = (
+            f"honoured, {_span(e['excluded_s'])}"
+            if e["honoured"]
+            else f"not honoured: {e['not_honoured_because']}"
+        )
+        w(f"  {e['id']:<16} {e['category']:<14} {e['status']:<9} {verdict}\n")
