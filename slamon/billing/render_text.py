@@ -49,10 +49,11 @@ def render_text(doc: Mapping[str, Any], out: IO[str]) -> None:
     for o in doc["outages"]:
         causes = ", ".join(f"{k} {_span(v)}" for k, v in o["causes"].items())
         charged = f"{o['overrun_hours']} h overrun {_money(o['deduction'])}" if o["overrun_hours"] else ""
-        w(
+        row = (
             f"  {o['device']:<12} {_when(o['start'])} → {_when(o['end']):<11} counted {_span(o['counted_s']):<9}"
-            f" {causes:<44} {charged}\n"
+            f" {causes:<44} {charged}"
         )
+        w(row.rstrip() + "\n")
 
     w("\nExclusions\n")
     if not doc["exclusions"]:

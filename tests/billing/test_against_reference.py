@@ -66,66 +66,67 @@ def test_statements_match_the_reference(seed: int, tmp_path: Path) -> None:
     )
     for key in case.interesting:
         st, doc = ours[key]
-        ref = theirs[key]
-        where = f"seed {seed} {key}"
-        assert doc["fee_total"] == ref["fee_total"], where
-        assert doc["deduction_total"] == ref["deduction_total"], where
-        assert doc["payable"] == ref["payable"], where
-        assert {k.value: v for k, v in st.rates.items()} == ref["rates"], where
+        assert_matches_reference(st, doc, theirs[key], f"seed {seed} {key}")
 
-        mine = {f.device.id: f for f in st.devices}
-        assert sorted(mine) == sorted(d["id"] for d in ref["devices"]), where
-        by_id = {d["id"]: d for d in doc["devices"]}
-        for d in ref["devices"]:
-            f = mine[d["id"]]
-            got = (
-                by_id[d["id"]]["fee"],
-                sec(f.scheduled),
-                sec(f.excluded),
-                sec(f.down),
-                sec(f.degraded),
-                f.availability,
-                by_id[d["id"]]["deduction"],
-            )
-            want = (
-                d["fee"],
-                d["scheduled_s"],
-                d["excluded_s"],
-                d["down_s"],
-                d["degraded_s"],
-                d["availability"],
-                d["deduction"],
-            )
-            assert got == want, f"{where} device {d['id']}"
 
-        outs = {(f.device.id, o.span[0]): o for f in st.devices for o in f.outages}
-        docs = {(o["device"], o["start"]): o for o in doc["outages"]}
-        assert sorted(outs) == sorted((o["device"], o["start_us"]) for o in ref["outages"]), where
-        for o in ref["outages"]:
-            mine_o = outs[(o["device"], o["start_us"])]
-            shown = docs[(o["device"], o["start"])]
-            assert (
-                sec(mine_o.counted),
-                {k: sec(v) for k, v in mine_o.causes.items()},
-                shown["overrun_hours"],
-                shown["deduction"],
-            ) == (o["counted_s"], o["causes"], o["overrun_hours"], o["deduction"]), (
-                f"{where} outage {o['start']}"
-            )
-            if shown["end"] is not None:  # ended inside the month: the whole outage is known
-                assert (shown["end"], sec(mine_o.counted_total), shown["evidence"]) == (
-                    o["end"],
-                    o["counted_total_s"],
-                    o["evidence"],
-                ), f"{where} outage {o['start']}"
+def assert_matches_reference(st: Any, doc: dict[str, Any], ref: dict[str, Any], where: str) -> None:
+    """Every figure of one statement (slamon's exact values and its JSON) equals the reference's."""
+    assert doc["fee_total"] == ref["fee_total"], where
+    assert doc["deduction_total"] == ref["deduction_total"], where
+    assert doc["payable"] == ref["payable"], where
+    assert {k.value: v for k, v in st.rates.items()} == ref["rates"], where
 
-        assert [(e["id"], e["honoured"], e["excluded_s"]) for e in doc["exclusions"]] == [
-            (e["id"], e["honoured"], e["excluded_s"]) for e in ref["exclusions"]
-        ], where
+    mine = {f.device.id: f for f in st.devices}
+    assert sorted(mine) == sorted(d["id"] for d in ref["devices"]), where
+    by_id = {d["id"]: d for d in doc["devices"]}
+    for d in ref["devices"]:
+        f = mine[d["id"]]
+        got = (
+            by_id[d["id"]]["fee"],
+            sec(f.scheduled),
+            sec(f.excluded),
+            sec(f.down),
+            sec(f.degraded),
+            f.availability,
+            by_id[d["id"]]["deduction"],
+        )
+        want = (
+            d["fee"],
+            d["scheduled_s"],
+            d["excluded_s"],
+            d["down_s"],
+            d["degraded_s"],
+            d["availability"],
+            d["deduction"],
+        )
+        assert got == want, f"{where} device {d['id']}"
 
-        def lines(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-            return sorted(
-                (x["rule"], x.get("device"), x.get("kpi"), x.get("outage_start"), x["amount"]) for x in items
-            )
+    outs = {(f.device.id, o.span[0]): o for f in st.devices for o in f.outages}
+    docs = {(o["device"], o["start"]): o for o in doc["outages"]}
+    assert sorted(outs) == sorted((o["device"], o["start_us"]) for o in ref["outages"]), where
+    for o in ref["outages"]:
+        mine_o = outs[(o["device"], o["start_us"])]
+        shown = docs[(o["device"], o["start"])]
+        assert (
+            sec(mine_o.counted),
+            {k: sec(v) for k, v in mine_o.causes.items()},
+            shown["overrun_hours"],
+            shown["deduction"],
+        ) == (o["counted_s"], o["causes"], o["overrun_hours"], o["deduction"]), f"{where} outage {o['start']}"
+        if shown["end"] is not None:  # ended inside the month: the whole outage is known
+            assert (shown["end"], sec(mine_o.counted_total), shown["evidence"]) == (
+                o["end"],
+                o["counted_total_s"],
+                o["evidence"],
+            ), f"{where} outage {o['start']}"
 
-        assert lines(doc["deductions"]) == lines(ref["deductions"]), where
+    assert [(e["id"], e["honoured"], e["excluded_s"]) for e in doc["exclusions"]] == [
+        (e["id"], e["honoured"], e["excluded_s"]) for e in ref["exclusions"]
+    ], where
+
+    def lines(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return sorted(
+            (x["rule"], x.get("device"), x.get("kpi"), x.get("outage_start"), x["amount"]) for x in items
+        )
+
+    assert lines(doc["deductions"]) == lines(ref["deductions"]), where

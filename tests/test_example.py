@@ -1,0 +1,74 @@
+"""The July 2025 example district (examples/july-2025): the figures the README and docs/sla.md quote,
+and every figure against the independent reference implementation."""
+
+from __future__ import annotations
+
+import gzip
+import runpy
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from slamon.billing.statement import compute
+from slamon.config import load_config
+from slamon.fleet import load_fleet
+from slamon.history import import_history
+from slamon.statements import gather
+from slamon.store import Store
+from tests.billing.test_against_reference import assert_matches_reference
+from tests.reference.sla_reference import compute_statement
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "july-2025"
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("july-2025")
+    for name in ("slamon.yaml", "inventory.yaml", "exclusions.yaml", "contracts"):
+        src = EXAMPLE / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    argv = sys.argv
+    sys.argv = ["generate.py", str(root / "probes.csv.gz")]
+    try:
+        runpy.run_path(str(EXAMPLE / "generate.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    return root
+
+
+def test_the_example_month(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = load_config(example / "slamon.yaml")
+    fleet = load_fleet(config)
+    store = Store(config.database)
+    try:
+        report = import_history(example / "probes.csv.gz", store, fleet, datetime(2025, 8, 2, tzinfo=UTC))
+        assert report.rows == 1_476_400
+        with store.begin() as tx:
+            st = compute(gather(tx, "YJ-2025", "2025-07"))
+    finally:
+        store.close()
+    doc = st.document(status="draft", revision=1, replaces=None)
+    assert (doc["fee_total"], doc["deduction_total"], doc["payable"]) == ("1896.41", "568.92", "1327.49")
+    assert [(line["rule"], line.get("device"), line["amount"]) for line in doc["deductions"]] == [
+        ("availability_tier", "YJ-C0007", "9.23"),
+        ("availability_tier", "YJ-C0017", "9.23"),
+        ("repair_overrun", "YJ-C0003", "100.00"),
+        ("repair_overrun", "YJ-C0007", "500.00"),
+        ("repair_overrun", "YJ-C0017", "100.00"),
+        ("cap", None, "-149.54"),
+    ]
+
+    plain = example / "probes.csv"
+    plain.write_bytes(gzip.decompress((example / "probes.csv.gz").read_bytes()))
+    ref = compute_statement(
+        example / "inventory.yaml",
+        [example / "contracts" / "yj-2025.yaml"],
+        example / "exclusions.yaml",
+        [plain],
+        "YJ-2025",
+        "2025-07",
+    )
+    assert_matches_reference(st, doc, ref, "july-2025 example")
