@@ -22,6 +22,7 @@ from slamon.config import Config, load_config
 from slamon.errors import SlamonError
 from slamon.fleet import load_fleet
 from slamon.history import export_history, import_history
+from slamon.ledger import let_go_before, sync_fleet
 from slamon.model import DeviceId, DeviceKind, Fleet, to_micros
 from slamon.statements import statement, verify
 from slamon.store import Store
@@ -86,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--timezone", help="zone for plain dates (default: the contracts' zone)")
     exp.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     exp.set_defaults(func=cmd_export)
+
+    prune = sub.add_parser("prune", help="let raw probe results older than the retention go (rollups stay)")
+    prune.add_argument("--before", help="date or ISO instant (default: now minus `retention` of slamon.yaml)")
+    prune.set_defaults(func=cmd_prune)
 
     st = sub.add_parser(
         "statement",
@@ -190,6 +195,26 @@ def cmd_export(args: argparse.Namespace, clock: Clock) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace, clock: Clock) -> int:
+    config, fleet = load(args)
+    now = clock.now()
+    zones = {c.timezone for c in fleet.contracts.values()}
+    zone = ZoneInfo(zones.pop()) if len(zones) == 1 else ZoneInfo("UTC")
+    cutoff = _instant(args.before, "--before", zone) if args.before else now - config.retention
+    store = Store(config.database)
+    try:
+        with store.begin() as tx:
+            sync_fleet(tx, fleet, to_micros(now))
+            report = let_go_before(tx, fleet.inventory, fleet.contracts, to_micros(cutoff), to_micros(now))
+    finally:
+        store.close()
+    sys.stderr.write(
+        f"let go of {report.blocks:,} hourly blocks of raw results of {_count(report.devices, 'device')} "
+        f"before {cutoff.isoformat(timespec='seconds')}; rollups, timelines and outages stay\n"
+    )
+    return 0
+
+
 def _instant(text: str, flag: str, zone: tzinfo) -> datetime:
     try:
         if len(text) == 10:
@@ -214,7 +239,7 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     store = Store(config.database)
     try:
         with store.begin() as tx:
-            tx.record_fleet(fleet, to_micros(clock.now()))
+            sync_fleet(tx, fleet, to_micros(clock.now()))
         outcome = statement(store, args.contract, args.month, issue=args.issue, now=clock.now())
     finally:
         store.close()

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from slamon.errors import HistoryError
-from slamon.ledger import rebuild_timelines
+from slamon.ledger import rebuild_timelines, sync_fleet
 from slamon.model import (
     DEFECT_BITS,
     HOUR,
@@ -360,7 +360,7 @@ def import_history(
     gc.disable()  # millions of short-lived bytes objects: the cyclic collector only slows this down
     try:
         with store.begin() as tx:
-            tx.record_fleet(fleet, to_micros(now))
+            sync_fleet(tx, fleet, to_micros(now))
             keys = tx.device_keys(fleet.inventory.devices)
             ids = {v: k for k, v in keys.items()}
             for cols, position in read_history(path, fleet, keys):

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-from slamon.model import HOUR, Contract, ContractId, DeviceId, Inventory, Micros
+from slamon.model import HOUR, Contract, ContractId, DeviceId, Fleet, Inventory, Micros
 from slamon.state import EngineParams, Timeline, build_timeline, carry_before
 from slamon.store import StoreTx
 
@@ -65,6 +65,30 @@ def rebuild_timelines(
         )
         rebuilt[device] = tl
     return rebuilt
+
+
+def sync_fleet(tx: StoreTx, fleet: Fleet, at: Micros) -> list[DeviceId]:
+    """Record the files' fleet as the current version, and rebuild the timelines whose contract
+    changed how a timeline is built (down_after, up_after, degrade_after, stale_after).
+
+    Returns the devices whose timelines were rebuilt."""
+    changes = tx.record_fleet(fleet, at)
+    if changes:
+        logger.info("new versions: %s", ", ".join(changes))
+    stored = tx.timeline_params()
+    if not stored:
+        return []
+    ids = tx.device_ids(stored)
+    stale = [
+        device
+        for key, device in ids.items()
+        if device in fleet.inventory.devices
+        and stored[key] != params_json(engine_params(fleet.inventory, fleet.contracts, device))
+    ]
+    if stale:
+        logger.info("rebuilding %d timelines: their contract's state settings changed", len(stale))
+        rebuild_timelines(tx, fleet.inventory, fleet.contracts, stale, at)
+    return stale
 
 
 @dataclass(frozen=True, slots=True)

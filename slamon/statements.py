@@ -94,7 +94,9 @@ def statement(store: Store, contract_id: str, month: str, *, issue: bool, now: d
         body_hash = statement_hash(inputs, st.body())
         if last is not None and last.hash == body_hash:
             doc = json.loads(last.body)
-            issued_note = f"revision {last.revision} was issued at {_when(last.issued_at, inp)}; inputs unchanged"
+            issued_note = (
+                f"revision {last.revision} was issued at {_when(last.issued_at, inp)}; inputs unchanged"
+            )
             return Outcome(doc, issued_note if issue else None)
         revision = 1 if last is None else last.revision + 1
         replaces = None if last is None else last.hash

@@ -211,3 +211,55 @@ def test_the_console_script_runs(case: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok: ")
+
+
+def at(day: str) -> FakeClock:
+    return FakeClock(datetime.fromisoformat(day).replace(tzinfo=UTC))
+
+
+def test_a_past_month_recomputes_against_the_fleet_as_it_was(
+    case: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fee(month: str, clock: FakeClock) -> str:
+        assert main(["-c", str(case), "statement", "--contract", "C1", "--month", month], clock=clock) == 0
+        doc = json.loads(capsys.readouterr().out)
+        return next(d["fee"] for d in doc["devices"] if d["id"] == "CAM1")
+
+    assert main(["-c", str(case), "import", str(case.parent / "probes.csv")], clock=at("2025-08-02")) == 0
+    assert fee("2025-07", at("2025-08-02")) == "100.00"
+    inv = case.parent / "inventory.yaml"
+    inv.write_text(
+        inv.read_text().replace("contract: C1, parent: SW1}", "contract: C1, parent: SW1, channels: 2}", 1)
+    )
+    # the new inventory takes effect when slamon first sees it, 15 August
+    assert fee("2025-08", at("2025-08-15")) == "200.00"
+    assert fee("2025-07", at("2025-08-15")) == "100.00", "July keeps the fleet it had"
+
+
+def test_changing_how_the_contract_judges_state_rebuilds_the_timelines(
+    case: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
+    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    assert len(json.loads(out)["outages"]) == 1  # CAM2: 72 failed probes in a row
+    contract = case.parent / "contracts" / "c1.yaml"
+    contract.write_text(contract.read_text().replace("down_after: 3", "down_after: 100"))
+    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    assert json.loads(out)["outages"] == [], "72 failures are a blip when down_after is 100"
+
+
+def test_prune_lets_raw_results_go_and_keeps_the_statement(
+    case: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probes = str(case.parent / "probes.csv")
+    run(capsys, "-c", str(case), "import", probes)
+    _, before, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    code, _, err = run(capsys, "-c", str(case), "prune", "--before", "2025-07-20")
+    assert code == 0
+    assert err.startswith("let go of ")
+    assert "hourly blocks of raw results of 3 devices before 2025-07-20T00:00:00+08:00" in err
+    _, after, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    assert json.loads(after)["hash"] == json.loads(before)["hash"]
+    code, _, err = run(capsys, "-c", str(case), "import", probes)
+    assert code == 1
+    assert "have been let go (retention); older history cannot be added" in err

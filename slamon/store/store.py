@@ -531,6 +531,13 @@ class StoreTx:
 
     # --- timelines ----------------------------------------------------------------------------
 
+    def timeline_params(self) -> dict[int, str]:
+        """The engine settings each stored timeline was built with, by device key."""
+        return {
+            r.device: r.params
+            for r in self.conn.execute(sa.select(t.timelines.c.device, t.timelines.c.params))
+        }
+
     def timeline_meta(self, key: int) -> TimelineMeta | None:
         r = self.conn.execute(sa.select(t.timelines).where(t.timelines.c.device == key)).first()
         if r is None:
