@@ -55,24 +55,21 @@ def gather(tx: StoreTx, contract_id: str, month: str) -> BillingInput:
     earliest = tx.earliest_outage_start(own_keys, period.start, period.end)
     from_ = period.start if earliest is None else min(period.start, earliest)
     loaded = tx.load_timelines(list(keys.values()), period.start, period.end, outages_from=from_)
-    timelines = {d: as_of_month_end(loaded[k], period) for d, k in keys.items()}
+    timelines = {d: as_of_month_end(tx, k, loaded[k], period) for d, k in keys.items()}
     return replace(inp, timelines=timelines)
 
 
-def as_of_month_end(tl: Timeline, period: Period) -> Timeline:
-    """What was known when the month ended: an outage running past it is open, ending there."""
+def as_of_month_end(tx: StoreTx, key: int, tl: Timeline, period: Period) -> Timeline:
+    """What was known when the month ended: an outage running past it is open, ending there, with
+    the last failure before the month's end as its evidence."""
     outages = []
     for o in tl.outages:
         if o.end > period.end:
-            o = Outage(
-                o.start,
-                period.end,
-                True,
-                None,
-                o.first_failure if o.first_failure is not None and o.first_failure < period.end else None,
-                o.last_failure if o.last_failure is not None and o.last_failure < period.end else None,
-                None,
-            )
+            first = o.first_failure if o.first_failure is not None and o.first_failure < period.end else None
+            last = o.last_failure
+            if last is None or last >= period.end:
+                last = None if first is None else tx.last_failure(key, first, period.end)
+            o = Outage(o.start, period.end, True, None, first, last, None)
         outages.append(o)
     return Timeline(tl.transitions, tuple(outages))
 

@@ -67,8 +67,9 @@ def write_case(
     return root / "slamon.yaml"
 
 
-def statement_of(config_path: Path, month: str, contract: str = "C1", *, csv: Path | None = None,
-                 issue: bool = False) -> dict[str, Any]:
+def statement_of(
+    config_path: Path, month: str, contract: str = "C1", *, csv: Path | None = None, issue: bool = False
+) -> dict[str, Any]:
     config = load_config(config_path)
     fleet = load_fleet(config)
     store = Store(config.database)
@@ -79,14 +80,16 @@ def statement_of(config_path: Path, month: str, contract: str = "C1", *, csv: Pa
         store.close()
 
 
-def every(step_s: int, start: str, end: str, device: str, ok: int = 1, probe: str = "icmp",
-          defects: str = "") -> str:
+def every(
+    step_s: int, start: str, end: str, device: str, ok: int = 1, probe: str = "icmp", defects: str = ""
+) -> str:
     """CSV rows for one device from `start` (inclusive) to `end` (exclusive) every `step_s` seconds."""
     t0 = datetime.fromisoformat(start)
     t1 = datetime.fromisoformat(end)
     rows = []
     t = t0
     from datetime import timedelta
+
     while t < t1:
         rtt = "0.5" if ok and probe != "video" else ""
         rows.append(f"{device},{t.isoformat()},{probe},{ok},{rtt},{defects}")

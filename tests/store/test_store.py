@@ -21,9 +21,13 @@ MIN = 60_000_000
 def cols(device: int, times: list[int], ok: list[int], kind: int = 0, rtt: int = 500) -> ResultColumns:
     n = len(times)
     return ResultColumns(
-        np.full(n, device, np.int32), np.full(n, kind, np.uint8), np.array(times, np.int64),
-        np.array(ok, np.uint8), np.zeros(n, np.uint32),
-        np.array([rtt if o else NO_RTT for o in ok], np.uint32), np.arange(2, n + 2, dtype=np.uint32),
+        np.full(n, device, np.int32),
+        np.full(n, kind, np.uint8),
+        np.array(times, np.int64),
+        np.array(ok, np.uint8),
+        np.zeros(n, np.uint32),
+        np.array([rtt if o else NO_RTT for o in ok], np.uint32),
+        np.arange(2, n + 2, dtype=np.uint32),
     )
 
 
@@ -42,7 +46,9 @@ def test_a_database_from_a_newer_slamon_is_refused(store: Store) -> None:
 
 
 def test_an_unreachable_database_is_a_clear_error() -> None:
-    with pytest.raises(StoreError, match=r"cannot open database postgresql\+psycopg://slamon:\*\*\*@127.0.0.1:1/x"):
+    with pytest.raises(
+        StoreError, match=r"cannot open database postgresql\+psycopg://slamon:\*\*\*@127.0.0.1:1/x"
+    ):
         Store("postgresql+psycopg://slamon:secret@127.0.0.1:1/x?connect_timeout=2")
 
 
@@ -94,18 +100,29 @@ def test_disagreeing_results_inside_one_batch_name_both_lines(store: Store) -> N
 
 
 def test_timelines_replace_and_load_by_window(store: Store) -> None:
-    tl = build_timeline([T0 + i * MIN for i in range(10)], [True, True, False, False, False, True, True, True, True, True],
-                        [], [], EngineParams())
+    tl = build_timeline(
+        [T0 + i * MIN for i in range(10)],
+        [True, True, False, False, False, True, True, True, True, True],
+        [],
+        [],
+        EngineParams(),
+    )
     with store.begin() as tx:
         tx.replace_timeline(7, tl, params="{}", at=T0)
         tx.replace_timeline(7, tl, params="{}", at=T0)  # replacing is idempotent
     with store.begin() as tx:
         got = tx.load_timelines([7, 8], T0 + 3 * MIN, T0 + HOUR)
     assert got[8] == Timeline((), ())
-    assert got[7].transitions == (Transition(T0 + 2 * MIN, DeviceState.DOWN), Transition(T0 + 5 * MIN, DeviceState.UP),
-                                  Transition(T0 + 9 * MIN + 5 * MIN, DeviceState.UNKNOWN))
-    assert got[7].outages == (Outage(T0 + 2 * MIN, T0 + 5 * MIN, False, OutageEnd.RECOVERED, T0 + 2 * MIN,
-                                     T0 + 4 * MIN, T0 + 5 * MIN),)
+    assert got[7].transitions == (
+        Transition(T0 + 2 * MIN, DeviceState.DOWN),
+        Transition(T0 + 5 * MIN, DeviceState.UP),
+        Transition(T0 + 9 * MIN + 5 * MIN, DeviceState.UNKNOWN),
+    )
+    assert got[7].outages == (
+        Outage(
+            T0 + 2 * MIN, T0 + 5 * MIN, False, OutageEnd.RECOVERED, T0 + 2 * MIN, T0 + 4 * MIN, T0 + 5 * MIN
+        ),
+    )
     with store.begin() as tx:
         later = tx.load_timelines([7], T0 + 6 * MIN, T0 + HOUR)
         assert later[7].outages == ()
@@ -120,3 +137,12 @@ def test_results_before_what_retention_let_go_are_refused(store: Store) -> None:
     with pytest.raises(ResultsLetGo) as err, store.begin() as tx:
         tx.merge_results(cols(1, [T0 + 3 * HOUR, T0 + HOUR], [1, 1]))
     assert (err.value.line, err.value.kept_from) == (3, T0 + 2 * HOUR)
+
+
+def test_last_failure_searches_back_across_hours_and_kinds(store: Store) -> None:
+    with store.begin() as tx:
+        tx.merge_results(cols(1, [T0, T0 + HOUR + MIN, T0 + 2 * HOUR + 5 * MIN], [0, 0, 1]))
+        tx.merge_results(cols(1, [T0 + HOUR + 2 * MIN], [0], kind=1))  # an SNMP failure, later in that hour
+        assert tx.last_failure(1, T0, T0 + 3 * HOUR) == T0 + HOUR + 2 * MIN
+        assert tx.last_failure(1, T0, T0 + HOUR) == T0
+        assert tx.last_failure(1, T0 + 2 * HOUR, T0 + 3 * HOUR) is None
