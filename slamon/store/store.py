@@ -484,8 +484,11 @@ class StoreTx:
             .where(*where)
             .order_by(rb.c.device, rb.c.hour, rb.c.kind)
         )
-        for r in rows:
-            yield r.device, r.kind, r.hour, blk.decode(r.data)
+        try:
+            for r in rows:
+                yield r.device, r.kind, r.hour, blk.decode(r.data)
+        finally:
+            rows.close()
 
     def rollups(self, key: int, start: Micros, end: Micros) -> list[dict[str, Any]]:
         rb = t.result_blocks
@@ -543,14 +546,17 @@ class StoreTx:
             .order_by(rb.c.hour.desc())
         )
         best: Micros | None = None
-        for r in rows:
-            if best is not None and r.hour * HOUR + HOUR <= best:
-                break  # every later hour has been seen; ties across kinds share the hour
-            rec = blk.decode(r.data)
-            times = rec["off"][rec["ok"] == 0].astype(np.int64) + r.hour * HOUR
-            times = times[(times >= start) & (times < end)]
-            if len(times):
-                best = max(best or 0, int(times.max()))
+        try:
+            for r in rows:
+                if best is not None and r.hour * HOUR + HOUR <= best:
+                    break  # every later hour has been seen; ties across kinds share the hour
+                rec = blk.decode(r.data)
+                times = rec["off"][rec["ok"] == 0].astype(np.int64) + r.hour * HOUR
+                times = times[(times >= start) & (times < end)]
+                if len(times):
+                    best = max(best or 0, int(times.max()))
+        finally:
+            rows.close()
         return best
 
     def result_devices(self) -> list[int]:
