@@ -47,14 +47,7 @@ def rebuild_timelines(
         meta = tx.timeline_meta(key)
         carry = meta.carry if meta else None
         results = tx.device_results(key)
-        tl = build_timeline(
-            results.reach_time,
-            results.reach_ok.astype(bool),
-            results.video_time,
-            results.video_ok.astype(bool),
-            params,
-            carry,
-        )
+        tl = build_timeline(*results.columns(), params, carry)
         tx.replace_timeline(
             key,
             tl,
@@ -114,15 +107,7 @@ def let_go_before(
             continue
         params = engine_params(inventory, contracts, device)
         results = tx.device_results(key)
-        carry = carry_before(
-            results.reach_time,
-            results.reach_ok.astype(bool),
-            results.video_time,
-            results.video_ok.astype(bool),
-            params,
-            horizon,
-            meta.carry,
-        )
+        carry = carry_before(*results.columns(), params, horizon, meta.carry)
         if carry is None or carry == meta.carry:
             continue
         blocks += tx.let_go_results(key, horizon // HOUR, carry.reach_last + 1)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -87,9 +88,13 @@ class DeviceResults:
     """All retained results of one device, each kind sorted by time (reachability: ICMP before SNMP on ties)."""
 
     reach_time: blk.I64
-    reach_ok: blk.U8
+    reach_ok: npt.NDArray[np.bool_]
     video_time: blk.I64
-    video_ok: blk.U8
+    video_ok: npt.NDArray[np.bool_]
+
+    def columns(self) -> tuple[blk.I64, npt.NDArray[np.bool_], blk.I64, npt.NDArray[np.bool_]]:
+        """The engine's inputs: state.build_timeline(*results.columns(), params)."""
+        return self.reach_time, self.reach_ok, self.video_time, self.video_ok
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,7 +474,12 @@ class StoreTx:
         reach_t = cat(times[0] + times[1], np.int64)
         reach_ok = cat(oks[0] + oks[1], np.uint8)
         order = np.argsort(reach_t, kind="stable")  # ICMP blocks come first, so ties keep ICMP first
-        return DeviceResults(reach_t[order], reach_ok[order], cat(times[2], np.int64), cat(oks[2], np.uint8))
+        return DeviceResults(
+            reach_t[order],
+            reach_ok[order].astype(bool),
+            cat(times[2], np.int64),
+            cat(oks[2], np.uint8).astype(bool),
+        )
 
     def iter_results(
         self, start: Micros, end: Micros, keys: Sequence[int] | None = None
