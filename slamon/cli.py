@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("slamon: interrupted\n")
         return 130
+    except BrokenPipeError:  # e.g. `slamon statement --format text | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0  # pragma: no cover  (parser.error exits)
 
 

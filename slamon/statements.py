@@ -1,8 +1,10 @@
 """Statements against the store: gather a month's inputs, compute, issue (freeze), verify.
 
 Drafts are computed on demand and never stored. Issuing stores the document as revision n; when
-the inputs of an issued month change later (new history, an approved exclusion, a corrected
-inventory), the next computation is a draft of revision n+1 that names the hash it replaces.
+the inputs of an issued month change later (late history for the month, an exclusion approved
+after the fact, a change of how the contract judges state), the next computation is a draft of
+revision n+1 that names the hash it replaces. Inventory and contract versions that take effect
+after the month do not change it.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def gather(tx: StoreTx, contract_id: str, month: str) -> BillingInput:
     inventory = tx.inventory_as_of(period.end - 1)
     if inventory is None:
         raise StatementError("the database holds no inventory yet")
-    inp = BillingInput(contract, period, inventory, {}, tx.exclusions())
+    inp = BillingInput(contract, period, inventory, {}, ())
     own = inp.devices()
     related = inp.related()
     keys = tx.device_keys(related, create=False)
@@ -55,21 +57,25 @@ def gather(tx: StoreTx, contract_id: str, month: str) -> BillingInput:
     earliest = tx.earliest_outage_start(own_keys, period.start, period.end)
     from_ = period.start if earliest is None else min(period.start, earliest)
     loaded = tx.load_timelines(list(keys.values()), period.start, period.end, outages_from=from_)
-    timelines = {d: as_of_month_end(tx, k, loaded[k], period) for d, k in keys.items()}
-    return replace(inp, timelines=timelines)
+    timelines = {d: as_of_month_end(loaded[k], period) for d, k in keys.items()}
+    # only exclusions that can touch this month's figures: those overlapping the month, or the
+    # outages that end in it, so an exclusion of another month never changes this one's hash
+    window = [e for e in tx.exclusions() if to_micros(e.start) < period.end and to_micros(e.end) > from_]
+    return replace(inp, timelines=timelines, exclusions=tuple(window))
 
 
-def as_of_month_end(tx: StoreTx, key: int, tl: Timeline, period: Period) -> Timeline:
-    """What was known when the month ended: an outage running past it is open, ending there, with
-    the last failure before the month's end as its evidence."""
+def as_of_month_end(tl: Timeline, period: Period) -> Timeline:
+    """What was known when the month ended: an outage running past it is open, ending there.
+
+    Its evidence is its first failure; the last failure and the recovery belong to the statement of
+    the month it ends in. That keeps a month's statement the same whatever arrives later and after
+    retention has let the raw results go.
+    """
     outages = []
     for o in tl.outages:
         if o.end > period.end:
             first = o.first_failure if o.first_failure is not None and o.first_failure < period.end else None
-            last = o.last_failure
-            if last is None or last >= period.end:
-                last = None if first is None else tx.last_failure(key, first, period.end)
-            o = Outage(o.start, period.end, True, None, first, last, None)
+            o = Outage(o.start, period.end, True, None, first, None, None)
         outages.append(o)
     return Timeline(tl.transitions, tuple(outages))
 
@@ -169,7 +175,8 @@ def verify(store: Store, doc: Mapping[str, Any]) -> Verdict:
             f"(now {inputs}, file {doc['inputs_sha256']})"
         )
     lines += _differences(fresh, doc)
-    lines.append(f"recomputed hash {fresh['hash']} != file hash {doc['hash']}")
+    if fresh["hash"] != doc["hash"]:
+        lines.append(f"recomputed hash {fresh['hash']} != file hash {doc['hash']}")
     return Verdict(False, lines)
 
 

@@ -263,3 +263,16 @@ def test_prune_lets_raw_results_go_and_keeps_the_statement(
     code, _, err = run(capsys, "-c", str(case), "import", probes)
     assert code == 1
     assert "have been let go (retention); older history cannot be added" in err
+
+
+def test_an_exclusion_of_another_month_leaves_an_issued_month_alone(case: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
+    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07", "--issue")
+    issued = json.loads(out)
+    (case.parent / "exclusions.yaml").write_text(
+        '- {id: EX-9, category: power, scope: {devices: [CAM2]}, start: "2025-09-02T08:00:00+08:00",\n'
+        '   end: "2025-09-02T12:00:00+08:00", reason: 停电, status: proposed}\n', encoding="utf-8")
+    case.write_text(case.read_text() + "exclusions: exclusions.yaml\n", encoding="utf-8")
+    _, out, err = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    assert (json.loads(out)["status"], json.loads(out)["hash"], err) == ("issued", issued["hash"], "")

@@ -539,36 +539,6 @@ class StoreTx:
         )
         return int(done.rowcount or 0)
 
-    def last_failure(self, key: int, start: Micros, end: Micros) -> Micros | None:
-        """The last failed reachability result in [start, end), searching back hour by hour; None
-        when there is none or its raw results were let go."""
-        rb = t.result_blocks
-        rows = self.conn.execution_options(yield_per=16).execute(
-            sa.select(rb.c.hour, rb.c.data)
-            .where(
-                rb.c.device == key,
-                rb.c.kind.in_(blk.REACH_CODES),
-                rb.c.data.is_not(None),
-                rb.c.hour >= start // HOUR,
-                rb.c.hour <= (end - 1) // HOUR,
-                rb.c.n_ok < rb.c.n,
-            )
-            .order_by(rb.c.hour.desc())
-        )
-        best: Micros | None = None
-        try:
-            for r in rows:
-                if best is not None and r.hour * HOUR + HOUR <= best:
-                    break  # every later hour has been seen; ties across kinds share the hour
-                rec = blk.decode(r.data)
-                times = rec["off"][rec["ok"] == 0].astype(np.int64) + r.hour * HOUR
-                times = times[(times >= start) & (times < end)]
-                if len(times):
-                    best = max(best or 0, int(times.max()))
-        finally:
-            rows.close()
-        return best
-
     def result_devices(self) -> list[int]:
         return list(self.conn.execute(sa.select(t.result_blocks.c.device).distinct()).scalars())
 

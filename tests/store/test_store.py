@@ -137,12 +137,3 @@ def test_results_before_what_retention_let_go_are_refused(store: Store) -> None:
     with pytest.raises(ResultsLetGo) as err, store.begin() as tx:
         tx.merge_results(cols(1, [T0 + 3 * HOUR, T0 + HOUR], [1, 1]))
     assert (err.value.line, err.value.kept_from) == (3, T0 + 2 * HOUR)
-
-
-def test_last_failure_searches_back_across_hours_and_kinds(store: Store) -> None:
-    with store.begin() as tx:
-        tx.merge_results(cols(1, [T0, T0 + HOUR + MIN, T0 + 2 * HOUR + 5 * MIN], [0, 0, 1]))
-        tx.merge_results(cols(1, [T0 + HOUR + 2 * MIN], [0], kind=1))  # an SNMP failure, later in that hour
-        assert tx.last_failure(1, T0, T0 + 3 * HOUR) == T0 + HOUR + 2 * MIN
-        assert tx.last_failure(1, T0, T0 + HOUR) == T0
-        assert tx.last_failure(1, T0 + 2 * HOUR, T0 + 3 * HOUR) is None
