@@ -232,7 +232,7 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     if args.verify:
         if len(args.verify) != 2 or args.verify[0] != "verify" or args.contract or args.month or args.issue:
             raise UsageError("use `statement verify FILE`, or `statement --contract ID --month YYYY-MM`")
-        return _verify(args, Path(args.verify[1]))
+        return _verify(args, Path(args.verify[1]), clock)
     if not args.contract or not args.month:
         raise UsageError("statement needs --contract and --month (or: statement verify FILE)")
     fmt = args.format or _format_from(args.output)
@@ -258,7 +258,7 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace, path: Path) -> int:
+def _verify(args: argparse.Namespace, path: Path, clock: Clock) -> int:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -267,9 +267,11 @@ def _verify(args: argparse.Namespace, path: Path) -> int:
         raise SlamonError(f"{path}: not a statement JSON file ({exc})") from None
     if not isinstance(doc, dict):
         raise SlamonError(f"{path}: not a statement JSON file")
-    config, _fleet = load(args)
+    config, fleet = load(args)
     store = Store(config.database)
     try:
+        with store.begin() as tx:
+            sync_fleet(tx, fleet, to_micros(clock.now()))
         verdict = verify(store, doc)
     finally:
         store.close()
