@@ -61,6 +61,9 @@ def test_the_example_month(example: Path, capsys: pytest.CaptureFixture[str]) ->
         ("cap", None, "-149.54"),
     ]
 
+    sla_doc = (EXAMPLE.parent.parent / "docs" / "sla.md").read_text(encoding="utf-8")
+    assert doc["hash"] in sla_doc, "docs/sla.md quotes the example's hash: update it with the statement"
+
     plain = example / "probes.csv"
     plain.write_bytes(gzip.decompress((example / "probes.csv.gz").read_bytes()))
     ref = compute_statement(
