@@ -50,6 +50,7 @@ from slamon.store.blocks import KIND_CODES, KINDS_BY_CODE, NO_RTT
 COLUMNS = ("device", "time", "probe", "ok", "rtt_ms", "defects")
 REQUIRED = ("device", "time", "probe", "ok")
 BLOCK_BYTES = 8 << 20
+MERGE_ROWS = 1_000_000  # rows gathered before they go into the store: an hour's block is written ~once
 VIDEO = KIND_CODES[ProbeKind.VIDEO]
 
 K = TypeVar("K")
@@ -363,14 +364,19 @@ def import_history(
             sync_fleet(tx, fleet, to_micros(now))
             keys = tx.device_keys(fleet.inventory.devices)
             ids = {v: k for k, v in keys.items()}
-            for cols, position in read_history(path, fleet, keys):
-                rows += len(cols)
+            batch: list[ResultColumns] = []
+            pending = 0
+
+            def merge() -> None:
+                nonlocal added, repeated, pending
+                cols = ResultColumns.concat(batch) if len(batch) > 1 else batch[0]
+                batch.clear()
+                pending = 0
                 try:
                     merged = tx.merge_results(cols)
                 except ResultConflict as exc:
-                    raise HistoryError(
-                        path, f"line {exc.line}" if exc.line else None, _conflict(exc, ids)
-                    ) from None
+                    where = f"line {exc.line}" if exc.line else None
+                    raise HistoryError(path, where, _conflict(exc, ids)) from None
                 except ResultsLetGo as exc:
                     raise HistoryError(
                         path,
@@ -381,8 +387,17 @@ def import_history(
                 added += merged.added
                 repeated += merged.repeated
                 touched.update(merged.earliest)
+
+            for cols, position in read_history(path, fleet, keys):
+                rows += len(cols)
+                batch.append(cols)
+                pending += len(cols)
+                if pending >= MERGE_ROWS:
+                    merge()
                 if progress is not None:
                     progress(rows, position, size)
+            if batch:
+                merge()
             devices = sorted(ids[k] for k in touched)
             timelines = rebuild_timelines(tx, fleet.inventory, fleet.contracts, devices, to_micros(now))
     finally:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from slamon.model import HOUR, Contract, ContractId, DeviceId, Fleet, Inventory, Micros
 from slamon.state import EngineParams, Timeline, build_timeline, carry_before
-from slamon.store import StoreTx
+from slamon.store import StoreTx, TimelineWrite
 
 logger = logging.getLogger(__name__)
 
@@ -40,23 +40,22 @@ def rebuild_timelines(
     """Recompute and store the timelines of these devices from their stored results."""
     wanted = list(devices)
     keys = tx.device_keys(wanted)
+    ids = {k: d for d, k in keys.items()}
+    metas = tx.timeline_metas(keys.values())
     rebuilt: dict[DeviceId, Timeline] = {}
-    for device in wanted:
-        key = keys[device]
+    writes: list[TimelineWrite] = []
+    for key, results in tx.results_of(keys.values()):
+        device = ids[key]
         params = engine_params(inventory, contracts, device)
-        meta = tx.timeline_meta(key)
+        meta = metas.get(key)
         carry = meta.carry if meta else None
-        results = tx.device_results(key)
         tl = build_timeline(*results.columns(), params, carry)
-        tx.replace_timeline(
-            key,
-            tl,
-            params=params_json(params),
-            at=at,
-            carry=carry,
-            kept_from=meta.kept_from if meta else None,
-        )
+        writes.append(TimelineWrite(key, tl, params_json(params), carry, meta.kept_from if meta else None))
         rebuilt[device] = tl
+        if len(writes) >= 2000:
+            tx.replace_timelines(writes, at)
+            writes.clear()
+    tx.replace_timelines(writes, at)
     return rebuilt
 
 

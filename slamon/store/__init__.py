@@ -11,6 +11,7 @@ from slamon.store.store import (
     Store,
     StoreTx,
     TimelineMeta,
+    TimelineWrite,
     redact,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "Store",
     "StoreTx",
     "TimelineMeta",
+    "TimelineWrite",
     "redact",
 ]

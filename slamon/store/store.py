@@ -7,6 +7,7 @@ it was, which is how a rejected import changes nothing.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -97,12 +98,28 @@ class DeviceResults:
         return self.reach_time, self.reach_ok, self.video_time, self.video_ok
 
 
+_NO_RESULTS = DeviceResults(
+    np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, bool)
+)
+
+
 @dataclass(frozen=True, slots=True)
 class TimelineMeta:
     params: str
     kept_from: Micros | None
     carry: Carry | None
     firm_until: Micros | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineWrite:
+    """A device's recomputed timeline, with the engine settings and retention state it was built from."""
+
+    key: int
+    timeline: Timeline
+    params: str
+    carry: Carry | None = None
+    kept_from: Micros | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,15 +216,51 @@ def _sha(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def _decode_results(rows: Iterable[Any]) -> DeviceResults:
+    """One device's blocks, ordered by kind then hour, as the engine's sorted columns."""
+    times: dict[int, list[blk.I64]] = {0: [], 1: [], 2: []}
+    oks: dict[int, list[blk.U8]] = {0: [], 1: [], 2: []}
+    for r in rows:
+        rec = blk.decode(r.data)
+        times[r.kind].append(rec["off"].astype(np.int64) + r.hour * HOUR)
+        oks[r.kind].append(rec["ok"])
+
+    def cat(parts: list[Any], dtype: Any) -> Any:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    reach_t = cat(times[0] + times[1], np.int64)
+    reach_ok = cat(oks[0] + oks[1], np.uint8)
+    order = np.argsort(reach_t, kind="stable")  # ICMP blocks come first, so ties keep ICMP first
+    return DeviceResults(
+        reach_t[order],
+        reach_ok[order].astype(bool),
+        cat(times[2], np.int64),
+        cat(oks[2], np.uint8).astype(bool),
+    )
+
+
+def _outage_row(key: int, o: Outage) -> dict[str, Any]:
+    return {
+        "device": key,
+        "start_at": o.start,
+        "end_at": o.end,
+        "open": o.open,
+        "end_reason": o.end_reason.value if o.end_reason else None,
+        "first_failure": o.first_failure,
+        "last_failure": o.last_failure,
+        "recovered": o.recovered,
+    }
+
+
 def _carry_json(carry: Carry) -> str:
     return json.dumps(
         {"reach_down": carry.reach_down, "reach_last": carry.reach_last, "video_bad": carry.video_bad}
     )
 
 
-def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(values), _CHUNK):
-        yield values[i : i + _CHUNK]
+def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
 
 
 class StoreTx:
@@ -366,16 +419,15 @@ class StoreTx:
         if len(cols) == 0:
             return MergeReport(0, repeated, {})
         starts = np.concatenate(([0], np.flatnonzero(cols.device[1:] != cols.device[:-1]) + 1))
-        earliest: dict[int, Micros] = {}
-        for s in starts.tolist():
-            dev = int(cols.device[s])
-            mask = cols.device == dev
-            earliest[dev] = int(cols.time[mask].min())
+        earliest = dict(
+            zip(cols.device[starts].tolist(), np.minimum.reduceat(cols.time, starts).tolist(), strict=True)
+        )
         self._check_retention(cols, earliest)
-        existing = self._existing_blocks(cols)
+        groups = list(blk.block_groups(cols))
+        existing = self._existing_blocks([(dev, kind, hour) for dev, kind, hour, _, _ in groups])
         rows: list[dict[str, Any]] = []
         added = 0
-        for dev, kind, hour, a, b in blk.block_groups(cols):
+        for dev, kind, hour, a, b in groups:
             new = blk.encode(cols, hour, a, b)
             old = existing.get((dev, kind, hour))
             if old is None:
@@ -432,54 +484,48 @@ class StoreTx:
                     line = None if cols.line is None else int(cols.line[i])
                     raise ResultsLetGo(r.device, r.kept_from, int(cols.time[i]), line)
 
-    def _existing_blocks(self, cols: ResultColumns) -> dict[tuple[int, int, int], bytes]:
-        """Stored blocks the batch touches, fetched per device and kind over the batch's hours."""
-        hour = cols.time // HOUR
-        pair = cols.device.astype(np.int64) * 8 + cols.kind
-        starts = np.concatenate(([0], np.flatnonzero(pair[1:] != pair[:-1]) + 1))
-        ends = np.append(starts[1:], len(cols))
+    def _existing_blocks(self, keys: list[tuple[int, int, int]]) -> dict[tuple[int, int, int], bytes]:
+        """The stored blocks among these (device, kind, hour) keys: per chunk of devices, over the
+        batch's hours (the primary key leads with the device)."""
+        if not keys:
+            return {}
         rb = t.result_blocks
+        wanted = set(keys)
+        hours = [h for _, _, h in keys]
+        lo, hi = min(hours), max(hours)
         found: dict[tuple[int, int, int], bytes] = {}
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-            dev, kind = int(cols.device[a]), int(cols.kind[a])
+        for part in _chunks(sorted({d for d, _, _ in keys})):
             rows = self.conn.execute(
-                sa.select(rb.c.hour, rb.c.data).where(
-                    rb.c.device == dev,
-                    rb.c.kind == kind,
-                    rb.c.hour.between(int(hour[a]), int(hour[b - 1])),
-                    rb.c.data.is_not(None),
+                sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data).where(
+                    rb.c.device.in_(part), rb.c.hour.between(lo, hi), rb.c.data.is_not(None)
                 )
             )
             for r in rows:
-                found[(dev, kind, r.hour)] = r.data
+                key = (r.device, r.kind, r.hour)
+                if key in wanted:
+                    found[key] = r.data
         return found
 
     def device_results(self, key: int) -> DeviceResults:
+        """All retained results of one device."""
+        return next((r for _, r in self.results_of([key])), _NO_RESULTS)
+
+    def results_of(self, keys: Iterable[int]) -> Iterator[tuple[int, DeviceResults]]:
+        """(key, results) for each of these devices that has retained results, streamed device by
+        device so memory holds one device at a time."""
         rb = t.result_blocks
-        rows = self.conn.execute(
-            sa.select(rb.c.kind, rb.c.hour, rb.c.data)
-            .where(rb.c.device == key, rb.c.data.is_not(None))
-            .order_by(rb.c.kind, rb.c.hour)
-        )
-        times: dict[int, list[blk.I64]] = {0: [], 1: [], 2: []}
-        oks: dict[int, list[blk.U8]] = {0: [], 1: [], 2: []}
-        for r in rows:
-            rec = blk.decode(r.data)
-            times[r.kind].append(rec["off"].astype(np.int64) + r.hour * HOUR)
-            oks[r.kind].append(rec["ok"])
-
-        def cat(parts: list[Any], dtype: Any) -> Any:
-            return np.concatenate(parts) if parts else np.zeros(0, dtype)
-
-        reach_t = cat(times[0] + times[1], np.int64)
-        reach_ok = cat(oks[0] + oks[1], np.uint8)
-        order = np.argsort(reach_t, kind="stable")  # ICMP blocks come first, so ties keep ICMP first
-        return DeviceResults(
-            reach_t[order],
-            reach_ok[order].astype(bool),
-            cat(times[2], np.int64),
-            cat(oks[2], np.uint8).astype(bool),
-        )
+        for part in _chunks(sorted(set(keys))):
+            rows = self.conn.execute(
+                sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
+                .where(rb.c.device.in_(part), rb.c.data.is_not(None))
+                .order_by(rb.c.device, rb.c.kind, rb.c.hour)
+                .execution_options(yield_per=1024)
+            )
+            try:
+                for device, group in itertools.groupby(rows, key=lambda r: r.device):
+                    yield device, _decode_results(group)
+            finally:
+                rows.close()
 
     def iter_results(
         self, start: Micros, end: Micros, keys: Sequence[int] | None = None
@@ -489,10 +535,11 @@ class StoreTx:
         where = [rb.c.hour >= start // HOUR, rb.c.hour <= (end - 1) // HOUR, rb.c.data.is_not(None)]
         if keys is not None:
             where.append(rb.c.device.in_(list(keys)))
-        rows = self.conn.execution_options(yield_per=2000).execute(
+        rows = self.conn.execute(
             sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
             .where(*where)
             .order_by(rb.c.device, rb.c.hour, rb.c.kind)
+            .execution_options(yield_per=2000)
         )
         try:
             for r in rows:
@@ -552,11 +599,62 @@ class StoreTx:
         }
 
     def timeline_meta(self, key: int) -> TimelineMeta | None:
-        r = self.conn.execute(sa.select(t.timelines).where(t.timelines.c.device == key)).first()
-        if r is None:
-            return None
-        carry = None if r.carry is None else Carry(**json.loads(r.carry))
-        return TimelineMeta(r.params, r.kept_from, carry, r.firm_until)
+        return self.timeline_metas([key]).get(key)
+
+    def timeline_metas(self, keys: Iterable[int]) -> dict[int, TimelineMeta]:
+        found: dict[int, TimelineMeta] = {}
+        for part in _chunks(sorted(set(keys))):
+            for r in self.conn.execute(sa.select(t.timelines).where(t.timelines.c.device.in_(part))):
+                carry = None if r.carry is None else Carry(**json.loads(r.carry))
+                found[r.device] = TimelineMeta(r.params, r.kept_from, carry, r.firm_until)
+        return found
+
+    def replace_timelines(self, writes: Sequence[TimelineWrite], at: Micros) -> None:
+        """Store recomputed timelines: those without a carry replace everything in bulk; those with
+        one keep what is stored before it (see replace_timeline)."""
+        plain = [w for w in writes if w.carry is None]
+        for w in writes:
+            if w.carry is not None:
+                self.replace_timeline(
+                    w.key, w.timeline, params=w.params, at=at, carry=w.carry, kept_from=w.kept_from
+                )
+        if not plain:
+            return
+        tr, ou = t.transitions, t.outages
+        for part in _chunks([w.key for w in plain]):
+            self.conn.execute(tr.delete().where(tr.c.device.in_(part)))
+            self.conn.execute(ou.delete().where(ou.c.device.in_(part)))
+        transitions = [
+            {"device": w.key, "at": x.at, "state": x.state.value}
+            for w in plain
+            for x in w.timeline.transitions
+        ]
+        if transitions:
+            self.conn.execute(tr.insert(), transitions)
+        outages = [_outage_row(w.key, o) for w in plain for o in w.timeline.outages]
+        if outages:
+            self.conn.execute(ou.insert(), outages)
+        metas = [
+            {
+                "device": w.key,
+                "params": w.params,
+                "firm_until": w.timeline.firm_until,
+                "updated_at": at,
+                "carry": None,
+                "kept_from": w.kept_from,
+            }
+            for w in plain
+        ]
+        stmt = self._insert(t.timelines)
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["device"],
+                set_={
+                    c: stmt.excluded[c] for c in ("params", "firm_until", "updated_at", "carry", "kept_from")
+                },
+            ),
+            metas,
+        )
 
     def replace_timeline(
         self,
@@ -612,22 +710,7 @@ class StoreTx:
                 tr.insert(), [{"device": key, "at": x.at, "state": x.state.value} for x in transitions]
             )
         if outages:
-            self.conn.execute(
-                ou.insert(),
-                [
-                    {
-                        "device": key,
-                        "start_at": o.start,
-                        "end_at": o.end,
-                        "open": o.open,
-                        "end_reason": o.end_reason.value if o.end_reason else None,
-                        "first_failure": o.first_failure,
-                        "last_failure": o.last_failure,
-                        "recovered": o.recovered,
-                    }
-                    for o in outages
-                ],
-            )
+            self.conn.execute(ou.insert(), [_outage_row(key, o) for o in outages])
         meta = {
             "params": params,
             "firm_until": tl.firm_until,
