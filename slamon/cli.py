@@ -151,8 +151,13 @@ def cmd_import(args: argparse.Namespace, clock: Clock) -> int:
             rate = report.rows / report.seconds if report.seconds else 0.0
             sys.stderr.write(
                 f"{path}: {report.rows:,} rows ({report.added:,} new, {report.repeated:,} already stored) "
-                f"for {report.devices} devices in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
-                f"{report.outages} outages on their timelines\n"
+                f"in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
+                + (
+                    f"{_count(report.devices, 'device')} with new results, {_count(report.outages, 'outage')} "
+                    "on their timelines\n"
+                    if report.devices
+                    else "nothing new\n"
+                )
             )
     finally:
         store.close()

@@ -94,17 +94,22 @@ def statement(store: Store, contract_id: str, month: str, *, issue: bool, now: d
         inputs = inp.digest()
         issued = tx.issued_statements(contract_id, inp.period.month)
         last = issued[-1] if issued else None
-        body_hash = statement_hash(inputs, st.body())
-        if last is not None and last.hash == body_hash:
+        draft = st.document(
+            status=STATUS_DRAFT,
+            revision=1 if last is None else last.revision + 1,
+            replaces=None if last is None else last.hash,
+            inputs=inputs,
+        )
+        if last is not None and last.hash == draft["hash"]:
             doc = json.loads(last.body)
             issued_note = (
                 f"revision {last.revision} was issued at {_when(last.issued_at, inp)}; inputs unchanged"
             )
             return Outcome(doc, issued_note if issue else None)
-        revision = 1 if last is None else last.revision + 1
+        revision = draft["revision"]
         replaces = None if last is None else last.hash
         if not issue:
-            doc = st.document(status=STATUS_DRAFT, revision=revision, replaces=replaces, inputs=inputs)
+            doc = draft
             note = (
                 None
                 if last is None
@@ -114,8 +119,7 @@ def statement(store: Store, contract_id: str, month: str, *, issue: bool, now: d
                 )
             )
             return Outcome(doc, note)
-        doc = st.document(status=STATUS_ISSUED, revision=revision, replaces=replaces, inputs=inputs)
-        doc["issued_at"] = _when(to_micros(now), inp)
+        doc = {**draft, "status": STATUS_ISSUED, "issued_at": _when(to_micros(now), inp)}
         tx.save_issued(
             IssuedStatement(
                 contract_id,

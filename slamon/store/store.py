@@ -81,7 +81,7 @@ class ResultsLetGo(Exception):
 class MergeReport:
     added: int
     repeated: int  # already stored, identical: importing twice changes nothing
-    earliest: Mapping[int, Micros]  # per device key, its earliest result in the batch
+    earliest: Mapping[int, Micros]  # per device key that gained results, its earliest new one
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,6 +427,7 @@ class StoreTx:
         existing = self._existing_blocks([(dev, kind, hour) for dev, kind, hour, _, _ in groups])
         rows: list[dict[str, Any]] = []
         added = 0
+        gained: set[int] = set()
         for dev, kind, hour, a, b in groups:
             new = blk.encode(cols, hour, a, b)
             old = existing.get((dev, kind, hour))
@@ -443,6 +444,7 @@ class StoreTx:
                     continue
                 repeated += (b - a) - n_new
             added += n_new
+            gained.add(dev)
             n, n_ok, rtt_n, rtt_sum, rtt_min, rtt_max = blk.rollup(records)
             rows.append(
                 {
@@ -468,7 +470,7 @@ class StoreTx:
                 },
             )
             self.conn.execute(stmt, rows)
-        return MergeReport(added, repeated, earliest)
+        return MergeReport(added, repeated, {d: t for d, t in earliest.items() if d in gained})
 
     def _check_retention(self, cols: ResultColumns, earliest: Mapping[int, Micros]) -> None:
         tl = t.timelines
