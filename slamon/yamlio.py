@@ -33,6 +33,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
 ID_HINT = "use letters, digits, '.', '_', '-'"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _check_unique_keys(loader: SafeConstructor, node: yaml.MappingNode) -> None:
@@ -40,7 +41,8 @@ def _check_unique_keys(loader: SafeConstructor, node: yaml.MappingNode) -> None:
     for key_node, _ in node.value:
         if key_node.tag == _MERGE_TAG:
             continue
-        key = loader.construct_object(key_node, deep=True)
+        # text keys (nearly all of them) compare by their text; others by their constructed value
+        key = key_node.value if key_node.tag == _STR_TAG else loader.construct_object(key_node, deep=True)
         try:
             first = seen.get(key)
         except TypeError:  # an unhashable key: let PyYAML report it

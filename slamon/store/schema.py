@@ -18,6 +18,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+SCHEMA_REVISION = "0001"
+"""The Alembic head this code expects (tests check it against the migrations), so opening a
+current database costs one query and no Alembic import."""
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -19,10 +19,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -157,25 +153,31 @@ class Store:
 
     def upgrade(self) -> None:
         """Bring the schema to this slamon's version (Alembic); refuse a database from a newer one."""
-        script = ScriptDirectory(str(MIGRATIONS))
         try:
             with self.engine.begin() as conn:
-                current = MigrationContext.configure(conn).get_current_revision()
-                if current is not None and current not in {s.revision for s in script.walk_revisions()}:
-                    raise StoreError(
-                        f"{redact(self.url)}: schema revision {current} is newer than this slamon knows "
-                        f"(head {script.get_current_head()}); upgrade slamon"
-                    )
-                if current != script.get_current_head():
-                    cfg = AlembicConfig()
-                    cfg.set_main_option("script_location", str(MIGRATIONS))
-                    cfg.attributes["connection"] = conn
-                    command.upgrade(cfg, "head")
-                    logger.info(
-                        "database %s upgraded to schema %s", redact(self.url), script.get_current_head()
-                    )
+                if _current_revision(conn) == t.SCHEMA_REVISION:
+                    return
+                self._migrate(conn)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open database {redact(self.url)}: {_reason(exc)}") from exc
+
+    def _migrate(self, conn: Connection) -> None:
+        from alembic import command  # Alembic is needed only when the schema moves
+        from alembic.config import Config as AlembicConfig
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory(str(MIGRATIONS))
+        current = _current_revision(conn)
+        if current is not None and current not in {s.revision for s in script.walk_revisions()}:
+            raise StoreError(
+                f"{redact(self.url)}: schema revision {current} is newer than this slamon knows "
+                f"(head {script.get_current_head()}); upgrade slamon"
+            )
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        logger.info("database %s upgraded to schema %s", redact(self.url), script.get_current_head())
 
     @contextmanager
     def begin(self) -> Iterator[StoreTx]:
@@ -188,6 +190,12 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _current_revision(conn: Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _reason(exc: SQLAlchemyError) -> str:

@@ -137,3 +137,12 @@ def test_results_before_what_retention_let_go_are_refused(store: Store) -> None:
     with pytest.raises(ResultsLetGo) as err, store.begin() as tx:
         tx.merge_results(cols(1, [T0 + 3 * HOUR, T0 + HOUR], [1, 1]))
     assert (err.value.line, err.value.kept_from) == (3, T0 + 2 * HOUR)
+
+
+def test_the_schema_revision_constant_is_the_alembic_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from slamon.store.schema import SCHEMA_REVISION
+    from slamon.store.store import MIGRATIONS
+
+    assert ScriptDirectory(str(MIGRATIONS)).get_current_head() == SCHEMA_REVISION
