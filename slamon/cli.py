@@ -241,8 +241,8 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     if not args.contract or not args.month:
         raise UsageError("statement needs --contract and --month (or: statement verify FILE)")
     fmt = args.format or _format_from(args.output)
-    if fmt in ("xlsx", "pdf"):
-        raise SlamonError(f"--format {fmt} is not available in this version; use json, csv or text")
+    if fmt in ("xlsx", "pdf") and args.output is None and sys.stdout.isatty():
+        raise UsageError(f"--format {fmt} is binary: write it to a file with -o FILE")
     config, fleet = load(args)
     store = Store(config.database)
     try:
@@ -251,11 +251,19 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
         outcome = statement(store, args.contract, args.month, issue=args.issue, now=clock.now())
     finally:
         store.close()
-    with _output(args.output, binary=False) as stream:
+    with _output(args.output, binary=fmt in ("xlsx", "pdf")) as stream:
         if fmt == "csv":
             render_csv(outcome.document, stream)
         elif fmt == "text":
             render_text(outcome.document, stream)
+        elif fmt == "xlsx":
+            from slamon.billing.render_xlsx import render_xlsx  # loaded only when asked for
+
+            render_xlsx(outcome.document, stream)
+        elif fmt == "pdf":
+            from slamon.billing.render_pdf import render_pdf
+
+            render_pdf(outcome.document, stream)
         else:
             stream.write(json.dumps(outcome.document, ensure_ascii=False, indent=2) + "\n")
     if outcome.note:

@@ -265,14 +265,50 @@ def test_prune_lets_raw_results_go_and_keeps_the_statement(
     assert "have been let go (retention); older history cannot be added" in err
 
 
-def test_an_exclusion_of_another_month_leaves_an_issued_month_alone(case: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_exclusion_of_another_month_leaves_an_issued_month_alone(
+    case: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
     _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07", "--issue")
     issued = json.loads(out)
     (case.parent / "exclusions.yaml").write_text(
         '- {id: EX-9, category: power, scope: {devices: [CAM2]}, start: "2025-09-02T08:00:00+08:00",\n'
-        '   end: "2025-09-02T12:00:00+08:00", reason: 停电, status: proposed}\n', encoding="utf-8")
+        '   end: "2025-09-02T12:00:00+08:00", reason: 停电, status: proposed}\n',
+        encoding="utf-8",
+    )
     case.write_text(case.read_text() + "exclusions: exclusions.yaml\n", encoding="utf-8")
     _, out, err = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
     assert (json.loads(out)["status"], json.loads(out)["hash"], err) == ("issued", issued["hash"], "")
+
+
+def test_statement_as_xlsx_and_pdf(case: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
+    xlsx, pdf = tmp_path / "july.xlsx", tmp_path / "july.pdf"
+    for path in (xlsx, pdf):
+        assert (
+            run(
+                capsys,
+                "-c",
+                str(case),
+                "statement",
+                "--contract",
+                "C1",
+                "--month",
+                "2025-07",
+                "-o",
+                str(path),
+            )[0]
+            == 0
+        )
+    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    doc = json.loads(out)
+    wb = load_workbook(xlsx)
+    assert wb.sheetnames == ["Statement", "Devices", "Outages", "Exclusions", "Deductions"]
+    summary = {row[0].value: row[1].value for row in wb["Statement"].iter_rows(min_row=2)}
+    assert (summary["payable"], summary["hash"]) == (float(doc["payable"]), doc["hash"])
+    assert wb["Deductions"].max_row == 1 + len(doc["deductions"])
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") >= 1
