@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +21,7 @@ from slamon.billing.render_text import render_text
 from slamon.clock import Clock, SystemClock
 from slamon.config import Config, load_config
 from slamon.errors import SlamonError
-from slamon.fleet import load_fleet
+from slamon.fleet import load_fleet, load_fleet_cached
 from slamon.history import export_history, import_history
 from slamon.ledger import let_go_before, sync_fleet
 from slamon.model import DeviceId, DeviceKind, Fleet, to_micros
@@ -118,13 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
 # --- commands ---------------------------------------------------------------------------------
 
 
-def load(args: argparse.Namespace) -> tuple[Config, Fleet]:
+@contextmanager
+def opened(args: argparse.Namespace, clock: Clock) -> Iterator[tuple[Config, Fleet, Store]]:
+    """The config, the fleet it describes (validated; remembered by the store) and the store."""
     config = load_config(args.config)
-    return config, load_fleet(config)
+    store = Store(config.database)
+    try:
+        yield config, load_fleet_cached(config, store, clock.now()), store
+    finally:
+        store.close()
 
 
 def cmd_check(args: argparse.Namespace, clock: Clock) -> int:
-    config, fleet = load(args)
+    config = load_config(args.config)
+    fleet = load_fleet(config)  # always the full parse and every check: this is what check is for
     devices = fleet.inventory.devices.values()
     kinds = ", ".join(_count(sum(d.kind is k for d in devices), k.value) for k in DeviceKind)
     out(
@@ -140,9 +148,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def cmd_import(args: argparse.Namespace, clock: Clock) -> int:
-    config, fleet = load(args)
-    store = Store(config.database)
-    try:
+    with opened(args, clock) as (_config, fleet, store):
         for path in args.files:
             show = _progress(path) if sys.stderr.isatty() else None
             report = import_history(path, store, fleet, clock.now(), show)
@@ -159,8 +165,6 @@ def cmd_import(args: argparse.Namespace, clock: Clock) -> int:
                     else "nothing new\n"
                 )
             )
-    finally:
-        store.close()
     return 0
 
 
@@ -177,7 +181,11 @@ def _progress(path: Path) -> Any:
 
 
 def cmd_export(args: argparse.Namespace, clock: Clock) -> int:
-    config, fleet = load(args)
+    with opened(args, clock) as (_config, fleet, store):
+        return _export(args, fleet, store)
+
+
+def _export(args: argparse.Namespace, fleet: Fleet, store: Store) -> int:
     zones = {cid: ZoneInfo(c.timezone) for cid, c in fleet.contracts.items()}
     default = args.timezone or (
         next(iter({c.timezone for c in fleet.contracts.values()}))
@@ -193,29 +201,21 @@ def cmd_export(args: argparse.Namespace, clock: Clock) -> int:
     if end <= start:
         raise UsageError("--to must be after --from")
     device_zones: dict[DeviceId, tzinfo] = {d.id: zones[d.contract] for d in fleet.inventory.devices.values()}
-    store = Store(config.database)
-    try:
-        with _output(args.output, binary=False) as stream:
-            rows = export_history(store, to_micros(start), to_micros(end), stream, device_zones)
-    finally:
-        store.close()
+    with _output(args.output, binary=False) as stream:
+        rows = export_history(store, to_micros(start), to_micros(end), stream, device_zones)
     sys.stderr.write(f"exported {rows:,} results\n")
     return 0
 
 
 def cmd_prune(args: argparse.Namespace, clock: Clock) -> int:
-    config, fleet = load(args)
     now = clock.now()
-    zones = {c.timezone for c in fleet.contracts.values()}
-    zone = ZoneInfo(zones.pop()) if len(zones) == 1 else ZoneInfo("UTC")
-    cutoff = _instant(args.before, "--before", zone) if args.before else now - config.retention
-    store = Store(config.database)
-    try:
+    with opened(args, clock) as (config, fleet, store):
+        zones = {c.timezone for c in fleet.contracts.values()}
+        zone = ZoneInfo(zones.pop()) if len(zones) == 1 else ZoneInfo("UTC")
+        cutoff = _instant(args.before, "--before", zone) if args.before else now - config.retention
         with store.begin() as tx:
             sync_fleet(tx, fleet, to_micros(now))
             report = let_go_before(tx, fleet.inventory, fleet.contracts, to_micros(cutoff), to_micros(now))
-    finally:
-        store.close()
     sys.stderr.write(
         f"let go of {report.blocks:,} hourly blocks of raw results of {_count(report.devices, 'device')} "
         f"before {cutoff.isoformat(timespec='seconds')}; rollups, timelines and outages stay\n"
@@ -243,14 +243,10 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     fmt = args.format or _format_from(args.output)
     if fmt in ("xlsx", "pdf") and args.output is None and sys.stdout.isatty():
         raise UsageError(f"--format {fmt} is binary: write it to a file with -o FILE")
-    config, fleet = load(args)
-    store = Store(config.database)
-    try:
+    with opened(args, clock) as (_config, fleet, store):
         with store.begin() as tx:
             sync_fleet(tx, fleet, to_micros(clock.now()))
         outcome = statement(store, args.contract, args.month, issue=args.issue, now=clock.now())
-    finally:
-        store.close()
     with _output(args.output, binary=fmt in ("xlsx", "pdf")) as stream:
         if fmt == "csv":
             render_csv(outcome.document, stream)
@@ -280,14 +276,10 @@ def _verify(args: argparse.Namespace, path: Path, clock: Clock) -> int:
         raise SlamonError(f"{path}: not a statement JSON file ({exc})") from None
     if not isinstance(doc, dict):
         raise SlamonError(f"{path}: not a statement JSON file")
-    config, fleet = load(args)
-    store = Store(config.database)
-    try:
+    with opened(args, clock) as (_config, fleet, store):
         with store.begin() as tx:
             sync_fleet(tx, fleet, to_micros(clock.now()))
         verdict = verify(store, doc)
-    finally:
-        store.close()
     (sys.stdout if verdict.ok else sys.stderr).write("".join(f"{line}\n" for line in verdict.lines))
     return 0 if verdict.ok else 1
 

@@ -312,3 +312,21 @@ def test_statement_as_xlsx_and_pdf(case: Path, capsys: pytest.CaptureFixture[str
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-")
     assert data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") >= 1
+
+
+def test_the_fleet_is_parsed_once_and_reparsed_when_a_file_changes(
+    case: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import slamon.fleet
+
+    parses = []
+    real = slamon.fleet.load_fleet
+    monkeypatch.setattr(slamon.fleet, "load_fleet", lambda config: parses.append(1) or real(config))
+    run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
+    run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    assert len(parses) == 1
+    inv = case.parent / "inventory.yaml"
+    inv.write_text(inv.read_text() + "\n")  # any change of bytes
+    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    assert len(parses) == 2
+    assert json.loads(out)["fee_total"] == "200.00"

@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The Alembic head this code expects (tests check it against the migrations), so opening a
 current database costs one query and no Alembic import."""
 
@@ -131,4 +131,12 @@ statements = Table(
     Column("replaces", String(80)),
     Column("issued_at", BigInteger, nullable=False),
     Column("body", Text, nullable=False),
+)
+
+fleet_cache = Table(
+    "fleet_cache",
+    metadata,
+    Column("key", String(80), primary_key=True),  # sha256 of slamon's version and every input file
+    Column("body", Text, nullable=False),  # canonical JSON of the validated fleet
+    Column("created_at", BigInteger, nullable=False),
 )

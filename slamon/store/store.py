@@ -418,6 +418,20 @@ class StoreTx:
         )
         return tuple(exclusion_from_dict(json.loads(r.body)) for r in rows)
 
+    def cached_fleet(self, key: str) -> str | None:
+        return self.conn.execute(sa.select(t.fleet_cache.c.body).where(t.fleet_cache.c.key == key)).scalar()
+
+    def cache_fleet(self, key: str, body: str, at: Micros, keep: int = 4) -> None:
+        """Remember a validated fleet; only the newest few are kept."""
+        fc = t.fleet_cache
+        self.conn.execute(self._insert(fc).values(key=key, body=body, created_at=at).on_conflict_do_nothing())
+        old = self.conn.execute(
+            sa.select(fc.c.key).order_by(fc.c.created_at.desc(), fc.c.key).offset(keep)
+        ).scalars()
+        stale = list(old)
+        if stale:
+            self.conn.execute(fc.delete().where(fc.c.key.in_(stale)))
+
     # --- raw results ------------------------------------------------------------------------
 
     def merge_results(self, cols: ResultColumns) -> MergeReport:

@@ -13,6 +13,7 @@ from slamon.model import HOUR, DeviceId, DeviceState, to_micros
 from slamon.state import Carry, EngineParams, Outage, OutageEnd, Timeline, Transition, build_timeline
 from slamon.store import ResultColumns, ResultConflict, ResultsLetGo, Store
 from slamon.store.blocks import NO_RTT
+from slamon.store.schema import SCHEMA_REVISION
 
 T0 = to_micros(datetime(2025, 7, 1, tzinfo=UTC))
 MIN = 60_000_000
@@ -34,8 +35,31 @@ def cols(device: int, times: list[int], ok: list[int], kind: int = 0, rtt: int =
 def test_a_new_database_is_created_at_the_current_schema(store: Store) -> None:
     with store.begin() as tx:
         rev = tx.conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    assert rev == "0001"
+    assert rev == SCHEMA_REVISION
     Store(store.url).close()  # opening again is a no-op
+
+
+def test_an_older_database_is_upgraded_and_keeps_its_data(store_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from slamon.store.store import MIGRATIONS
+
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(sa.text("INSERT INTO device_keys (device) VALUES ('CAM1')"))
+    engine.dispose()
+    s = Store(store_url)
+    with s.begin() as tx:
+        assert tx.conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
+        assert tx.device_keys([DeviceId("CAM1")], create=False) == {"CAM1": 1}
+        tx.cache_fleet("k", "{}", 1)
+        assert tx.cached_fleet("k") == "{}"
+    s.close()
 
 
 def test_a_database_from_a_newer_slamon_is_refused(store: Store) -> None:
