@@ -51,6 +51,11 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def july(capsys: pytest.CaptureFixture[str], case: Path, *extra: str) -> tuple[int, str, str]:
+    """`slamon statement --contract C1 --month 2025-07 …` on the case."""
+    return run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07", *extra)
+
+
 def test_check_says_what_it_loaded(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "-c", str(case), "check")
     assert code == 0
@@ -79,21 +84,15 @@ def test_statement_lifecycle_draft_issue_revise_verify(
     case: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))[0] == 0
-    code, out, err = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    code, out, err = july(capsys, case)
     draft = json.loads(out)
     assert (code, draft["status"], draft["revision"], err) == (0, "draft", 1, "")
     assert draft["deductions"][0]["reason"] == "6h > 4h (urban): 2 started hours"
 
     issued_file = tmp_path / "issued.json"
-    code, _, err = run(
+    code, _, err = july(
         capsys,
-        "-c",
-        str(case),
-        "statement",
-        "--contract",
-        "C1",
-        "--month",
-        "2025-07",
+        case,
         "--issue",
         "-o",
         str(issued_file),
@@ -102,9 +101,7 @@ def test_statement_lifecycle_draft_issue_revise_verify(
     assert (code, issued["status"], issued["revision"], issued["hash"]) == (0, "issued", 1, draft["hash"])
     assert err == "issued revision 1\n"
 
-    code, out, err = run(
-        capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07", "--issue"
-    )
+    code, out, err = july(capsys, case, "--issue")
     assert json.loads(out)["hash"] == issued["hash"]
     assert "revision 1 was issued at" in err, "issuing again with the same inputs changes nothing"
 
@@ -118,7 +115,7 @@ def test_statement_lifecycle_draft_issue_revise_verify(
         + every(60, "2025-07-20T08:00:00+08:00", "2025-07-20T10:00:00+08:00", "CAM1", ok=0, probe="snmp")
     )
     assert run(capsys, "-c", str(case), "import", str(late))[0] == 0
-    code, out, err = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    code, out, err = july(capsys, case)
     revised = json.loads(out)
     assert (revised["status"], revised["revision"], revised["replaces"]) == ("draft", 2, issued["hash"])
     assert "inputs changed since revision 1 was issued" in err
@@ -128,9 +125,7 @@ def test_statement_lifecycle_draft_issue_revise_verify(
     assert "the inputs differ from those the statement was computed from" in err
     assert "device CAM1: down_s file 0 recomputed 7200" in err
 
-    code, out, err = run(
-        capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07", "--issue"
-    )
+    code, out, err = july(capsys, case, "--issue")
     assert (json.loads(out)["revision"], err) == (2, "issued revision 2, replacing revision 1\n")
 
 
@@ -138,7 +133,7 @@ def test_verify_detects_an_edited_file(
     case: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
-    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    _, out, _ = july(capsys, case)
     doc = json.loads(out)
     doc["payable"] = "999999.00"
     edited = tmp_path / "edited.json"
@@ -151,9 +146,7 @@ def test_verify_detects_an_edited_file(
 
 def test_statement_csv_has_one_section_per_table(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
-    code, out, _ = run(
-        capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07", "--format", "csv"
-    )
+    code, out, _ = july(capsys, case, "--format", "csv")
     assert code == 0
     sections = [line.split(",")[0] for line in out.splitlines() if line]
     assert sections.count("section") == 5
@@ -240,11 +233,11 @@ def test_changing_how_the_contract_judges_state_rebuilds_the_timelines(
     case: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
-    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    _, out, _ = july(capsys, case)
     assert len(json.loads(out)["outages"]) == 1  # CAM2: 72 failed probes in a row
     contract = case.parent / "contracts" / "c1.yaml"
     contract.write_text(contract.read_text().replace("down_after: 3", "down_after: 100"))
-    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    _, out, _ = july(capsys, case)
     assert json.loads(out)["outages"] == [], "72 failures are a blip when down_after is 100"
 
 
@@ -253,12 +246,12 @@ def test_prune_lets_raw_results_go_and_keeps_the_statement(
 ) -> None:
     probes = str(case.parent / "probes.csv")
     run(capsys, "-c", str(case), "import", probes)
-    _, before, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    _, before, _ = july(capsys, case)
     code, _, err = run(capsys, "-c", str(case), "prune", "--before", "2025-07-20")
     assert code == 0
     assert err.startswith("let go of ")
     assert "hourly blocks of raw results of 3 devices before 2025-07-20T00:00:00+08:00" in err
-    _, after, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    _, after, _ = july(capsys, case)
     assert json.loads(after)["hash"] == json.loads(before)["hash"]
     code, _, err = run(capsys, "-c", str(case), "import", probes)
     assert code == 1
@@ -269,7 +262,7 @@ def test_an_exclusion_of_another_month_leaves_an_issued_month_alone(
     case: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
-    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07", "--issue")
+    _, out, _ = july(capsys, case, "--issue")
     issued = json.loads(out)
     (case.parent / "exclusions.yaml").write_text(
         '- {id: EX-9, category: power, scope: {devices: [CAM2]}, start: "2025-09-02T08:00:00+08:00",\n'
@@ -277,7 +270,7 @@ def test_an_exclusion_of_another_month_leaves_an_issued_month_alone(
         encoding="utf-8",
     )
     case.write_text(case.read_text() + "exclusions: exclusions.yaml\n", encoding="utf-8")
-    _, out, err = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    _, out, err = july(capsys, case)
     assert (json.loads(out)["status"], json.loads(out)["hash"], err) == ("issued", issued["hash"], "")
 
 
@@ -288,21 +281,15 @@ def test_statement_as_xlsx_and_pdf(case: Path, capsys: pytest.CaptureFixture[str
     xlsx, pdf = tmp_path / "july.xlsx", tmp_path / "july.pdf"
     for path in (xlsx, pdf):
         assert (
-            run(
+            july(
                 capsys,
-                "-c",
-                str(case),
-                "statement",
-                "--contract",
-                "C1",
-                "--month",
-                "2025-07",
+                case,
                 "-o",
                 str(path),
             )[0]
             == 0
         )
-    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    _, out, _ = july(capsys, case)
     doc = json.loads(out)
     wb = load_workbook(xlsx)
     assert wb.sheetnames == ["Statement", "Devices", "Outages", "Exclusions", "Deductions"]
@@ -323,10 +310,10 @@ def test_the_fleet_is_parsed_once_and_reparsed_when_a_file_changes(
     real = slamon.fleet.load_fleet
     monkeypatch.setattr(slamon.fleet, "load_fleet", lambda config: parses.append(1) or real(config))
     run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
-    run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    july(capsys, case)
     assert len(parses) == 1
     inv = case.parent / "inventory.yaml"
     inv.write_text(inv.read_text() + "\n")  # any change of bytes
-    _, out, _ = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")
+    _, out, _ = july(capsys, case)
     assert len(parses) == 2
     assert json.loads(out)["fee_total"] == "200.00"
