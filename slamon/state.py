@@ -91,6 +91,7 @@ class Timeline:
     transitions: tuple[Transition, ...]  # strictly increasing, consecutive states differ
     outages: tuple[Outage, ...]
     firm_until: Micros | None = None  # results at or after this instant may still change the timeline
+    settled: bool = True  # no run waits for its threshold: a result that agrees changes nothing
 
     def state_at(self, at: Micros) -> DeviceState:
         """The state at an instant (unknown before the first transition)."""
@@ -167,7 +168,7 @@ def build_timeline(
     firm_until = int(rt[pending]) if pending < len(rt) else int(rt[-1])
     if video_pending is not None:
         firm_until = min(firm_until, video_pending)
-    return Timeline(transitions, outages, firm_until)
+    return Timeline(transitions, outages, firm_until, settled=pending >= len(rt) and video_pending is None)
 
 
 # A reachability segment: [start, end) in one state; end None means "forever" (only for unknown).
@@ -313,3 +314,17 @@ def carry_before(
         bad, _ = run_states(~np.asarray(video_ok, dtype=bool)[vorder], params.degrade_after, 1, video_bad)
         video_bad = bool(bad[vgone - 1])
     return Carry(reach_down=bool(down[dropped - 1]), reach_last=int(rt[dropped - 1]), video_bad=video_bad)
+
+
+def quality_after(
+    video_times: Sequence[int] | TimeArray,
+    video_ok: Sequence[bool] | BoolArray,
+    degrade_after: int,
+    start_bad: bool,
+) -> bool:
+    """Whether the quality machine is degraded after the last of these samples."""
+    if len(video_times) == 0:
+        return start_bad
+    order = np.argsort(np.asarray(video_times, dtype=np.int64), kind="stable")
+    bad, _ = run_states(~np.asarray(video_ok, dtype=bool)[order], degrade_after, 1, start_bad)
+    return bool(bad[-1])

@@ -690,51 +690,12 @@ class StoreTx:
         carry: Carry | None = None,
         kept_from: Micros | None = None,
     ) -> None:
-        """Store a device's recomputed timeline. Without `carry` it replaces everything; with it,
-        what is stored before `carry.reach_last` stays and the outage running across it is joined."""
-        tr, ou = t.transitions, t.outages
-        since = carry.reach_last if carry else None
-        transitions = list(tl.transitions)
-        outages = list(tl.outages)
-        if since is None:
-            self.conn.execute(tr.delete().where(tr.c.device == key))
-            self.conn.execute(ou.delete().where(ou.c.device == key))
+        """Store a device's recomputed timeline and its retention state. Without `carry` it replaces
+        everything; with it, what is stored before `carry.reach_last` stays (see write_tail)."""
+        if carry is None:
+            self._replace_all(key, tl)
         else:
-            before = self.conn.execute(
-                sa.select(tr.c.state)
-                .where(tr.c.device == key, tr.c.at < since)
-                .order_by(tr.c.at.desc())
-                .limit(1)
-            ).scalar()
-            if transitions and before == transitions[0].state.value:
-                transitions = transitions[1:]
-            self.conn.execute(tr.delete().where(tr.c.device == key, tr.c.at >= since))
-            spanning = self.conn.execute(
-                sa.select(ou).where(ou.c.device == key, ou.c.start_at < since, ou.c.end_at >= since)
-            ).first()
-            if spanning is not None and outages and outages[0].start == since:
-                first = outages[0]
-                outages[0] = Outage(
-                    start=spanning.start_at,
-                    end=first.end,
-                    open=first.open,
-                    end_reason=first.end_reason,
-                    first_failure=spanning.first_failure
-                    if spanning.first_failure is not None
-                    else first.first_failure,
-                    last_failure=first.last_failure
-                    if first.last_failure is not None
-                    else spanning.last_failure,
-                    recovered=first.recovered,
-                )
-                self.conn.execute(ou.delete().where(ou.c.device == key, ou.c.start_at == spanning.start_at))
-            self.conn.execute(ou.delete().where(ou.c.device == key, ou.c.start_at >= since))
-        if transitions:
-            self.conn.execute(
-                tr.insert(), [{"device": key, "at": x.at, "state": x.state.value} for x in transitions]
-            )
-        if outages:
-            self.conn.execute(ou.insert(), [_outage_row(key, o) for o in outages])
+            self._merge_tail(key, tl, carry.reach_last)
         meta = {
             "params": params,
             "firm_until": tl.firm_until,
@@ -744,6 +705,102 @@ class StoreTx:
         }
         stmt = self._insert(t.timelines).values(device=key, **meta)
         self.conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=meta))
+
+    def write_tail(self, key: int, tail: Timeline, since: Micros | None, *, params: str, at: Micros) -> None:
+        """Store the live tail of a device's timeline, from `since` (the carry it was built on) on;
+        the retention state is left alone."""
+        if since is None:
+            self._replace_all(key, tail)
+        else:
+            self._merge_tail(key, tail, since)
+        meta = {"params": params, "firm_until": tail.firm_until, "updated_at": at}
+        stmt = self._insert(t.timelines).values(device=key, **meta)
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=meta))
+
+    def move_horizons(self, moves: Sequence[tuple[int, Micros, Micros | None]]) -> None:
+        """(key, horizon, last failure) per device whose evidence went on without changing its state:
+        its closing `unknown` moves to the new horizon, and so does the end of an open outage."""
+        if not moves:
+            return
+        self.conn.execute(
+            sa.text(
+                "UPDATE transitions SET at = :horizon WHERE device = :key AND state = 'unknown' "
+                "AND at = (SELECT max(at) FROM transitions WHERE device = :key)"
+            ),
+            [{"key": k, "horizon": h} for k, h, _ in moves],
+        )
+        self.conn.execute(
+            sa.text(
+                "UPDATE outages SET end_at = :horizon, last_failure = COALESCE(:last, last_failure) "
+                "WHERE device = :key AND open"
+            ),
+            [{"key": k, "horizon": h, "last": lf} for k, h, lf in moves],
+        )
+
+    def _replace_all(self, key: int, tl: Timeline) -> None:
+        tr, ou = t.transitions, t.outages
+        self.conn.execute(tr.delete().where(tr.c.device == key))
+        self.conn.execute(ou.delete().where(ou.c.device == key))
+        self._insert_timeline(key, list(tl.transitions), list(tl.outages))
+
+    def _merge_tail(self, key: int, tail: Timeline, since: Micros) -> None:
+        """Keep what is stored before `since`, take the tail from there, and join the two.
+
+        A stored `unknown` that is the last stored transition and lies before `since` was only where
+        the evidence ran out then (later results moved it), so it goes; an `unknown` followed by
+        other stored transitions is a real gap and stays. An outage stored as open, or running into
+        `since`, is the same outage as the tail's first when that starts at `since` (the carry's
+        result): it keeps its start and first failure."""
+        tr, ou = t.transitions, t.outages
+        transitions = list(tail.transitions)
+        outages = list(tail.outages)
+        last = self.conn.execute(
+            sa.select(tr.c.at, tr.c.state)
+            .where(tr.c.device == key, tr.c.at < since)
+            .order_by(tr.c.at.desc())
+            .limit(2)
+        ).all()
+        if last and last[0].state == DeviceState.UNKNOWN.value:
+            later = self.conn.execute(
+                sa.select(sa.func.count()).where(tr.c.device == key, tr.c.at > last[0].at)
+            ).scalar()
+            if later == 0:  # the very last stored transition: a provisional horizon
+                self.conn.execute(tr.delete().where(tr.c.device == key, tr.c.at == last[0].at))
+                last = last[1:]
+        if transitions and last and last[0].state == transitions[0].state.value:
+            transitions = transitions[1:]
+        self.conn.execute(tr.delete().where(tr.c.device == key, tr.c.at >= since))
+        joined = self.conn.execute(
+            sa.select(ou)
+            .where(ou.c.device == key, ou.c.start_at <= since, sa.or_(ou.c.open, ou.c.end_at >= since))
+            .order_by(ou.c.start_at.desc())
+            .limit(1)
+        ).first()
+        if joined is not None and outages and outages[0].start == since:
+            first = outages[0]
+            outages[0] = Outage(
+                start=joined.start_at,
+                end=first.end,
+                open=first.open,
+                end_reason=first.end_reason,
+                first_failure=joined.first_failure
+                if joined.first_failure is not None
+                else first.first_failure,
+                last_failure=first.last_failure if first.last_failure is not None else joined.last_failure,
+                recovered=first.recovered,
+            )
+            self.conn.execute(ou.delete().where(ou.c.device == key, ou.c.start_at == joined.start_at))
+        self.conn.execute(ou.delete().where(ou.c.device == key, ou.c.start_at >= since))
+        self._insert_timeline(key, transitions, outages)
+
+    def _insert_timeline(self, key: int, transitions: list[Transition], outages: list[Outage]) -> None:
+        if transitions:
+            self.conn.execute(
+                t.transitions.insert(),
+                [{"device": key, "at": x.at, "state": x.state.value} for x in transitions],
+            )
+        if outages:
+            self.conn.execute(t.outages.insert(), [_outage_row(key, o) for o in outages])
 
     def set_retention(self, key: int, *, kept_from: Micros, carry: Carry, at: Micros) -> None:
         """Record that results before `kept_from` are gone and where the engine resumes."""

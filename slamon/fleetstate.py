@@ -1,0 +1,300 @@
+"""The live state of the fleet: probe results as they come → each device's timeline, equal to what
+the batch engine (state.build_timeline) gives for the same results.
+
+Pure: no I/O, no clock (instants come with the results; "now" is passed in).
+
+Per device the state is a carry at a firm point plus the results after it (its *tail*). Most
+results change nothing but where the evidence ends (an `up` camera answers again): a device whose
+tail has no pending run is *steady*, and a result that agrees with its judged state costs a few
+comparisons. Any other result (a failure, a recovery, a gap, a defective video sample) rebuilds
+the short tail with build_timeline, the function an import runs, so live and imported evidence
+cannot disagree. Results stay in the tail for `slack` after newer ones arrive before they are
+folded into the carry, so a result of another probe kind stamped a little earlier (rounds
+overlap) still lands in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from slamon.model import SECOND, Defect, Device, DeviceId, DeviceState, Fleet, Micros, ProbeResult, to_micros
+from slamon.state import (
+    EMPTY_TIMELINE,
+    Carry,
+    EngineParams,
+    Outage,
+    Timeline,
+    build_timeline,
+    carry_before,
+    quality_after,
+)
+
+DEFAULT_SLACK: Micros = 120 * SECOND
+
+
+@dataclass(slots=True)
+class DeviceLive:
+    """One device's live bookkeeping."""
+
+    device: Device
+    params: EngineParams
+    carry: Carry | None = None  # the engine at the firm point; None before any result
+    reach: list[tuple[Micros, bool]] = field(default_factory=list)  # results after carry.reach_last
+    video: list[tuple[Micros, bool]] = field(default_factory=list)  # samples after carry.reach_last
+    tail: Timeline = EMPTY_TIMELINE  # build_timeline(reach, video, carry): from carry.reach_last on
+    steady: bool = False  # no pending run: an agreeing result only moves the horizon
+    judged_down: bool = False  # the reachability machine after the last result
+    quality_bad: bool = False  # the quality machine after the last sample
+    early_video: list[tuple[Micros, bool]] = field(default_factory=list)  # samples before any reach result
+    # the latest observation, for people and metrics
+    last_probe: Micros | None = None
+    rtt_ms: float | None = None
+    loss: float | None = None
+    error: str | None = None
+    defects: frozenset[Defect] = frozenset()
+    detail: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def last_reach(self) -> Micros | None:
+        if self.reach:
+            return self.reach[-1][0]
+        return self.carry.reach_last if self.carry else None
+
+    @property
+    def horizon(self) -> Micros | None:
+        """Where the evidence runs out: the last reachability result plus stale_after."""
+        last = self.last_reach
+        return None if last is None else last + self.params.stale_after
+
+    def state_at(self, now: Micros) -> DeviceState:
+        """The state at `now`, which is at or after the last result."""
+        horizon = self.horizon
+        if horizon is None or now >= horizon:
+            return DeviceState.UNKNOWN
+        if self.judged_down:
+            return DeviceState.DOWN
+        return DeviceState.DEGRADED if self.quality_bad else DeviceState.UP
+
+    def since(self, now: Micros) -> Micros | None:
+        """When the state at `now` began, if the tail holds that moment (None: earlier)."""
+        current = self.state_at(now)
+        if current is DeviceState.UNKNOWN:
+            return self.horizon
+        begun = None
+        for tr in self.tail.transitions:
+            if tr.at > now or (tr.state is DeviceState.UNKNOWN and tr.at >= (self.last_reach or 0)):
+                break
+            begun = tr.at if tr.state is current else None
+        return begun
+
+    def open_outage(self) -> Outage | None:
+        outages = self.tail.outages
+        return outages[-1] if outages and outages[-1].open else None
+
+
+@dataclass(frozen=True, slots=True)
+class TailChange:
+    """A device's timeline changed from `since` on: the store replaces what it holds from there."""
+
+    device: DeviceId
+    since: Micros | None  # the carry's reach_last the tail starts at; None: the whole history
+    tail: Timeline
+    params: EngineParams
+
+
+class FleetState:
+    """Every monitored device's live state; see the module docstring."""
+
+    def __init__(self, fleet: Fleet, *, slack: Micros = DEFAULT_SLACK) -> None:
+        self.slack = slack
+        self._devices: dict[DeviceId, DeviceLive] = {}
+        self.late = 0  # results older than a device's firm point: stored, not placed live
+        self.reload(fleet)
+
+    # --- the fleet --------------------------------------------------------------------------
+
+    def reload(self, fleet: Fleet) -> None:
+        """Take a new inventory (SIGHUP): devices that remain keep their state."""
+        old = self._devices
+        self._devices = {}
+        for d in fleet.inventory.devices.values():
+            params = EngineParams.from_terms(fleet.contracts[d.contract].sla)
+            live = old.get(d.id)
+            if live is not None and live.params == params:
+                live.device = d
+                self._devices[d.id] = live
+            else:
+                self._devices[d.id] = DeviceLive(d, params)
+        self.fleet = fleet
+
+    def restore(
+        self,
+        device: DeviceId,
+        carry: Carry | None,
+        reach: Iterable[tuple[Micros, bool]],
+        video: Iterable[tuple[Micros, bool]],
+    ) -> None:
+        """Resume a device after a restart: its stored carry and the results stored after it."""
+        live = self._devices.get(device)
+        if live is None:
+            return
+        live.carry = carry
+        after = carry.reach_last if carry else None
+        live.reach = sorted(r for r in reach if after is None or r[0] > after)
+        live.video = sorted(v for v in video if after is None or v[0] > after)
+        self._rebuild(live)
+
+    def __iter__(self) -> Iterator[DeviceLive]:
+        return iter(self._devices.values())
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    def get(self, device: DeviceId) -> DeviceLive | None:
+        return self._devices.get(device)
+
+    # --- evidence ---------------------------------------------------------------------------
+
+    def feed(self, results: Iterable[ProbeResult]) -> list[TailChange]:
+        """Take a batch of results; returns the devices whose stored timeline must change."""
+        since: dict[DeviceId, Micros | None] = {}
+        newest: dict[DeviceId, Micros] = {}
+        for r in results:
+            live = self._devices.get(r.device)
+            if live is None:
+                continue
+            at = to_micros(r.time)
+            self._observe(live, r, at)
+            start = live.carry.reach_last if live.carry else None
+            changed = self._reach(live, at, r.ok) if r.kind.is_reachability else self._video(live, at, r.ok)
+            if changed:
+                since.setdefault(r.device, start)
+            newest[r.device] = max(at, newest.get(r.device, at))
+        changes = [TailChange(d, s, self._devices[d].tail, self._devices[d].params) for d, s in since.items()]
+        for device, at in newest.items():
+            self._fold(self._devices[device], at)
+        return changes
+
+    def _observe(self, live: DeviceLive, r: ProbeResult, at: Micros) -> None:
+        if r.kind.is_reachability:
+            live.last_probe = at if live.last_probe is None else max(at, live.last_probe)
+            live.rtt_ms, live.loss, live.error = r.rtt_ms, r.loss, r.error
+            if r.detail:
+                live.detail = r.detail
+        else:
+            live.defects = r.defects
+
+    def _reach(self, live: DeviceLive, at: Micros, ok: bool) -> bool:
+        """Add one reachability result; True when the tail changed beyond its horizon."""
+        if live.carry is not None and at <= live.carry.reach_last:
+            self.late += 1
+            return False
+        last = live.last_reach
+        agrees = live.steady and last is not None and ok is not live.judged_down
+        if (
+            agrees
+            and last is not None
+            and last < at <= last + live.params.stale_after
+            and (not live.video or live.video[-1][0] <= last)  # no sample waits beyond the horizon
+        ):
+            live.reach.append((at, ok))  # steady and on time: only the horizon moves
+            return False
+        live.reach.append((at, ok))
+        if last is not None and at < last:
+            live.reach.sort()
+        if live.early_video and live.carry is None:
+            live.video = sorted([*live.video, *live.early_video])
+            live.early_video = []
+        return self._rebuild(live)
+
+    def _video(self, live: DeviceLive, at: Micros, ok: bool) -> bool:
+        """Add one video sample; True when the tail changed beyond its horizon."""
+        if live.carry is not None and at <= live.carry.reach_last:
+            self.late += 1
+            return False
+        if live.last_reach is None:
+            live.early_video.append((at, ok))  # placed once the first reachability result comes
+            return False
+        in_order = not live.video or at > live.video[-1][0]
+        if live.steady and in_order and ok is not live.quality_bad:
+            live.video.append((at, ok))
+            return False
+        live.video.append((at, ok))
+        if not in_order:
+            live.video.sort()
+        return self._rebuild(live)
+
+    def _rebuild(self, live: DeviceLive) -> bool:
+        old = live.tail
+        rt, rok = [t for t, _ in live.reach], [ok for _, ok in live.reach]
+        vt, vok = [t for t, _ in live.video], [ok for _, ok in live.video]
+        live.tail = build_timeline(rt, rok, vt, vok, live.params, live.carry)
+        last = live.last_reach
+        live.steady = last is not None and live.tail.settled
+        live.judged_down = (
+            live.tail.state_at(last) is DeviceState.DOWN
+            if live.reach
+            else bool(live.carry and live.carry.reach_down)
+        )
+        live.quality_bad = quality_after(
+            vt, vok, live.params.degrade_after, bool(live.carry and live.carry.video_bad)
+        )
+        return _firm_part(old) != _firm_part(live.tail)
+
+    def _fold(self, live: DeviceLive, newest: Micros) -> None:
+        """Move results older than `slack` (and firm) into the carry, keeping the tail short."""
+        if not live.reach:
+            return
+        limit = newest - self.slack
+        if live.tail.firm_until is not None:
+            limit = min(limit, live.tail.firm_until)
+        if live.reach[0][0] >= limit:
+            return
+        carry = live.carry
+        cut = 0
+        while cut < len(live.reach) and live.reach[cut][0] < limit:
+            cut += 1
+        gone_last = live.reach[cut - 1][0]
+        if (
+            carry is not None
+            and carry.reach_down is live.judged_down
+            and not any(v[0] <= gone_last for v in live.video)
+            and all(ok is not carry.reach_down for _, ok in live.reach[:cut])
+        ):
+            # nothing flipped among the results to drop: the carry only moves forward
+            live.carry = Carry(carry.reach_down, gone_last, carry.video_bad)
+            del live.reach[:cut]
+        else:
+            rt, rok = [t for t, _ in live.reach], [ok for _, ok in live.reach]
+            vt, vok = [t for t, _ in live.video], [ok for _, ok in live.video]
+            moved = carry_before(rt, rok, vt, vok, live.params, limit, carry)
+            if moved is None or moved == carry:
+                return
+            live.carry = moved
+            live.reach = [r for r in live.reach if r[0] > moved.reach_last]
+            live.video = [v for v in live.video if v[0] > moved.reach_last]
+        self._rebuild(live)
+
+
+def _firm_part(tl: Timeline) -> tuple[object, ...]:
+    """A tail without what moves with every agreeing result: the trailing unknown and the end of
+    an open outage."""
+    transitions = (
+        tl.transitions[:-1]
+        if tl.transitions and tl.transitions[-1].state is DeviceState.UNKNOWN
+        else (tl.transitions)
+    )
+    outages = tuple(
+        (
+            o.start,
+            None if o.open else o.end,
+            o.open,
+            o.end_reason,
+            o.first_failure,
+            None if o.open else o.last_failure,
+            o.recovered,
+        )
+        for o in tl.outages
+    )
+    return transitions, outages

@@ -1,0 +1,135 @@
+"""Live feeding gives the batch engine's timeline: the same results, fed round by round, folded into
+carries and written as tails, end up as build_timeline's transitions and outages."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from slamon.fleetstate import FleetState, TailChange
+from slamon.model import (
+    Contract,
+    ContractId,
+    Device,
+    DeviceId,
+    DeviceKind,
+    Fleet,
+    Inventory,
+    ProbeKind,
+    ProbeResult,
+    SiteId,
+    SlaTerms,
+    from_micros,
+)
+from slamon.state import EngineParams, build_timeline
+from slamon.store import Store
+
+T0 = datetime(2025, 7, 1, tzinfo=UTC)
+SEC = 1_000_000
+
+
+def fleet(terms: SlaTerms) -> Fleet:
+    contract = Contract(
+        ContractId("C"), "v", "CNY", "Asia/Shanghai", T0.date(), 12, {DeviceKind.CAMERA: 1}, sla=terms
+    )
+    cam = Device(DeviceId("CAM"), DeviceKind.CAMERA, "127.0.0.2", SiteId("S"), ContractId("C"))
+    return Fleet(Inventory({}, {cam.id: cam}), {contract.id: contract})
+
+
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["ok", "fail", "video-ok", "video-bad", "gap"]),
+        st.integers(0, 2),  # jitter in seconds (results of another round stamped a bit earlier)
+    ),
+    min_size=1,
+    max_size=80,
+)
+terms = st.builds(
+    SlaTerms,
+    down_after=st.integers(1, 4),
+    up_after=st.integers(1, 3),
+    degrade_after=st.integers(1, 3),
+    stale_after=st.sampled_from([timedelta(seconds=45), timedelta(minutes=5)]),
+)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    s = Store(f"sqlite:///{tmp_path_factory.mktemp('live') / 'live.db'}")
+    yield s
+    s.close()
+
+
+KEYS = itertools.count(1)
+
+
+@settings(
+    max_examples=int(os.environ.get("SLAMON_HYPOTHESIS_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps, terms, st.integers(1, 6), st.randoms(use_true_random=False))
+def test_live_feeding_equals_the_batch_engine(
+    store: Store, plan: list[tuple[str, int]], sla: SlaTerms, batch: int, rnd: random.Random
+) -> None:
+    """Tails written with write_tail and horizons moved with move_horizons, in the real store."""
+    state = FleetState(fleet(sla), slack=5 * SEC)
+    key = next(KEYS)
+
+    def write(changes: list[TailChange]) -> None:
+        with store.begin() as tx:
+            for c in changes:
+                tx.write_tail(key, c.tail, c.since, params="{}", at=0)
+
+    fed: list[tuple[int, ProbeKind, bool]] = []
+    t = 0
+    pending: list[ProbeResult] = []
+    for i, (what, jitter) in enumerate(plan):
+        t += 30 * SEC if what != "gap" else 400 * SEC
+        if what == "gap":
+            continue
+        kind = ProbeKind.VIDEO if what.startswith("video") else ProbeKind.ICMP
+        at = t - jitter * SEC if i % 3 == 0 else t
+        ok = what in ("ok", "video-ok")
+        pending.append(ProbeResult(DeviceId("CAM"), kind, from_micros(at), ok))
+        fed.append((at, kind, ok))
+        if len(pending) >= batch:
+            rnd.shuffle(pending)
+            write(state.feed(pending))
+            pending = []
+    rnd.shuffle(pending)
+    write(state.feed(pending))
+    live = state.get(DeviceId("CAM"))
+    assert live is not None
+    reach = sorted((at, ok) for at, kind, ok in fed if kind is ProbeKind.ICMP)
+    video = sorted((at, ok) for at, kind, ok in fed if kind is ProbeKind.VIDEO)
+    want = build_timeline(
+        [a for a, _ in reach],
+        [o for _, o in reach],
+        [a for a, _ in video],
+        [o for _, o in video],
+        EngineParams.from_terms(sla),
+    )
+    outage = live.open_outage()
+    if live.horizon is not None:
+        with store.begin() as tx:
+            tx.move_horizons([(key, live.horizon, outage.last_failure if outage else None)])
+    with store.begin() as tx:
+        got = tx.load_timelines([key], -(1 << 62), 1 << 62)[key]
+    if state.late:
+        return  # a result older than the firm point: live skips it, a rebuild from the store takes it
+    assert got.transitions == want.transitions
+    assert [(o.start, o.end, o.open, o.end_reason, o.first_failure) for o in got.outages] == [
+        (o.start, o.end, o.open, o.end_reason, o.first_failure) for o in want.outages
+    ]
+    if not fed:
+        return
+    now = max(a for a, _, _ in fed)  # the live state is asked about "now", after every result
+    assert live.state_at(now) is want.state_at(now)
