@@ -233,7 +233,7 @@ class FleetState:
         last = live.last_reach
         live.steady = last is not None and live.tail.settled
         live.judged_down = (
-            live.tail.state_at(last) is DeviceState.DOWN
+            live.tail.state_at(live.reach[-1][0]) is DeviceState.DOWN
             if live.reach
             else bool(live.carry and live.carry.reach_down)
         )
