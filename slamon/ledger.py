@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 from slamon.model import HOUR, Contract, ContractId, DeviceId, Fleet, Inventory, Micros
-from slamon.state import EngineParams, Timeline, build_timeline, carry_before
+from slamon.state import Carry, EngineParams, Timeline, build_timeline, carry_before
 from slamon.store import StoreTx, TimelineWrite
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def rebuild_timelines(
     metas = tx.timeline_metas(keys.values())
     rebuilt: dict[DeviceId, Timeline] = {}
     writes: list[TimelineWrite] = []
+    resumes: list[tuple[int, Carry]] = []
     for key, results in tx.results_of(keys.values()):
         device = ids[key]
         params = engine_params(inventory, contracts, device)
@@ -51,11 +52,18 @@ def rebuild_timelines(
         carry = meta.carry if meta else None
         tl = build_timeline(*results.columns(), params, carry)
         writes.append(TimelineWrite(key, tl, params_json(params), carry, meta.kept_from if meta else None))
+        if tl.firm_until is not None:  # where a monitor started later picks this device up
+            resume = carry_before(*results.columns(), params, tl.firm_until, carry)
+            if resume is not None:
+                resumes.append((key, resume))
         rebuilt[device] = tl
         if len(writes) >= 2000:
             tx.replace_timelines(writes, at)
+            tx.save_resumes(resumes)
             writes.clear()
+            resumes.clear()
     tx.replace_timelines(writes, at)
+    tx.save_resumes(resumes)
     return rebuilt
 
 

@@ -165,6 +165,16 @@ def merge(old: Records, new: Records, new_lines: U32 | None) -> tuple[Records, i
     return merged, len(fresh)
 
 
+def join_parts(parts: list[bytes]) -> Records:
+    """The records of one hour stored in several parts, as one sorted block without repeats."""
+    if len(parts) == 1:
+        return decode(parts[0])
+    records = np.concatenate([decode(p) for p in parts])
+    records = records[np.argsort(records["off"], kind="stable")]
+    keep = np.concatenate(([True], records["off"][1:] != records["off"][:-1]))
+    return records[keep]
+
+
 def rollup(records: Records) -> tuple[int, int, int, int, int | None, int | None]:
     """(results, successes, RTT samples, RTT sum, RTT min, RTT max), RTTs in µs."""
     rtt = records["rtt"][records["rtt"] != NO_RTT].astype(np.int64)

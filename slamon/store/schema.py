@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 """The Alembic head this code expects (tests check it against the migrations), so opening a
 current database costs one query and no Alembic import."""
 
@@ -76,6 +76,7 @@ result_blocks = Table(
     Column("device", Integer, primary_key=True),
     Column("kind", SmallInteger, primary_key=True),  # 0 icmp, 1 snmp, 2 video
     Column("hour", BigInteger, primary_key=True),  # hours since the epoch
+    Column("part", Integer, primary_key=True, server_default="0"),  # 0: merged; live rounds append others
     Column("n", Integer, nullable=False),
     Column("n_ok", Integer, nullable=False),
     Column("rtt_n", Integer, nullable=False),
@@ -95,6 +96,7 @@ timelines = Table(
     Column("carry", Text),  # JSON state.Carry at kept_from
     Column("firm_until", BigInteger),
     Column("updated_at", BigInteger, nullable=False),
+    Column("resume", Text),  # JSON state.Carry at the firm point: where a restarted monitor resumes
 )
 
 transitions = Table(

@@ -247,6 +247,23 @@ def _decode_results(rows: Iterable[Any]) -> DeviceResults:
     )
 
 
+def _block_row(device: int, kind: int, hour: int, part: int, records: blk.Records) -> dict[str, Any]:
+    n, n_ok, rtt_n, rtt_sum, rtt_min, rtt_max = blk.rollup(records)
+    return {
+        "device": device,
+        "kind": kind,
+        "hour": hour,
+        "part": part,
+        "n": n,
+        "n_ok": n_ok,
+        "rtt_n": rtt_n,
+        "rtt_sum_us": rtt_sum,
+        "rtt_min_us": rtt_min,
+        "rtt_max_us": rtt_max,
+        "data": records.tobytes(),
+    }
+
+
 def _outage_row(key: int, o: Outage) -> dict[str, Any]:
     return {
         "device": key,
@@ -436,7 +453,8 @@ class StoreTx:
 
     def merge_results(self, cols: ResultColumns) -> MergeReport:
         """Add results to their hourly blocks. Identical repeats are skipped; a result that
-        disagrees with a stored one raises ResultConflict, one older than retention ResultsLetGo."""
+        disagrees with a stored one raises ResultConflict, one older than retention ResultsLetGo.
+        Every part of a touched hour is merged into its part 0."""
         cols, repeated = blk.sort_and_dedupe(cols)
         if len(cols) == 0:
             return MergeReport(0, repeated, {})
@@ -448,51 +466,81 @@ class StoreTx:
         groups = list(blk.block_groups(cols))
         existing = self._existing_blocks([(dev, kind, hour) for dev, kind, hour, _, _ in groups])
         rows: list[dict[str, Any]] = []
+        split: list[tuple[int, int, int]] = []  # hours stored in several parts, merged now
         added = 0
         gained: set[int] = set()
         for dev, kind, hour, a, b in groups:
             new = blk.encode(cols, hour, a, b)
-            old = existing.get((dev, kind, hour))
-            if old is None:
+            parts = existing.get((dev, kind, hour))
+            if parts is None:
                 records, n_new = new, b - a
             else:
                 lines = None if cols.line is None else cols.line[a:b]
                 try:
-                    records, n_new = blk.merge(blk.decode(old), new, lines)
+                    records, n_new = blk.merge(blk.join_parts(parts), new, lines)
                 except ResultConflict as exc:
                     raise ResultConflict(dev, kind, hour * HOUR + exc.time, exc.line, None) from None
-                if n_new == 0:
-                    repeated += b - a
-                    continue
                 repeated += (b - a) - n_new
-            added += n_new
-            gained.add(dev)
-            n, n_ok, rtt_n, rtt_sum, rtt_min, rtt_max = blk.rollup(records)
-            rows.append(
-                {
-                    "device": dev,
-                    "kind": kind,
-                    "hour": hour,
-                    "n": n,
-                    "n_ok": n_ok,
-                    "rtt_n": rtt_n,
-                    "rtt_sum_us": rtt_sum,
-                    "rtt_min_us": rtt_min,
-                    "rtt_max_us": rtt_max,
-                    "data": records.tobytes(),
-                }
+                if n_new == 0 and len(parts) == 1:
+                    continue
+                if len(parts) > 1:
+                    split.append((dev, kind, hour))
+            if n_new:
+                added += n_new
+                gained.add(dev)
+            rows.append(_block_row(dev, kind, hour, 0, records))
+        self._write_blocks(rows, split)
+        return MergeReport(added, repeated, {d: t for d, t in earliest.items() if d in gained})
+
+    def _write_blocks(self, rows: list[dict[str, Any]], split: list[tuple[int, int, int]]) -> None:
+        """Upsert merged blocks (part 0) and drop the parts they were merged from."""
+        rb = t.result_blocks
+        for part in _chunks(split, _CHUNK // 3):
+            self.conn.execute(
+                rb.delete().where(sa.tuple_(rb.c.device, rb.c.kind, rb.c.hour).in_(part), rb.c.part > 0)
             )
         if rows:
-            stmt = self._insert(t.result_blocks)
+            stmt = self._insert(rb)
             stmt = stmt.on_conflict_do_update(
-                index_elements=["device", "kind", "hour"],
+                index_elements=["device", "kind", "hour", "part"],
                 set_={
                     c: stmt.excluded[c]
                     for c in ("n", "n_ok", "rtt_n", "rtt_sum_us", "rtt_min_us", "rtt_max_us", "data")
                 },
             )
             self.conn.execute(stmt, rows)
-        return MergeReport(added, repeated, {d: t for d, t in earliest.items() if d in gained})
+
+    def append_results(self, cols: ResultColumns, part: int) -> None:
+        """Store live results as new parts of their hours, without reading what is stored: a round
+        of 100,000 devices adds 100,000 small rows rather than rewriting 100,000 hourly blocks.
+        `part` (> 0) must be new for these hours: the monitor uses its flush time in seconds."""
+        cols, _ = blk.sort_and_dedupe(cols)
+        rows = [
+            _block_row(dev, kind, hour, part, blk.encode(cols, hour, a, b))
+            for dev, kind, hour, a, b in blk.block_groups(cols)
+        ]
+        if rows:
+            self.conn.execute(self._insert(t.result_blocks).on_conflict_do_nothing(), rows)
+
+    def compact(self, before: Micros) -> int:
+        """Merge the live parts of every hour that ended before `before` into part 0; returns how
+        many hours were merged."""
+        rb = t.result_blocks
+        keys = [
+            tuple(r)
+            for r in self.conn.execute(
+                sa.select(rb.c.device, rb.c.kind, rb.c.hour)
+                .where(rb.c.part > 0, rb.c.hour < before // HOUR)
+                .group_by(rb.c.device, rb.c.kind, rb.c.hour)
+            )
+        ]
+        merged = 0
+        for chunk in _chunks(keys, 3000):
+            existing = self._existing_blocks(list(chunk))
+            rows = [_block_row(d, k, h, 0, blk.join_parts(parts)) for (d, k, h), parts in existing.items()]
+            self._write_blocks(rows, list(existing))
+            merged += len(rows)
+        return merged
 
     def _check_retention(self, cols: ResultColumns, earliest: Mapping[int, Micros]) -> None:
         tl = t.timelines
@@ -508,41 +556,44 @@ class StoreTx:
                     line = None if cols.line is None else int(cols.line[i])
                     raise ResultsLetGo(r.device, r.kept_from, int(cols.time[i]), line)
 
-    def _existing_blocks(self, keys: list[tuple[int, int, int]]) -> dict[tuple[int, int, int], bytes]:
-        """The stored blocks among these (device, kind, hour) keys: per chunk of devices, over the
-        batch's hours (the primary key leads with the device)."""
+    def _existing_blocks(self, keys: list[tuple[int, int, int]]) -> dict[tuple[int, int, int], list[bytes]]:
+        """The stored parts of these (device, kind, hour) keys: per chunk of devices, over the
+        keys' hours (the primary key leads with the device)."""
         if not keys:
             return {}
         rb = t.result_blocks
         wanted = set(keys)
         hours = [h for _, _, h in keys]
         lo, hi = min(hours), max(hours)
-        found: dict[tuple[int, int, int], bytes] = {}
+        found: dict[tuple[int, int, int], list[bytes]] = {}
         for part in _chunks(sorted({d for d, _, _ in keys})):
             rows = self.conn.execute(
-                sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data).where(
-                    rb.c.device.in_(part), rb.c.hour.between(lo, hi), rb.c.data.is_not(None)
-                )
+                sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
+                .where(rb.c.device.in_(part), rb.c.hour.between(lo, hi), rb.c.data.is_not(None))
+                .order_by(rb.c.device, rb.c.kind, rb.c.hour, rb.c.part)
             )
             for r in rows:
                 key = (r.device, r.kind, r.hour)
                 if key in wanted:
-                    found[key] = r.data
+                    found.setdefault(key, []).append(r.data)
         return found
 
     def device_results(self, key: int) -> DeviceResults:
         """All retained results of one device."""
         return next((r for _, r in self.results_of([key])), _NO_RESULTS)
 
-    def results_of(self, keys: Iterable[int]) -> Iterator[tuple[int, DeviceResults]]:
-        """(key, results) for each of these devices that has retained results, streamed device by
-        device so memory holds one device at a time."""
+    def results_of(
+        self, keys: Iterable[int], since: Micros | None = None
+    ) -> Iterator[tuple[int, DeviceResults]]:
+        """(key, results) for each of these devices that has retained results (from the hour of
+        `since` on, when given), streamed device by device so memory holds one device at a time."""
         rb = t.result_blocks
+        lower = [] if since is None else [rb.c.hour >= since // HOUR]
         for part in _chunks(sorted(set(keys))):
             rows = self.conn.execute(
                 sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
-                .where(rb.c.device.in_(part), rb.c.data.is_not(None))
-                .order_by(rb.c.device, rb.c.kind, rb.c.hour)
+                .where(rb.c.device.in_(part), rb.c.data.is_not(None), *lower)
+                .order_by(rb.c.device, rb.c.kind, rb.c.hour, rb.c.part)
                 .execution_options(yield_per=1024)
             )
             try:
@@ -572,23 +623,35 @@ class StoreTx:
             rows.close()
 
     def rollups(self, key: int, start: Micros, end: Micros) -> list[dict[str, Any]]:
+        """Hourly probe counts, successes and RTT of a device, whatever parts they are stored in."""
         rb = t.result_blocks
         rows = self.conn.execute(
             sa.select(
                 rb.c.kind,
                 rb.c.hour,
-                rb.c.n,
-                rb.c.n_ok,
-                rb.c.rtt_n,
-                rb.c.rtt_sum_us,
-                rb.c.rtt_min_us,
-                rb.c.rtt_max_us,
-                rb.c.data.is_(None).label("let_go"),
+                sa.func.sum(rb.c.n).label("n"),
+                sa.func.sum(rb.c.n_ok).label("n_ok"),
+                sa.func.sum(rb.c.rtt_n).label("rtt_n"),
+                sa.func.sum(rb.c.rtt_sum_us).label("rtt_sum_us"),
+                sa.func.min(rb.c.rtt_min_us).label("rtt_min_us"),
+                sa.func.max(rb.c.rtt_max_us).label("rtt_max_us"),
+                sa.func.max(sa.case((rb.c.data.is_(None), 1), else_=0)).label("let_go"),
             )
             .where(rb.c.device == key, rb.c.hour >= start // HOUR, rb.c.hour < -(-end // HOUR))
+            .group_by(rb.c.hour, rb.c.kind)
             .order_by(rb.c.hour, rb.c.kind)
         )
-        return [dict(r._mapping) for r in rows]
+        return [
+            {
+                **r._mapping,
+                "n": int(r.n),
+                "n_ok": int(r.n_ok),
+                "rtt_n": int(r.rtt_n),
+                "rtt_sum_us": int(r.rtt_sum_us),
+                "let_go": bool(r.let_go),
+            }
+            for r in rows
+        ]
 
     def let_go_results(self, key: int, reach_before_hour: int, video_until: Micros) -> int:
         """Drop raw bytes (keep rollups): reachability blocks before an hour, video blocks that end by
@@ -716,6 +779,26 @@ class StoreTx:
         meta = {"params": params, "firm_until": tail.firm_until, "updated_at": at}
         stmt = self._insert(t.timelines).values(device=key, **meta)
         self.conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=meta))
+
+    def save_resumes(self, items: Sequence[tuple[int, Carry]]) -> None:
+        """Where each device's engine resumes after a restart: its carry at a firm point."""
+        if items:
+            self.conn.execute(
+                t.timelines.update()
+                .where(t.timelines.c.device == sa.bindparam("key"))
+                .values(resume=sa.bindparam("resume")),
+                [{"key": k, "resume": _carry_json(c)} for k, c in items],
+            )
+
+    def resumes(self, keys: Iterable[int]) -> dict[int, Carry]:
+        found: dict[int, Carry] = {}
+        tl = t.timelines
+        for part in _chunks(sorted(set(keys))):
+            for r in self.conn.execute(
+                sa.select(tl.c.device, tl.c.resume).where(tl.c.device.in_(part), tl.c.resume.is_not(None))
+            ):
+                found[r.device] = Carry(**json.loads(r.resume))
+        return found
 
     def move_horizons(self, moves: Sequence[tuple[int, Micros, Micros | None]]) -> None:
         """(key, horizon, last failure) per device whose evidence went on without changing its state:
