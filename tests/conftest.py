@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from slamon.clock import FakeClock
 from slamon.store import Store
+from tests.harness.fixtures import fleet_ns  # noqa: F401  (network-namespace harness)
 
 TESTDATA = Path(__file__).parent / "testdata"
 

@@ -10,10 +10,12 @@ import asyncio
 import ipaddress
 import os
 import socket
+import subprocess
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -21,7 +23,15 @@ from slamon.contracts import load_contracts
 from slamon.inventory import load_inventory
 from tests.harness.fixtures import fleet_ns, require_namespaces, require_tool, unavailable
 from tests.harness.icmp import ping_all
-from tests.harness.netns import FleetNamespace, SilenceBook, live_namespaces, namespace_exists
+from tests.harness.netns import (
+    FleetNamespace,
+    SilenceBook,
+    live_namespaces,
+    namespace_exists,
+    network_text,
+    remove_stale_namespaces,
+    stale_namespaces,
+)
 from tests.harness.scenarios import (
     DEVICE,
     AddressPlan,
@@ -232,10 +242,9 @@ def test_an_event_loop_made_inside_serves_processes_run_inside(fleet_ns: FleetNa
 
     class Echo(asyncio.DatagramProtocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = transport
+            self.transport = cast(asyncio.DatagramTransport, transport)
 
         def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            assert isinstance(self.transport, asyncio.DatagramTransport)
             self.transport.sendto(b"echo:" + data, addr)
 
     client = (
@@ -276,12 +285,18 @@ def test_namespaces_are_removed_on_exit_and_when_the_body_raises() -> None:
     assert not namespace_exists(name)
     assert name not in live_namespaces()
 
-    with pytest.raises(RuntimeError, match="boom"), FleetNamespace() as fleet:
-        name = fleet.name
-        fleet.silence("127.0.30.0/24")
-        raise RuntimeError("boom")
-    assert not namespace_exists(name)
-    assert name not in live_namespaces()
+    names: list[str] = []
+
+    def body() -> None:
+        with FleetNamespace() as fleet:
+            names.append(fleet.name)
+            fleet.silence("127.0.30.0/24")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        body()
+    assert not namespace_exists(names[0])
+    assert names[0] not in live_namespaces()
 
 
 def test_closing_stops_the_processes_it_started() -> None:
@@ -291,6 +306,26 @@ def test_closing_stops_the_processes_it_started() -> None:
         assert child.poll() is None
     assert child.returncode is not None  # terminated by PID, waited for
     fleet.close()  # idempotent
+
+
+def test_stale_namespaces_of_dead_processes_can_be_removed() -> None:
+    require_namespaces()
+    name = f"slamontest-{_dead_pid()}-1"
+    ip = require_tool("ip", "iproute2")
+    subprocess.run([ip, "netns", "add", name], check=True, timeout=30)
+    try:
+        assert stale_namespaces("slamontest") == [name]
+        assert remove_stale_namespaces("slamontest") == [name]
+        assert not namespace_exists(name)
+    finally:
+        subprocess.run([ip, "netns", "del", name], capture_output=True, check=False, timeout=30)
+
+
+def _dead_pid() -> int:
+    """The PID of a child that has exited and been waited for: no process has it now."""
+    child = subprocess.Popen(["true"])
+    child.wait(10)
+    return child.pid
 
 
 def test_a_closed_namespace_refuses_work() -> None:
@@ -333,8 +368,9 @@ def test_silence_bookkeeping_matches_the_namespace_rules() -> None:
         "127.0.30.128/25",
     ]
     book.restore("127.0.0.0/8", "fd00:5a::1")
-    hole = ipaddress.ip_network("fd00:5a::/64").address_exclude(ipaddress.ip_network("fd00:5a::1/128"))
-    assert book.silenced() == {str(n) for n in hole}
+    hole = ipaddress.IPv6Network("fd00:5a::/64").address_exclude(ipaddress.IPv6Network("fd00:5a::1/128"))
+    assert book.silenced() == {network_text(n) for n in hole}
+    assert "fd00:5a::" in book.silenced()  # a /128 reads as the address
 
 
 def test_grid_plan_addresses_and_topology() -> None:
@@ -380,7 +416,23 @@ def test_flapping_shorter_than_down_after_is_no_outage() -> None:
     scenario = flapping(plan, "SIM-S1W1C1", flaps=4, down_rounds=2, up_rounds=1, down_after=3)
     assert scenario.outages == ()
     downs = [bool(scenario.down_during(r)) for r in range(scenario.rounds)]
-    assert downs == [False, True, True, False, True, True, False, True, True, False, True, True, False, False]
+    assert downs == [
+        False,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
     with pytest.raises(ValueError, match="down_rounds < down_after"):
         flapping(plan, "SIM-S1W1C1", down_rounds=3, down_after=3)
 

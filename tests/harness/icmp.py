@@ -42,9 +42,9 @@ def ping_all(fleet: _Inside, addresses: Iterable[str], *, timeout: float = 0.5) 
                 socks[6] = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_ICMPV6)
         answered = [False] * len(targets)
         for index, address in enumerate(targets):
-            version = ipaddress.ip_address(address).version
-            packet = HEADER.pack(ECHO_REQUEST[version], 0, 0, 0, index & 0xFFFF)
-            socks[version].sendto(packet + PAYLOAD.pack(MAGIC, index), (address, 0))
+            family = ipaddress.ip_address(address).version
+            packet = HEADER.pack(ECHO_REQUEST[family], 0, 0, 0, index & 0xFFFF)
+            socks[family].sendto(packet + PAYLOAD.pack(MAGIC, index), (address, 0))
         deadline = time.monotonic() + timeout
         pending = len(targets)
         by_fd = {s.fileno(): (v, s) for v, s in socks.items()}
@@ -56,10 +56,14 @@ def ping_all(fleet: _Inside, addresses: Iterable[str], *, timeout: float = 0.5) 
                 if len(data) < HEADER.size + PAYLOAD.size or data[0] != ECHO_REPLY[version]:
                     continue
                 magic, index = PAYLOAD.unpack_from(data, HEADER.size)
-                if magic == MAGIC and index < len(targets) and not answered[index]:
-                    if ipaddress.ip_address(source[0]) == ipaddress.ip_address(targets[index]):
-                        answered[index] = True
-                        pending -= 1
+                if (
+                    magic == MAGIC
+                    and index < len(targets)
+                    and not answered[index]
+                    and ipaddress.ip_address(source[0]) == ipaddress.ip_address(targets[index])
+                ):
+                    answered[index] = True
+                    pending -= 1
         return dict(zip(targets, answered, strict=True))
     finally:
         for sock in socks.values():

@@ -208,7 +208,7 @@ def remove_stale_namespaces(prefix: str = "slamon") -> list[str]:
     removed = []
     for name in stale_namespaces(prefix):
         result = subprocess.run(
-            [ip, "netns", "del", name], capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+            [ip, "netns", "del", name], check=False, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
         )
         if result.returncode == 0:
             removed.append(name)
@@ -221,7 +221,7 @@ def remove_stale_namespaces(prefix: str = "slamon") -> list[str]:
 class FleetNamespace:
     """A network namespace with `lo` up, ICMP datagram sockets allowed, and addresses to silence.
 
-    Use as a context manager: the namespace is deleted on exit (also when the body raises), after
+    Use once, as a context manager: the namespace is deleted on exit (also when the body raises), after
     the processes started with `popen` are stopped (SIGTERM, then SIGKILL; by PID, and only those).
     A process killed outright leaves `slamon-<pid>-<n>` behind: see `remove_stale_namespaces`.
     """
@@ -313,7 +313,11 @@ class FleetNamespace:
     # --- commands inside
 
     def command(self, argv: Sequence[str]) -> list[str]:
-        """The argv that runs `argv` inside (`ip netns exec` execs it: the PID is the command's)."""
+        """The argv that runs `argv` inside (`ip netns exec` execs it: the PID is the command's).
+
+        For asyncio.create_subprocess_exec and the like; unlike `popen`, what is started this way
+        is the caller's to stop.
+        """
         self._require_open()
         return [self._ip, "netns", "exec", self.name, *argv]
 
@@ -328,7 +332,7 @@ class FleetNamespace:
         if not {"text", "encoding", "errors", "universal_newlines"} & kw.keys():
             kw["text"] = True
         kw.setdefault("timeout", COMMAND_TIMEOUT)
-        return subprocess.run(self.command(argv), **kw)
+        return subprocess.run(self.command(argv), check=kw.pop("check", False), **kw)
 
     def popen(self, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
         """Start a command inside; it is stopped (by its PID) when the namespace closes."""
@@ -377,7 +381,13 @@ class FleetNamespace:
     # --- silence
 
     def silence(self, *addresses: str) -> None:
-        """From now on nothing reaches these addresses or ranges (v4 or v6), nor leaves them."""
+        """From now on nothing reaches these addresses or ranges (v4 or v6), nor leaves them.
+
+        Takes effect at once, for connections already open too. Mind the prober's own source
+        address: for any 127.x.y.z destination it is 127.0.0.1, so silencing 127.0.0.1 (or all of
+        127.0.0.0/8) silences every reply. For an IPv6 address on lo the source is the address
+        itself, so silencing ::1 leaves fd00:5a:… alone.
+        """
         book = self._book.copy()
         book.silence(*addresses)
         self._commit(book)
@@ -434,7 +444,9 @@ class FleetNamespace:
 
     @staticmethod
     def _exec(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+        return subprocess.run(
+            argv, check=False, input=stdin, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+        )
 
     @staticmethod
     def _check(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -71,7 +71,7 @@ class AddressPlan:
             if address in seen:
                 raise ValueError(f"{device.id} and {seen[address]} share {address}")
             seen[address] = device.id
-            self.devices[device.id] = device
+            self.devices[device.id] = replace(device, address=address)  # canonical text
         for device in self.devices.values():
             if device.parent is not None and device.parent not in self.devices:
                 raise ValueError(f"{device.id}: parent {device.parent} is not in the plan")
