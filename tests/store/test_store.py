@@ -177,12 +177,20 @@ def test_live_parts_append_merge_on_import_and_compact(store: Store) -> None:
         tx.merge_results(cols(1, [T0, T0 + MIN], [1, 1]))
         tx.append_results(cols(1, [T0 + 2 * MIN], [0]), part=100)
         tx.append_results(cols(1, [T0 + 3 * MIN, T0 + HOUR + MIN], [1, 1]), part=101)
-        assert tx.device_results(1).reach_time.tolist() == [T0, T0 + MIN, T0 + 2 * MIN, T0 + 3 * MIN, T0 + HOUR + MIN]
+        assert tx.device_results(1).reach_time.tolist() == [
+            T0,
+            T0 + MIN,
+            T0 + 2 * MIN,
+            T0 + 3 * MIN,
+            T0 + HOUR + MIN,
+        ]
         assert [(h["n"], h["n_ok"]) for h in tx.rollups(1, T0, T0 + 2 * HOUR)] == [(4, 3), (1, 1)]
         # an import into an hour stored in parts merges them all into part 0
         report = tx.merge_results(cols(1, [T0 + 2 * MIN, T0 + 4 * MIN], [0, 1]))
         assert (report.added, report.repeated) == (1, 1)
-        parts = tx.conn.execute(sa.text("SELECT hour, part FROM result_blocks WHERE device = 1 ORDER BY hour, part")).all()
+        parts = tx.conn.execute(
+            sa.text("SELECT hour, part FROM result_blocks WHERE device = 1 ORDER BY hour, part")
+        ).all()
         assert [p for _, p in parts] == [0, 101]
         assert tx.compact(T0 + 2 * HOUR) == 1
         parts = tx.conn.execute(sa.text("SELECT part FROM result_blocks WHERE device = 1")).scalars().all()
