@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -24,7 +25,9 @@ from slamon.errors import SlamonError
 from slamon.fleet import load_fleet, load_fleet_cached
 from slamon.history import export_history, import_history
 from slamon.ledger import let_go_before, sync_fleet
-from slamon.model import DeviceId, DeviceKind, Fleet, to_micros
+from slamon.model import DeviceId, DeviceKind, Fleet, ProbeResult, to_micros
+from slamon.monitor import devices_for
+from slamon.probers import build_probers
 from slamon.statements import statement, verify
 from slamon.store import Store
 
@@ -91,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--timezone", help="zone for plain dates (default: the contracts' zone)")
     exp.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     exp.set_defaults(func=cmd_export)
+
+    probe = sub.add_parser("probe", help="one round of every probe, printed; nothing is stored")
+    probe.add_argument("--once", action="store_true", required=True, help="one round (the only mode)")
+    probe.add_argument("--json", action="store_true", help="one JSON object per line, for jq")
+    probe.add_argument("--device", action="append", metavar="ID", help="only these devices (repeatable)")
+    probe.set_defaults(func=cmd_probe)
 
     prune = sub.add_parser("prune", help="let raw probe results older than the retention go (rollups stay)")
     prune.add_argument("--before", help="date or ISO instant (default: now minus `retention` of slamon.yaml)")
@@ -205,6 +214,59 @@ def _export(args: argparse.Namespace, fleet: Fleet, store: Store) -> int:
         rows = export_history(store, to_micros(start), to_micros(end), stream, device_zones)
     sys.stderr.write(f"exported {rows:,} results\n")
     return 0
+
+
+def cmd_probe(args: argparse.Namespace, clock: Clock) -> int:
+    config = load_config(args.config)
+    fleet = load_fleet(config)
+    if args.device:
+        unknown = sorted(set(args.device) - set(fleet.inventory.devices))
+        if unknown:
+            raise UsageError(f"--device: not in the inventory: {', '.join(unknown)}")
+    results = asyncio.run(_probe_once(config, fleet, clock, set(args.device or ())))
+    zones = {d.id: ZoneInfo(fleet.contracts[d.contract].timezone) for d in fleet.inventory.devices.values()}
+    if args.json:
+        for r in results:
+            out(json.dumps(probe_json(r, zones[r.device]), ensure_ascii=False) + "\n")
+    else:
+        for r in results:
+            rtt = "" if r.rtt_ms is None else f"{r.rtt_ms:.2f} ms"
+            loss = "" if r.loss is None else f"loss {r.loss:.0%}"
+            what = "ok" if r.ok else f"FAIL {r.error or ''}".strip()
+            extra = ",".join(sorted(d.value for d in r.defects))
+            out(f"{r.device:<16} {r.kind.value:<5} {what:<24} {rtt:>10} {loss:>9} {extra}\n")
+        failed = sum(not r.ok for r in results)
+        sys.stderr.write(f"{_count(len(results), 'result')}: {len(results) - failed} ok, {failed} failed\n")
+    return 0
+
+
+async def _probe_once(config: Config, fleet: Fleet, clock: Clock, only: set[str]) -> list[ProbeResult]:
+    probers = build_probers(config, clock)
+    results: list[ProbeResult] = []
+    try:
+        for kind, prober in probers.items():
+            devices = [d for d in devices_for(fleet, kind) if not only or d.id in only]
+            async for result in prober.round(devices):
+                results.append(result)
+    finally:
+        for prober in probers.values():
+            await prober.aclose()
+    return sorted(results, key=lambda r: (r.device, r.kind.value))
+
+
+def probe_json(r: ProbeResult, zone: tzinfo) -> dict[str, Any]:
+    """One result as `probe --once --json` prints it (FORMATS.md)."""
+    return {
+        "device": r.device,
+        "probe": r.kind.value,
+        "time": r.time.astimezone(zone).isoformat(),
+        "ok": r.ok,
+        "rtt_ms": None if r.rtt_ms is None else round(r.rtt_ms, 3),
+        "loss": r.loss,
+        "defects": sorted(d.value for d in r.defects),
+        "error": r.error,
+        "detail": dict(r.detail),
+    }
 
 
 def cmd_prune(args: argparse.Namespace, clock: Clock) -> int:

@@ -37,6 +37,7 @@ class IcmpProbeConfig:
     interval: timedelta = timedelta(seconds=30)
     timeout: timedelta = timedelta(seconds=1)
     count: int = 1  # echo requests per device per round
+    rate: int = 20_000  # echo requests per second at most: a round of 100,000 devices takes 5 s to send
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +185,12 @@ def _listen(src: Source, value: object) -> tuple[str, int]:
 def _probes(src: Source, value: object) -> ProbesConfig:
     doc = src.mapping("probes", value, ("icmp", "snmp", "video"))
 
-    icmp = src.mapping("probes.icmp", doc.get("icmp", {}), ("interval", "timeout", "count"))
+    icmp = src.mapping("probes.icmp", doc.get("icmp", {}), ("interval", "timeout", "count", "rate"))
     icmp_default = IcmpProbeConfig()
     icmp_interval = _interval(src, "probes.icmp.interval", icmp, icmp_default.interval)
     icmp_timeout = _within(src, "probes.icmp", "timeout", icmp, icmp_default.timeout, icmp_interval)
     count = src.integer("probes.icmp.count", icmp["count"], minimum=1) if "count" in icmp else 1
+    rate = src.integer("probes.icmp.rate", icmp["rate"], minimum=1) if "rate" in icmp else icmp_default.rate
 
     snmp = src.mapping("probes.snmp", doc.get("snmp", {}), ("interval", "timeout", "community_env"))
     snmp_default = SnmpProbeConfig()
@@ -204,7 +206,7 @@ def _probes(src: Source, value: object) -> ProbesConfig:
     sample = _within(src, "probes.video", "sample", video, video_default.sample, video_interval)
 
     return ProbesConfig(
-        icmp=IcmpProbeConfig(interval=icmp_interval, timeout=icmp_timeout, count=count),
+        icmp=IcmpProbeConfig(interval=icmp_interval, timeout=icmp_timeout, count=count, rate=rate),
         snmp=SnmpProbeConfig(interval=snmp_interval, timeout=snmp_timeout, community_env=community_env),
         video=VideoProbeConfig(interval=video_interval, sample=sample),
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import ClassVar, Protocol
 
+from slamon.clock import Clock
+from slamon.config import Config
 from slamon.model import Device, ProbeKind, ProbeResult
 
 
@@ -23,3 +25,14 @@ class Prober(Protocol):
     async def aclose(self) -> None:
         """Release shared resources (sockets, engines, worker pools)."""
         ...
+
+
+def build_probers(config: Config, clock: Clock) -> dict[ProbeKind, Prober]:
+    """The probers slamon.yaml asks for, by kind. Opening them is where a missing privilege shows
+    up (IcmpUnavailable), so a service fails at start, not at its first round."""
+    from slamon.probers.icmp import IcmpProber
+
+    icmp = config.probes.icmp
+    prober = IcmpProber(clock, timeout=icmp.timeout, count=icmp.count, rate=icmp.rate)
+    prober.check()
+    return {ProbeKind.ICMP: prober}

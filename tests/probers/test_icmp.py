@@ -1,0 +1,166 @@
+"""The ICMP prober against real sockets, inside a network namespace where chosen devices are silent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from slamon.clock import FakeClock
+from slamon.model import ContractId, Device, DeviceId, DeviceKind, ProbeResult, SiteId
+from slamon.probers.icmp import IcmpProber, IcmpUnavailable, build_requests
+from tests.harness.netns import FleetNamespace
+
+NOW = datetime(2025, 7, 1, tzinfo=UTC)
+
+
+def cameras(addresses: list[str]) -> list[Device]:
+    return [
+        Device(DeviceId(f"C{i:03d}"), DeviceKind.CAMERA, a, SiteId("S"), ContractId("C"))
+        for i, a in enumerate(addresses)
+    ]
+
+
+def probe(fleet_ns: FleetNamespace, devices: list[Device], **kw: object) -> dict[str, ProbeResult]:
+    async def one_round() -> list[ProbeResult]:
+        prober = IcmpProber(FakeClock(NOW), timeout=timedelta(milliseconds=300), **kw)  # type: ignore[arg-type]
+        try:
+            return [r async for r in prober.round(devices)]
+        finally:
+            await prober.aclose()
+
+    with fleet_ns.inside():
+        return {r.device: r for r in asyncio.run(one_round())}
+
+
+@pytest.mark.parametrize("mode", ["raw", "dgram"])
+def test_silent_devices_fail_and_the_others_answer(fleet_ns: FleetNamespace, mode: str) -> None:
+    devices = cameras([f"127.0.30.{i}" for i in range(1, 201)])
+    fleet_ns.silence("127.0.30.7", "127.0.30.100/30")
+    results = probe(fleet_ns, devices, mode=mode)
+    assert len(results) == 200
+    silent = {
+        d.id
+        for d in devices
+        if d.address in {"127.0.30.7", "127.0.30.100", "127.0.30.101", "127.0.30.102", "127.0.30.103"}
+    }
+    assert {d for d, r in results.items() if not r.ok} == silent
+    for d, r in results.items():
+        assert r.time == NOW, "a round's results carry the time the round started, from the clock"
+        if d in silent:
+            assert (r.error, r.loss, r.rtt_ms) == ("no echo reply", 1.0, None)
+        else:
+            assert r.rtt_ms is not None
+            assert 0 < r.rtt_ms < 300
+            assert r.loss == 0.0
+
+
+def test_restored_devices_answer_again(fleet_ns: FleetNamespace) -> None:
+    devices = cameras(["127.0.30.1", "127.0.30.2"])
+    fleet_ns.silence("127.0.30.2")
+    assert not probe(fleet_ns, devices)["C001"].ok
+    fleet_ns.restore("127.0.30.2")
+    assert probe(fleet_ns, devices)["C001"].ok
+
+
+def test_several_echoes_measure_loss(fleet_ns: FleetNamespace) -> None:
+    devices = cameras(["127.0.30.1", "127.0.30.2"])
+    fleet_ns.silence("127.0.30.2")
+    results = probe(fleet_ns, devices, count=3)
+    assert (results["C000"].ok, results["C000"].loss) == (True, 0.0)
+    assert (results["C001"].ok, results["C001"].loss) == (False, 1.0)
+
+
+@pytest.mark.parametrize("mode", ["raw", "dgram"])
+def test_ipv6(fleet_ns: FleetNamespace, mode: str) -> None:
+    fleet_ns.add_addresses("fd00:5a::10", "fd00:5a::11")
+    fleet_ns.silence("fd00:5a::11")
+    results = probe(fleet_ns, cameras(["fd00:5a::10", "fd00:5a::11", "127.0.30.1"]), mode=mode)
+    assert {d: r.ok for d, r in results.items()} == {"C000": True, "C001": False, "C002": True}
+
+
+def test_without_privilege_the_error_names_both_fixes(fleet_ns: FleetNamespace) -> None:
+    # no group may open ICMP datagram sockets in this namespace
+    fleet_ns.run(["sh", "-c", "echo 1 0 > /proc/sys/net/ipv4/ping_group_range"], check=True)
+    with fleet_ns.inside(), pytest.raises(IcmpUnavailable) as err:
+        IcmpProber(FakeClock(NOW), mode="dgram").check()
+    message = str(err.value)
+    assert "CAP_NET_RAW" in message
+    assert "setcap cap_net_raw+ep" in message
+    assert "net.ipv4.ping_group_range" in message
+
+
+def test_a_full_round_is_paced_by_the_rate(fleet_ns: FleetNamespace) -> None:
+    devices = cameras([f"127.0.{30 + i // 250}.{i % 250 + 1}" for i in range(2000)])
+    with fleet_ns.inside():
+        loop_started = asyncio.run(_timed(devices, rate=10_000))
+    assert loop_started >= 0.18, "2,000 echoes at 10,000/s take at least 0.2 s to send"
+
+
+async def _timed(devices: list[Device], rate: int) -> float:
+    prober = IcmpProber(FakeClock(NOW), timeout=timedelta(milliseconds=300), rate=rate)
+    started = asyncio.get_running_loop().time()
+    try:
+        results = [r async for r in prober.round(devices)]
+    finally:
+        await prober.aclose()
+    assert all(r.ok for r in results)
+    return asyncio.get_running_loop().time() - started
+
+
+def test_requests_carry_valid_checksums() -> None:
+    import socket
+
+    packets = build_requests(socket.AF_INET, 2, 3, nonce=0xDEADBEEF, ident=0x1234)
+    for row in packets:
+        words = row.view(">u2").astype(int)
+        total = int(words.sum())
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        assert total == 0xFFFF, "a correct ICMP checksum makes the one's complement sum all ones"
+
+
+def test_probe_once_json_in_the_namespace(fleet_ns: FleetNamespace, tmp_path: Path) -> None:
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "contracts" / "c.yaml").write_text(
+        "id: C1\nvendor: v\nterm: {start: 2025-01-01, months: 36}\nfees: {camera: '1'}\n", encoding="utf-8"
+    )
+    (tmp_path / "inventory.yaml").write_text(
+        "sites:\n  - {id: S1, name: n, district: d, area: urban}\ndevices:\n"
+        "  - {id: CAM1, kind: camera, address: 127.0.30.1, site: S1, contract: C1}\n"
+        "  - {id: CAM2, kind: camera, address: 127.0.30.2, site: S1, contract: C1}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "slamon.yaml").write_text(
+        "database: sqlite:///db.sqlite\ninventory: inventory.yaml\ncontracts: [contracts/*.yaml]\n",
+        encoding="utf-8",
+    )
+    fleet_ns.silence("127.0.30.2")
+    done = fleet_ns.run(
+        [
+            sys.executable,
+            "-m",
+            "slamon.cli",
+            "-c",
+            str(tmp_path / "slamon.yaml"),
+            "probe",
+            "--once",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(x["device"], x["probe"], x["ok"], x["error"]) for x in lines] == [
+        ("CAM1", "icmp", True, None),
+        ("CAM2", "icmp", False, "no echo reply"),
+    ]
+    assert set(lines[0]) == {"device", "probe", "time", "ok", "rtt_ms", "loss", "defects", "error", "detail"}
+    assert lines[0]["time"].endswith("+08:00")
+    assert not (tmp_path / "db.sqlite").exists(), "probe --once stores nothing"
