@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     exp.set_defaults(func=cmd_export)
 
+    run = sub.add_parser("run", help="the service: probers, live state, /metrics and the API")
+    run.set_defaults(func=cmd_run)
+
     probe = sub.add_parser("probe", help="one round of every probe, printed; nothing is stored")
     probe.add_argument("--once", action="store_true", required=True, help="one round (the only mode)")
     probe.add_argument("--json", action="store_true", help="one JSON object per line, for jq")
@@ -213,6 +216,17 @@ def _export(args: argparse.Namespace, fleet: Fleet, store: Store) -> int:
     with _output(args.output, binary=False) as stream:
         rows = export_history(store, to_micros(start), to_micros(end), stream, device_zones)
     sys.stderr.write(f"exported {rows:,} results\n")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
+    from slamon.service import serve  # the service's libraries load only for `run`
+
+    if args.verbose == 0:
+        logging.getLogger("slamon").setLevel(logging.INFO)
+    config = load_config(args.config)
+    fleet = load_fleet(config)
+    asyncio.run(serve(config, fleet, clock))
     return 0
 
 

@@ -258,17 +258,32 @@ class Monitor:
         )
 
     def _log_transitions(self, changes: Iterable[DeviceId]) -> None:
+        """Each change of state once, at INFO; a device's first state after start at DEBUG."""
         now = to_micros(self.clock.now())
         for device in changes:
             live = self.state.get(device)
             if live is None:
                 continue
             state = live.state_at(now)
-            if self._shown.get(device) is not state:
-                self._shown[device] = state
-                since = live.since(now)
-                when = "" if since is None else f" since {_clock(since)}"
-                logger.info("device=%s state=%s%s", device, state.value, when)
+            before = self._shown.get(device)
+            if before is state:
+                continue
+            self._shown[device] = state
+            since = live.since(now)
+            when = "" if since is None else f" since {_clock(since)}"
+            level = (
+                logging.DEBUG
+                if before in (None, DeviceState.UNKNOWN) and state is DeviceState.UP
+                else logging.INFO
+            )
+            logger.log(
+                level,
+                "device %s %s%s (was %s)",
+                device,
+                state.value,
+                when,
+                before.value if before else "unseen",
+            )
 
     # --- upkeep -----------------------------------------------------------------------------
 

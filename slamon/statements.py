@@ -18,9 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from slamon.billing.periods import Period, in_term, months_of_term, parse_month, period_of
+from slamon.billing.rates import DeviceFigures, fleet_rates
 from slamon.billing.statement import STATUS_DRAFT, STATUS_ISSUED, BillingInput, compute, statement_hash
 from slamon.errors import StatementError
-from slamon.model import Micros, from_micros, to_micros
+from slamon.model import Kpi, Micros, from_micros, to_micros
 from slamon.state import Outage, Timeline
 from slamon.store import IssuedStatement, Store, StoreTx
 
@@ -29,8 +30,9 @@ logger = logging.getLogger(__name__)
 META = ("status", "revision", "hash", "inputs_sha256", "replaces")
 
 
-def gather(tx: StoreTx, contract_id: str, month: str) -> BillingInput:
-    """The inputs of one contract's month, as the store knows them up to the month's end."""
+def gather(tx: StoreTx, contract_id: str, month: str, until: Micros | None = None) -> BillingInput:
+    """The inputs of one contract's month, as the store knows them up to the month's end (or up to
+    `until`, for month-to-date figures)."""
     try:
         parse_month(month)
     except ValueError as exc:
@@ -46,6 +48,8 @@ def gather(tx: StoreTx, contract_id: str, month: str) -> BillingInput:
     if not in_term(contract, period.month):
         first, last = months_of_term(contract)
         raise StatementError(f"{period.month} is outside contract {contract_id}'s term ({first} to {last})")
+    if until is not None and until < period.end:
+        period = replace(period, end=max(until, period.start + 1))
     inventory = tx.inventory_as_of(period.end - 1)
     if inventory is None:
         raise StatementError("the database holds no inventory yet")
@@ -209,3 +213,25 @@ def _differences(fresh: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
                 f"{key} differ ({len(doc.get(key, []))} in the file, {len(fresh.get(key, []))} recomputed)"
             )
     return out
+
+
+def month_to_date(
+    tx: StoreTx, now: Micros
+) -> tuple[dict[str, dict[Kpi, float]], dict[tuple[str, str], dict[Kpi, float]]]:
+    """Each contract's month-to-date online and intact rates, overall and per district: what a
+    statement of this month says so far."""
+    per_contract: dict[str, dict[Kpi, float]] = {}
+    per_district: dict[tuple[str, str], dict[Kpi, float]] = {}
+    for cid, contract in tx.contracts_as_of(now).items():
+        month = from_micros(now).astimezone(ZoneInfo(contract.timezone)).strftime("%Y-%m")
+        if not in_term(contract, month):
+            continue
+        st = compute(gather(tx, cid, month, until=now))
+        per_contract[cid] = {k: float(v) for k, v in st.rates.items()}
+        sites = st.input.inventory.sites
+        districts: dict[str, list[DeviceFigures]] = {}
+        for f in st.devices:
+            districts.setdefault(sites[f.device.site].district, []).append(f)
+        for district, figures in districts.items():
+            per_district[(cid, district)] = {k: float(v) for k, v in fleet_rates(figures, contract).items()}
+    return per_contract, per_district
