@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=cmd_export)
 
     run = sub.add_parser("run", help="the service: probers, live state, /metrics and the API")
+    run.add_argument("--pid-file", type=Path, help="write the process id here while running (for SIGHUP)")
     run.set_defaults(func=cmd_run)
 
     probe = sub.add_parser("probe", help="one round of every probe, printed; nothing is stored")
@@ -226,7 +227,14 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
         logging.getLogger("slamon").setLevel(logging.INFO)
     config = load_config(args.config)
     fleet = load_fleet(config)
-    asyncio.run(serve(config, fleet, clock))
+    if args.pid_file:
+        args.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        args.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    try:
+        asyncio.run(serve(config, fleet, clock))
+    finally:
+        if args.pid_file:
+            args.pid_file.unlink(missing_ok=True)
     return 0
 
 

@@ -139,3 +139,58 @@ def test_metrics_pass_promtool(
         in text
     )
     assert 'slamon_rounds_total{probe="icmp"}' in text
+
+
+def test_the_quickstart_fleet_and_its_fail_script(fleet_ns: FleetNamespace, tmp_path: Path) -> None:
+    """examples/quickstart as a user runs it (on a 1 s interval so the test is quick)."""
+    import shutil
+
+    here = tmp_path / "quickstart"
+    shutil.copytree(
+        Path(__file__).parent.parent / "examples" / "quickstart", here, ignore=shutil.ignore_patterns("out")
+    )
+    config = here / "slamon.yaml"
+    config.write_text(
+        config.read_text()
+        .replace("interval: 10s, timeout: 1s", "interval: 1s, timeout: 500ms")
+        .replace("127.0.0.1:9108", f"127.0.0.1:{PORT}"),
+        encoding="utf-8",
+    )
+    proc = fleet_ns.popen(
+        [
+            sys.executable,
+            "-m",
+            "slamon.cli",
+            "-c",
+            str(config),
+            "run",
+            "--pid-file",
+            str(here / "out" / "slamon.pid"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(
+            fleet_ns, lambda: len(devices(fleet_ns)) == 9 and (here / "out" / "slamon.pid").exists(), "start"
+        )
+        wait_for(fleet_ns, lambda: {d["state"] for d in devices(fleet_ns).values()} == {"up"}, "all up")
+        fail = subprocess.run([str(here / "fail"), "QS-C0003"], capture_output=True, text=True, check=True)
+        assert "QS-C0003 stops answering (was 127.0.40.103)" in fail.stdout
+        again = subprocess.run([str(here / "fail"), "QS-C0005"], capture_output=True, text=True, check=False)
+        assert again.returncode == 1
+        assert "one device at a time (addresses are unique): restore QS-C0003 first" in again.stderr
+        wait_for(fleet_ns, lambda: devices(fleet_ns)["QS-C0003"]["state"] == "down", "QS-C0003 down")
+        subprocess.run(
+            [str(here / "fail"), "--restore", "QS-C0003"], capture_output=True, text=True, check=True
+        )
+        wait_for(fleet_ns, lambda: devices(fleet_ns)["QS-C0003"]["state"] == "up", "QS-C0003 up again")
+        status, body = get(fleet_ns, "/api/v1/outages?device=QS-C0003")
+        [outage] = json.loads(body)["outages"]
+        assert (status, outage["open"], list(outage["causes"])) == (200, False, ["device"])
+        assert outage["evidence"]["recovered"] == outage["end"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    assert not (here / "out" / "slamon.pid").exists(), "the pid file goes with the process"
