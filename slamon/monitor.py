@@ -24,7 +24,7 @@ import numpy as np
 
 from slamon.clock import Clock
 from slamon.fleetstate import DeviceLive, FleetState, TailChange
-from slamon.ledger import params_json, rebuild_timelines
+from slamon.ledger import params_json, rebuild_timelines, sync_fleet
 from slamon.model import (
     HOUR,
     DeviceId,
@@ -39,7 +39,7 @@ from slamon.model import (
 )
 from slamon.probers import Prober
 from slamon.state import Carry
-from slamon.store import ResultColumns, Store, StoreTx
+from slamon.store import DeviceResults, ResultColumns, Store, StoreTx
 from slamon.store.blocks import KIND_CODES, NO_RTT
 
 logger = logging.getLogger(__name__)
@@ -125,13 +125,26 @@ class Monitor:
         self._keys, resumes, rebuilt = await self.db(load)
         if rebuilt:
             logger.info("rebuilt %d timelines that had no resume point", len(rebuilt))
+        await self._restore(resumes)
+        for live in self.state:
+            self._flushed[live.device.id] = (live.horizon, live.carry)
+            self._shown[live.device.id] = live.state_at(now)
+        logger.info("monitoring %d devices (%d resumed from the store)", len(self.state), len(resumes))
+
+    async def _restore(self, resumes: Mapping[int, Carry]) -> None:
+        """Put devices back where the store left them: their resume carry and the results after it."""
         ids = {k: d for d, k in self._keys.items()}
         by_hour: dict[int, list[int]] = {}
         for key, carry in resumes.items():
-            by_hour.setdefault(carry.reach_last // HOUR, []).append(key)
+            if key in ids:
+                by_hour.setdefault(carry.reach_last // HOUR, []).append(key)
         for hour, keys in sorted(by_hour.items()):
             since = hour * HOUR
-            found = dict(await self.db(lambda tx, k=keys, s=since: list(tx.results_of(k, since=s))))  # type: ignore[misc]
+
+            def read(tx: StoreTx, keys: list[int] = keys, since: int = since) -> dict[int, DeviceResults]:
+                return dict(tx.results_of(keys, since=since))
+
+            found = await self.db(read)
             for key in keys:
                 results = found.get(key)
                 reach = (
@@ -145,23 +158,30 @@ class Monitor:
                     else zip(results.video_time.tolist(), results.video_ok.tolist(), strict=True)
                 )
                 self.state.restore(ids[key], resumes[key], reach, video)
-        for live in self.state:
-            self._flushed[live.device.id] = (live.horizon, live.carry)
-            self._shown[live.device.id] = live.state_at(now)
-        logger.info("monitoring %d devices (%d resumed from the store)", len(self.state), len(resumes))
 
     async def reload(self, fleet: Fleet) -> None:
-        """A new inventory (SIGHUP): new devices get keys; the rest keep their live state."""
+        """A new inventory (SIGHUP): new devices get keys, the rest keep their live state. A device
+        whose contract now judges state differently is rebuilt from its stored results (like an
+        import would) and resumed from there, so its stored history is never overwritten."""
         now = to_micros(self.clock.now())
-
-        def record(tx: StoreTx) -> dict[DeviceId, int]:
-            tx.record_fleet(fleet, now)
-            return tx.device_keys(fleet.inventory.devices)
-
-        self._keys = await self.db(record)
-        self.fleet = fleet
         self.state.reload(fleet)
-        logger.info("inventory reloaded: %d devices", len(self.state))
+        fresh = [live.device.id for live in self.state if live.carry is None and not live.reach]
+
+        def record(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Carry]]:
+            sync_fleet(tx, fleet, now)  # records the versions; rebuilds timelines whose settings changed
+            keys = tx.device_keys(fleet.inventory.devices)
+            return keys, tx.resumes(keys[d] for d in fresh)
+
+        self._keys, resumes = await self.db(record)
+        self.fleet = fleet
+        await self._restore(resumes)
+        for device in fresh:
+            live = self.state.get(device)
+            if live is not None:
+                self._flushed[device] = (live.horizon, live.carry)
+        logger.info(
+            "inventory reloaded: %d devices (%d resumed from the store)", len(self.state), len(resumes)
+        )
 
     async def close(self) -> None:
         """Flush what is in memory and stop the writer."""

@@ -231,3 +231,53 @@ async def test_a_restart_resumes_without_losing_or_inventing_downtime(
         DeviceState.UNKNOWN,
     ]
     assert neighbour.outages == ()
+
+
+async def test_a_reload_never_overwrites_stored_history(fleet_ns: FleetNamespace, tmp_path: Path) -> None:
+    """SIGHUP with a contract that judges state differently, and with a device dropped then put back:
+    each device's stored outage survives, rebuilt with the new settings, and monitoring goes on."""
+    from dataclasses import replace
+
+    camera = DeviceId("SIM-S1W1C1")
+    clock = FakeClock(T0)
+    with fleet_ns.inside():
+        store = Store(f"sqlite:///{tmp_path / 'live.db'}")
+        monitor = monitor_for(store, clock)
+        await monitor.start()
+        fleet_ns.silence(PLAN.address(camera))
+        for i in range(5):  # down from round 0
+            clock.set(T0 + i * INTERVAL)
+            await monitor.run_round(ProbeKind.ICMP)
+        fleet_ns.restore(PLAN.address(camera))
+
+        base = fleet_of(PLAN)
+        contract = base.contracts[ContractId("C1")]
+        stricter = replace(contract, sla=replace(contract.sla, down_after=2))
+        without = replace(
+            base,
+            inventory=Inventory(
+                base.inventory.sites, {k: v for k, v in base.inventory.devices.items() if k != camera}
+            ),
+        )
+        for step, fleet in enumerate(
+            [
+                replace(base, contracts={contract.id: stricter}),
+                without,
+                replace(base, contracts={contract.id: stricter}),
+            ]
+        ):
+            await monitor.reload(fleet)
+            for i in range(3):
+                clock.set(T0 + (5 + 3 * step + i) * INTERVAL)
+                await monitor.run_round(ProbeKind.ICMP)
+        await monitor.flush()
+        key = monitor._keys[camera]
+        with store.begin() as tx:
+            tl = tx.load_timelines([key], -(1 << 62), 1 << 62)[key]
+        await monitor.close()
+        store.close()
+
+    assert [(o.start, o.end, o.open) for o in tl.outages] == [
+        (to_micros(T0), to_micros(T0 + 5 * INTERVAL), False)
+    ], "the outage of rounds 0-4 is still stored"
+    assert tl.transitions[0].at == to_micros(T0)
