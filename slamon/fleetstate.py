@@ -47,6 +47,7 @@ class DeviceLive:
     judged_down: bool = False  # the reachability machine after the last result
     quality_bad: bool = False  # the quality machine after the last sample
     early_video: list[tuple[Micros, bool]] = field(default_factory=list)  # samples before any reach result
+    changed_at: Micros | None = None  # when the state after the last result began
     # the latest observation, for people and metrics
     last_probe: Micros | None = None
     rtt_ms: float | None = None
@@ -77,16 +78,10 @@ class DeviceLive:
         return DeviceState.DEGRADED if self.quality_bad else DeviceState.UP
 
     def since(self, now: Micros) -> Micros | None:
-        """When the state at `now` began, if the tail holds that moment (None: earlier)."""
-        current = self.state_at(now)
-        if current is DeviceState.UNKNOWN:
+        """When the state at `now` began (None: not known, e.g. before the first result)."""
+        if self.state_at(now) is DeviceState.UNKNOWN:
             return self.horizon
-        begun = None
-        for tr in self.tail.transitions:
-            if tr.at > now or (tr.state is DeviceState.UNKNOWN and tr.at >= (self.last_reach or 0)):
-                break
-            begun = tr.at if tr.state is current else None
-        return begun
+        return self.changed_at
 
     def open_outage(self) -> Outage | None:
         outages = self.tail.outages
@@ -237,6 +232,7 @@ class FleetState:
             if live.reach
             else bool(live.carry and live.carry.reach_down)
         )
+        _note_change(live, old)
         live.quality_bad = quality_after(
             vt, vok, live.params.degrade_after, bool(live.carry and live.carry.video_bad)
         )
@@ -275,6 +271,26 @@ class FleetState:
             live.reach = [r for r in live.reach if r[0] > moved.reach_last]
             live.video = [v for v in live.video if v[0] > moved.reach_last]
         self._rebuild(live)
+
+
+def _note_change(live: DeviceLive, old: Timeline) -> None:
+    """Keep `changed_at`: where the tail's last state began, unless the tail only starts there
+    because older results were folded into the carry and the state went on unchanged."""
+    trs = list(live.tail.transitions)
+    if trs and trs[-1].state is DeviceState.UNKNOWN:
+        trs.pop()  # the provisional end of the evidence
+    if not trs:
+        return
+    last = trs[-1]
+    carried = live.carry is not None and last.at == live.carry.reach_last and len(trs) == 1
+    before = (
+        old.transitions[:-1]
+        if old.transitions and old.transitions[-1].state is DeviceState.UNKNOWN
+        else (old.transitions)
+    )
+    if carried and live.changed_at is not None and (not before or before[-1].state is last.state):
+        return
+    live.changed_at = last.at
 
 
 def _firm_part(tl: Timeline) -> tuple[object, ...]:

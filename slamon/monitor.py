@@ -132,8 +132,10 @@ class Monitor:
         logger.info("monitoring %d devices (%d resumed from the store)", len(self.state), len(resumes))
 
     async def _restore(self, resumes: Mapping[int, Carry]) -> None:
-        """Put devices back where the store left them: their resume carry and the results after it."""
+        """Put devices back where the store left them: their resume carry, the results after it, and
+        when their current state began."""
         ids = {k: d for d, k in self._keys.items()}
+        changes = await self.db(lambda tx: tx.last_changes(resumes))
         by_hour: dict[int, list[int]] = {}
         for key, carry in resumes.items():
             if key in ids:
@@ -158,6 +160,15 @@ class Monitor:
                     else zip(results.video_time.tolist(), results.video_ok.tolist(), strict=True)
                 )
                 self.state.restore(ids[key], resumes[key], reach, video)
+                live = self.state.get(ids[key])
+                change = changes.get(key)
+                now = to_micros(self.clock.now())
+                if (
+                    live is not None
+                    and change is not None
+                    and live.state_at(max(now, change[0])) is change[1]
+                ):
+                    live.changed_at = min(change[0], live.changed_at or change[0])
 
     async def reload(self, fleet: Fleet) -> None:
         """A new inventory (SIGHUP): new devices get keys, the rest keep their live state. A device

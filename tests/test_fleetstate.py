@@ -133,3 +133,20 @@ def test_live_feeding_equals_the_batch_engine(
         return
     now = max(a for a, _, _ in fed)  # the live state is asked about "now", after every result
     assert live.state_at(now) is want.state_at(now)
+
+
+def test_since_survives_folding_and_points_at_the_change() -> None:
+    """A device up for hours is up since its first answer, not since the last fold of its tail."""
+    state = FleetState(fleet(SlaTerms()), slack=5 * SEC)
+    cam = DeviceId("CAM")
+    for i in range(200):  # one answer a minute for 200 minutes, folded as it goes
+        state.feed([ProbeResult(cam, ProbeKind.ICMP, from_micros(i * 60 * SEC), True)])
+    live = state.get(cam)
+    assert live is not None
+    assert live.since(199 * 60 * SEC) == 0
+    for i in range(200, 203):  # three misses: down since the first miss
+        state.feed([ProbeResult(cam, ProbeKind.ICMP, from_micros(i * 60 * SEC), False)])
+    assert live.since(202 * 60 * SEC) == 200 * 60 * SEC
+    for i in range(203, 300):
+        state.feed([ProbeResult(cam, ProbeKind.ICMP, from_micros(i * 60 * SEC), False)])
+    assert live.since(299 * 60 * SEC) == 200 * 60 * SEC

@@ -780,6 +780,25 @@ class StoreTx:
         stmt = self._insert(t.timelines).values(device=key, **meta)
         self.conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=meta))
 
+    def last_changes(self, keys: Iterable[int]) -> dict[int, tuple[Micros, DeviceState]]:
+        """Each device's latest stored transition into a known state: when its current state began."""
+        tr = t.transitions
+        found: dict[int, tuple[Micros, DeviceState]] = {}
+        for part in _chunks(sorted(set(keys))):
+            latest = (
+                sa.select(tr.c.device, sa.func.max(tr.c.at).label("at"))
+                .where(tr.c.device.in_(part), tr.c.state != DeviceState.UNKNOWN.value)
+                .group_by(tr.c.device)
+                .subquery()
+            )
+            rows = self.conn.execute(
+                sa.select(tr.c.device, tr.c.at, tr.c.state).join(
+                    latest, sa.and_(tr.c.device == latest.c.device, tr.c.at == latest.c.at)
+                )
+            )
+            found.update({r.device: (r.at, DeviceState(r.state)) for r in rows})
+        return found
+
     def save_resumes(self, items: Sequence[tuple[int, Carry]]) -> None:
         """Where each device's engine resumes after a restart: its carry at a firm point."""
         if items:
