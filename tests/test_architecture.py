@@ -10,7 +10,9 @@ import pytest
 IO_LIBRARIES = ("aiohttp", "sqlalchemy", "pysnmp", "av", "psycopg", "alembic")
 
 
-@pytest.mark.parametrize("module", ["slamon.state", "slamon.billing.statement", "slamon.billing.render_csv"])
+@pytest.mark.parametrize(
+    "module", ["slamon.state", "slamon.fleetstate", "slamon.billing.statement", "slamon.billing.render_csv"]
+)
 def test_the_pure_core_imports_no_io_library(module: str) -> None:
     code = f"import sys, {module}; print(','.join(m for m in {IO_LIBRARIES!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
