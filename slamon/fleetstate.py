@@ -243,8 +243,11 @@ class FleetState:
         if not live.reach:
             return
         limit = newest - self.slack
-        if live.tail.firm_until is not None:
-            limit = min(limit, live.tail.firm_until)
+        # a steady device's agreeing results skip the rebuild, so its tail's firm_until stays where
+        # the last rebuild left it; nothing is pending, so everything up to the last result is firm
+        firm = live.last_reach if live.steady else live.tail.firm_until
+        if firm is not None:
+            limit = min(limit, firm)
         if live.reach[0][0] >= limit:
             return
         carry = live.carry

@@ -20,6 +20,7 @@ from slamon.model import (
     Device,
     DeviceId,
     DeviceKind,
+    DeviceState,
     Fleet,
     Inventory,
     ProbeKind,
@@ -28,7 +29,7 @@ from slamon.model import (
     SlaTerms,
     from_micros,
 )
-from slamon.state import EngineParams, build_timeline
+from slamon.state import Carry, EngineParams, build_timeline
 from slamon.store import Store
 
 T0 = datetime(2025, 7, 1, tzinfo=UTC)
@@ -150,3 +151,25 @@ def test_since_survives_folding_and_points_at_the_change() -> None:
     for i in range(203, 300):
         state.feed([ProbeResult(cam, ProbeKind.ICMP, from_micros(i * 60 * SEC), False)])
     assert live.since(299 * 60 * SEC) == 200 * 60 * SEC
+
+
+@pytest.mark.parametrize("answers", [True, False], ids=["up", "down"])
+@pytest.mark.parametrize("resumed", [False, True], ids=["fresh", "resumed"])
+def test_a_steady_device_keeps_a_short_tail(answers: bool, resumed: bool) -> None:
+    """Results of a device whose state never changes are folded into its carry too: its tail stays
+    a few results long (memory is flat) and it has a resume point to store."""
+    state = FleetState(fleet(SlaTerms()), slack=5 * SEC)
+    cam = DeviceId("CAM")
+    if resumed:
+        state.restore(cam, Carry(reach_down=not answers, reach_last=-30 * SEC, video_bad=False), [], [])
+    for i in range(300):  # one result every 30 s for 2.5 hours
+        state.feed([ProbeResult(cam, ProbeKind.ICMP, from_micros(i * 30 * SEC), answers)])
+    live = state.get(cam)
+    assert live is not None
+    assert len(live.reach) <= 3
+    assert live.carry is not None
+    assert live.carry.reach_last >= 297 * 30 * SEC
+    assert live.state_at(299 * 30 * SEC) is (DeviceState.UP if answers else DeviceState.DOWN)
+    since = live.since(299 * 30 * SEC)
+    assert since is not None
+    assert since == 0 if not resumed else since <= 0
