@@ -7,12 +7,14 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, tzinfo
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
@@ -220,21 +222,52 @@ def _export(args: argparse.Namespace, fleet: Fleet, store: Store) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
-    from slamon.service import serve  # the service's libraries load only for `run`
+class StopRequested(BaseException):
+    """SIGTERM or SIGINT while `slamon run` starts, before its event loop takes the signals over."""
 
+
+@contextmanager
+def _start_up_signals() -> Iterator[list[int]]:
+    """SIGTERM and SIGINT raise StopRequested (nothing is open yet: stopping at once is clean), and
+    a SIGHUP is noted in the list yielded, for the service to reload once it is up. `serve` takes
+    the signals over on its event loop, and puts these handlers back when it ends."""
+    hups: list[int] = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise StopRequested(signum)
+
+    def hup(signum: int, frame: FrameType | None) -> None:
+        hups.append(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, hup)
+    try:
+        yield hups
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
     if args.verbose == 0:
         logging.getLogger("slamon").setLevel(logging.INFO)
-    config = load_config(args.config)
-    fleet = load_fleet(config)
-    if args.pid_file:
-        args.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        args.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
-    try:
-        asyncio.run(serve(config, fleet, clock))
-    finally:
-        if args.pid_file:
-            args.pid_file.unlink(missing_ok=True)
+    written = False
+    with _start_up_signals() as hups:  # from the first line: a stop while starting is clean too
+        try:
+            from slamon.service import serve  # the service's libraries load only for `run`
+
+            config = load_config(args.config)
+            fleet = load_fleet(config)
+            if args.pid_file:
+                args.pid_file.parent.mkdir(parents=True, exist_ok=True)
+                written = True
+                args.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+            asyncio.run(serve(config, fleet, clock, reload_pending=lambda: bool(hups)))
+        except StopRequested:
+            logger.info("stopped while starting")
+        finally:
+            if written:
+                args.pid_file.unlink(missing_ok=True)
     return 0
 
 
@@ -263,7 +296,8 @@ def cmd_probe(args: argparse.Namespace, clock: Clock) -> int:
 
 
 async def _probe_once(config: Config, fleet: Fleet, clock: Clock, only: set[str]) -> list[ProbeResult]:
-    probers = build_probers(config, clock)
+    chosen = [d for d in fleet.inventory.devices.values() if not only or d.id in only]
+    probers = build_probers(config, clock, chosen)  # IPv6 is checked only when one of them needs it
     results: list[ProbeResult] = []
     try:
         for kind, prober in probers.items():

@@ -3,8 +3,9 @@
 APScheduler 3 runs a round per probe kind at its interval (a round never overlaps itself; missed
 rounds are coalesced, not queued), and the upkeep: flushing horizons and resume points, month-to-
 date figures for /metrics, hourly compaction, daily retention. SIGTERM and SIGINT stop it within
-seconds (rounds in flight are cancelled, memory is flushed); SIGHUP reloads the files and keeps
-every device's state.
+seconds, during start-up too: no new round starts, a round in flight gets a few seconds to finish
+(and store its results) before it is cancelled, memory is flushed. SIGHUP reloads the files and
+keeps every device's state.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -30,7 +32,7 @@ from slamon.fleet import load_fleet
 from slamon.ledger import let_go_before
 from slamon.metrics import Figures
 from slamon.model import Fleet, ProbeKind, to_micros
-from slamon.monitor import Monitor
+from slamon.monitor import Monitor, devices_for
 from slamon.probers import build_probers
 from slamon.statements import month_to_date
 from slamon.store import Store, StoreTx
@@ -40,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 STOP_WITHIN = 4.0  # seconds a stop waits for rounds in flight before cancelling them
 FIGURES_EVERY = timedelta(minutes=5)
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 async def serve(
@@ -49,43 +52,74 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
+    reload_pending: Callable[[], bool] | None = None,
 ) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT arrive)."""
+    """Run until `stop` is set or SIGTERM/SIGINT arrive. The signals are taken from the first line:
+    one that comes during start-up stops the service as soon as the step under way is done (opening
+    the store, resuming the devices), before it serves; a SIGHUP then (or before, when
+    `reload_pending()` says so) reloads the files once the service is up."""
     stop = stop or asyncio.Event()
-    probers = build_probers(config, clock)  # a missing ICMP privilege fails here, before anything starts
+    signals = _Signals(asyncio.get_running_loop(), stop)
+    if reload_pending is not None and reload_pending():
+        signals.hup_pending = True
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            await _serve(config, fleet, clock, stop, ready, signals, stack)
+    finally:
+        signals.close()
+    logger.info("stopped")
+
+
+async def _serve(
+    config: Config,
+    fleet: Fleet,
+    clock: Clock,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None,
+    signals: _Signals,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    # a missing ICMP privilege (IPv6 too, if a device needs it) fails here, before anything starts
+    probers = build_probers(config, clock, fleet.inventory.devices.values())
     intervals = {ProbeKind.ICMP: config.probes.icmp.interval}
     store = Store(config.database)
+    stack.callback(store.close)
     monitor = Monitor(fleet, store, clock, probers, intervals)
+    stack.push_async_callback(monitor.close)  # the last flush
     await monitor.start()
+    if stop.is_set():  # a signal during start-up
+        logger.info("stopping before serving")
+        return
     figures = Figures()
     runner = web.AppRunner(create_app(monitor, clock, intervals, figures), access_log=None)
     await runner.setup()
+    stack.push_async_callback(runner.cleanup)
     try:
         await web.TCPSite(runner, config.listen_host, config.listen_port).start()
     except OSError as exc:
-        await runner.cleanup()
-        await monitor.close()
-        store.close()
         raise SlamonError(
             f"listen: cannot serve on {config.listen_host}:{config.listen_port}: {exc.strerror}"
         ) from None
     logger.info("serving /metrics and /api/v1 on http://%s:%d", config.listen_host, config.listen_port)
 
-    running: set[asyncio.Task[None]] = set()
+    running: dict[asyncio.Task[None], str] = {}  # jobs under way, by what they do
+    cancelled: set[asyncio.Task[None]] = set()  # cancelled by a stop: they end quietly
 
-    def tracked(fn: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    def tracked(what: str, fn: Callable[[], Awaitable[object]]) -> Callable[[], Coroutine[Any, Any, None]]:
         async def job() -> None:
             task = asyncio.current_task()
             assert task is not None
-            running.add(task)
+            running[task] = what
             try:
                 await fn()
             except asyncio.CancelledError:
-                raise
+                if task not in cancelled:
+                    raise
+                task.uncancel()  # the stop said so already, once, for all of them
             except Exception:
-                logger.exception("job failed")
+                logger.exception("%s failed", what)
             finally:
-                running.discard(task)
+                running.pop(task, None)
 
         return job
 
@@ -104,11 +138,25 @@ async def serve(
 
         await monitor.db(let_go)
 
+    async def reload() -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            fresh = await loop.run_in_executor(None, load_config, config.path)
+            new_fleet = await loop.run_in_executor(None, load_fleet, fresh)
+            for prober in probers.values():  # e.g. the first IPv6 device needs an IPv6 socket
+                prober.check(devices_for(new_fleet, prober.kind))
+        except SlamonError as exc:
+            logger.error("reload refused, still monitoring the previous inventory: %s", exc)
+            return
+        if fresh.probes != config.probes or fresh.database != config.database:
+            logger.warning("reload: probe settings and the database change only on restart")
+        await monitor.reload(new_fleet)
+
     scheduler = AsyncIOScheduler()
     start = datetime.now().astimezone()
     for kind, interval in intervals.items():
         scheduler.add_job(
-            tracked(lambda k=kind: monitor.run_round(k)),  # type: ignore[misc]
+            tracked(f"the {kind.value} round", lambda k=kind: monitor.run_round(k)),  # type: ignore[misc]
             IntervalTrigger(seconds=interval.total_seconds()),
             id=f"round-{kind.value}",
             max_instances=1,
@@ -117,14 +165,14 @@ async def serve(
             next_run_time=start + timedelta(seconds=random.uniform(0, 1)),  # noqa: S311  (jitter)
         )
     scheduler.add_job(
-        tracked(monitor.flush),
+        tracked("the flush", monitor.flush),
         IntervalTrigger(seconds=monitor.flush_every.total_seconds()),
         id="flush",
         max_instances=1,
         coalesce=True,
     )
     scheduler.add_job(
-        tracked(figures_job),
+        tracked("the month-to-date figures", figures_job),
         IntervalTrigger(seconds=FIGURES_EVERY.total_seconds()),
         id="figures",
         max_instances=1,
@@ -132,45 +180,81 @@ async def serve(
         next_run_time=start + timedelta(seconds=5),
     )
     scheduler.add_job(
-        tracked(monitor.compact), CronTrigger(minute=7), id="compact", max_instances=1, coalesce=True
+        tracked("the compaction", monitor.compact),
+        CronTrigger(minute=7),
+        id="compact",
+        max_instances=1,
+        coalesce=True,
     )
     scheduler.add_job(
-        tracked(retention_job), CronTrigger(hour=3, minute=17), id="retention", max_instances=1, coalesce=True
+        tracked("the retention", retention_job),
+        CronTrigger(hour=3, minute=17),
+        id="retention",
+        max_instances=1,
+        coalesce=True,
     )
     scheduler.start()
-
-    async def reload() -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            fresh = await loop.run_in_executor(None, load_config, config.path)
-            new_fleet = await loop.run_in_executor(None, load_fleet, fresh)
-        except SlamonError as exc:
-            logger.error("reload refused, still monitoring the previous inventory: %s", exc)
-            return
-        if fresh.probes != config.probes or fresh.database != config.database:
-            logger.warning("reload: probe settings and the database change only on restart")
-        await monitor.reload(new_fleet)
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload()))
+    signals.serving(lambda: asyncio.get_running_loop().create_task(tracked("the reload", reload)()))
     if ready is not None:
         ready.set()
     try:
         await stop.wait()
     finally:
         logger.info("stopping")
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
-        scheduler.shutdown(wait=False)
+        signals.stopping()
+        # no new job starts; the ones under way (a round, a flush) get STOP_WITHIN to finish, so a
+        # round's results are stored, and are cancelled after that. APScheduler's own shutdown
+        # would cancel them at once, and log each cancellation as an error.
+        scheduler.pause()
+        await asyncio.sleep(0)  # a job the scheduler has just started registers itself
         if running:
-            _, late = await asyncio.wait(running, timeout=STOP_WITHIN)
-            for task in late:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            _, late = await asyncio.wait(list(running), timeout=STOP_WITHIN)
+            if late:
+                logger.warning(
+                    "stopping: cancelled %s, still running after %.0f s (what it had not stored is lost)",
+                    " and ".join(sorted(running[t] for t in late if t in running)),
+                    STOP_WITHIN,
+                )
+                cancelled.update(late)
+                for task in late:
+                    task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
-        await monitor.close()
-        await runner.cleanup()
-        store.close()
-        logger.info("stopped")
+        scheduler.shutdown(wait=False)
+
+
+class _Signals:
+    """SIGTERM and SIGINT set `stop`, and SIGHUP asks for a reload, from the first line of `serve` to
+    its last; then the handlers found are put back. A SIGHUP before the service is up waits for it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+        self.loop = loop
+        self.hup_pending = False
+        self._reload: Callable[[], object] | None = None
+        self._stopping = False
+        self._previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._hup)
+
+    def _hup(self) -> None:
+        if self._stopping:
+            return
+        if self._reload is None:
+            self.hup_pending = True
+        else:
+            self._reload()
+
+    def serving(self, reload: Callable[[], object]) -> None:
+        self._reload = reload
+        if self.hup_pending:
+            self.hup_pending = False
+            reload()
+
+    def stopping(self) -> None:
+        self._stopping = True
+
+    def close(self) -> None:
+        for sig, handler in self._previous.items():
+            self.loop.remove_signal_handler(sig)
+            if handler is not None:
+                signal.signal(sig, handler)

@@ -163,7 +163,8 @@ def _device_view(live: DeviceLive, now: Micros, tz: str) -> dict[str, Any]:
 
 async def outages(request: web.Request) -> web.Response:
     """Outages overlapping [from, to) (default: the last 24 hours), with the seconds of each cause;
-    filter by contract, site, device and cause (device, upstream, excluded, or a full cause)."""
+    filter by contract, site, device and cause (device, upstream, excluded, or a full cause). At
+    most MAX_OUTAGES, by device id and start; `truncated` says when more matched."""
     q = _filters(request, ("contract", "site", "device", "cause", "from", "to"))
     clock = request.app[CLOCK]
     now = to_micros(clock.now())
@@ -191,8 +192,11 @@ async def outages(request: web.Request) -> web.Response:
 
     timelines, keys = await monitor.db(load)
     by_id = {d: timelines[k] for d, k in keys.items()}
-    out = []
+    out: list[dict[str, Any]] = []
+    truncated = False  # more outages than MAX_OUTAGES matched: the list stops at MAX_OUTAGES
     for d in sorted(chosen, key=lambda x: x.id):
+        if truncated:
+            break
         tl = by_id.get(d.id)
         if tl is None:
             continue
@@ -211,6 +215,9 @@ async def outages(request: web.Request) -> web.Response:
             }
             if "cause" in q and not any(c == q["cause"] or c.split(":")[0] == q["cause"] for c in causes):
                 continue
+            if len(out) >= MAX_OUTAGES:
+                truncated = True
+                break
             out.append(
                 {
                     "device": d.id,
@@ -234,14 +241,13 @@ async def outages(request: web.Request) -> web.Response:
                     },
                 }
             )
-            if len(out) >= MAX_OUTAGES:
-                break
     return web.json_response(
         {
             "from": from_micros(start).isoformat(),
             "to": from_micros(end).isoformat(),
             "outages": out,
             "count": len(out),
+            "truncated": truncated,
         },
         dumps=_dumps,
     )

@@ -281,3 +281,47 @@ async def test_a_reload_never_overwrites_stored_history(fleet_ns: FleetNamespace
         (to_micros(T0), to_micros(T0 + 5 * INTERVAL), False)
     ], "the outage of rounds 0-4 is still stored"
     assert tl.transitions[0].at == to_micros(T0)
+
+
+async def test_the_outage_list_stops_at_max_outages_and_says_so(
+    fleet_ns: FleetNamespace, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site loses power: an outage for each of its devices. With the cap below that, the list
+    holds exactly the first outages (by device id) up to the cap, and `truncated` says so."""
+    import slamon.web
+
+    scenario = SCENARIOS["site"]
+    clock = FakeClock(T0)
+    with fleet_ns.inside():
+        store = Store(f"sqlite:///{tmp_path / 'live.db'}")
+        monitor = monitor_for(store, clock)
+        await monitor.start()
+        client = await aiohttp_client(create_app(monitor, clock, {ProbeKind.ICMP: INTERVAL}))
+        for rnd in scenario.timeline(T0, INTERVAL):
+            scenario.apply(fleet_ns, rnd.index)
+            clock.set(rnd.now)
+            await monitor.run_round(ProbeKind.ICMP)
+        await monitor.flush()
+        window = {"from": T0.isoformat(), "to": clock.now().isoformat()}
+
+        async def listed(cap: int) -> dict[str, Any]:
+            monkeypatch.setattr(slamon.web, "MAX_OUTAGES", cap)
+            resp = await client.get("/api/v1/outages", params=window)
+            assert resp.status == 200
+            body: dict[str, Any] = await resp.json()
+            return body
+
+        full = await listed(10_000)
+        exact = await listed(len(full["outages"]))
+        cut = await listed(3)
+        await monitor.close()
+        store.close()
+
+    n = len(scenario.outages)
+    assert n > 3
+    assert cut["count"] == len(cut["outages"]) == 3
+    assert cut["outages"] == full["outages"][:3]
+    assert cut["truncated"] is True
+    assert (full["count"], full["truncated"], len(full["outages"])) == (n, False, n)
+    assert exact == full, "exactly as many outages as the cap: nothing was left out"
+    assert (cut["from"], cut["to"]) == (full["from"], full["to"])

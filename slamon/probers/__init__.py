@@ -7,7 +7,7 @@ which is evidence. The caller (monitor) owns the schedule and what happens to th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import ClassVar, Protocol
 
 from slamon.clock import Clock
@@ -18,6 +18,11 @@ from slamon.model import Device, ProbeKind, ProbeResult
 class Prober(Protocol):
     kind: ClassVar[ProbeKind]
 
+    def check(self, devices: Iterable[Device] = ()) -> str:
+        """Open now what a round over `devices` needs (sockets…), so a missing privilege is an error
+        at start (or at a reload), not a failure of every round; says how it probes."""
+        ...
+
     def round(self, devices: Sequence[Device]) -> AsyncIterator[ProbeResult]:
         """One result per device, as they come; bounded by the prober's own timeouts."""
         ...
@@ -27,12 +32,13 @@ class Prober(Protocol):
         ...
 
 
-def build_probers(config: Config, clock: Clock) -> dict[ProbeKind, Prober]:
-    """The probers slamon.yaml asks for, by kind. Opening them is where a missing privilege shows
-    up (IcmpUnavailable), so a service fails at start, not at its first round."""
+def build_probers(config: Config, clock: Clock, devices: Iterable[Device] = ()) -> dict[ProbeKind, Prober]:
+    """The probers slamon.yaml asks for, by kind, checked against the devices they will probe.
+    Opening them is where a missing privilege shows up (IcmpUnavailable; for IPv6 only when a device
+    has an IPv6 address), so a service fails at start, not at its first round."""
     from slamon.probers.icmp import IcmpProber
 
     icmp = config.probes.icmp
     prober = IcmpProber(clock, timeout=icmp.timeout, count=icmp.count, rate=icmp.rate)
-    prober.check()
+    prober.check(devices)
     return {ProbeKind.ICMP: prober}

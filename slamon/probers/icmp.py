@@ -28,7 +28,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
@@ -153,9 +153,29 @@ class IcmpProber:
         self._round = 0
         self._addresses: dict[str, tuple[int, str]] = {}  # inventory text -> (family, canonical text)
 
-    def check(self) -> str:
-        """Open the IPv4 socket now, so a missing privilege is a start-up error; says which kind."""
+    def check(self, devices: Iterable[Device] = ()) -> str:
+        """Open the sockets a round over `devices` needs, now: IPv4 always, IPv6 when one of them has
+        an IPv6 address. So a missing privilege, or a host without IPv6, is an error at start that
+        names the problem, not a failure of every round. Says which kind the IPv4 socket is."""
+        import errno
+
         fam = self._family(socket.AF_INET)
+        v6 = [d for d in devices if ":" in d.address]  # inventory addresses are normalised text
+        if v6:
+            try:
+                self._family(socket.AF_INET6)
+            except (IcmpUnavailable, OSError) as exc:
+                if isinstance(exc, IcmpUnavailable):  # no privilege: the same fixes as for IPv4
+                    reason = str(exc).removeprefix("cannot open an ICMP socket: ")
+                else:
+                    reason = exc.strerror or str(exc)
+                    if exc.errno == errno.EAFNOSUPPORT:
+                        reason += " (is IPv6 disabled on this host?)"
+                some = ", ".join(f"{d.id} {d.address}" for d in v6[:3]) + (", …" if len(v6) > 3 else "")
+                plural = "s" if len(v6) > 1 else ""
+                raise IcmpUnavailable(
+                    f"cannot open an ICMPv6 socket for {len(v6)} IPv6 device{plural} ({some}): {reason}"
+                ) from exc
         return "raw" if fam.raw else "datagram"
 
     def _family(self, family: int) -> _Family:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +15,8 @@ import pytest
 from slamon.clock import FakeClock
 from slamon.model import ContractId, Device, DeviceId, DeviceKind, ProbeResult, SiteId
 from slamon.probers.icmp import IcmpProber, IcmpUnavailable, build_requests
+from tests.harness import no_ipv6
+from tests.harness.fixtures import unavailable
 from tests.harness.netns import FleetNamespace
 
 NOW = datetime(2025, 7, 1, tzinfo=UTC)
@@ -124,21 +128,29 @@ def test_requests_carry_valid_checksums() -> None:
         assert total == 0xFFFF, "a correct ICMP checksum makes the one's complement sum all ones"
 
 
-def test_probe_once_json_in_the_namespace(fleet_ns: FleetNamespace, tmp_path: Path) -> None:
+def probe_files(tmp_path: Path, *addresses: str) -> Path:
+    """slamon.yaml for cameras CAM1, CAM2… at these addresses; returns its path."""
     (tmp_path / "contracts").mkdir()
     (tmp_path / "contracts" / "c.yaml").write_text(
         "id: C1\nvendor: v\nterm: {start: 2025-01-01, months: 36}\nfees: {camera: '1'}\n", encoding="utf-8"
     )
     (tmp_path / "inventory.yaml").write_text(
         "sites:\n  - {id: S1, name: n, district: d, area: urban}\ndevices:\n"
-        "  - {id: CAM1, kind: camera, address: 127.0.30.1, site: S1, contract: C1}\n"
-        "  - {id: CAM2, kind: camera, address: 127.0.30.2, site: S1, contract: C1}\n",
+        + "".join(
+            f"  - {{id: CAM{i}, kind: camera, address: '{a}', site: S1, contract: C1}}\n"
+            for i, a in enumerate(addresses, 1)
+        ),
         encoding="utf-8",
     )
     (tmp_path / "slamon.yaml").write_text(
         "database: sqlite:///db.sqlite\ninventory: inventory.yaml\ncontracts: [contracts/*.yaml]\n",
         encoding="utf-8",
     )
+    return tmp_path / "slamon.yaml"
+
+
+def test_probe_once_json_in_the_namespace(fleet_ns: FleetNamespace, tmp_path: Path) -> None:
+    probe_files(tmp_path, "127.0.30.1", "127.0.30.2")
     fleet_ns.silence("127.0.30.2")
     done = fleet_ns.run(
         [
@@ -164,3 +176,61 @@ def test_probe_once_json_in_the_namespace(fleet_ns: FleetNamespace, tmp_path: Pa
     assert set(lines[0]) == {"device", "probe", "time", "ok", "rtt_ms", "loss", "defects", "error", "detail"}
     assert lines[0]["time"].endswith("+08:00")
     assert not (tmp_path / "db.sqlite").exists(), "probe --once stores nothing"
+
+
+def test_ipv6_devices_need_an_ipv6_socket_at_start(fleet_ns: FleetNamespace, tmp_path: Path) -> None:
+    """On a host without IPv6 (socket(AF_INET6) refused, as with ipv6.disable=1), an inventory with
+    IPv6 devices is an error at start naming the problem, not a round that fails every time; a
+    round of IPv4 devices only does not need IPv6."""
+    if (reason := no_ipv6.unavailable()) is not None:
+        unavailable(reason)
+    fleet_ns.add_addresses("fd00:5a::10")
+    config = probe_files(tmp_path, "127.0.30.1", "fd00:5a::10")
+    argv = [sys.executable, "-m", "slamon.cli", "-c", str(config), "probe", "--once"]
+
+    done = fleet_ns.run(no_ipv6.command(argv), check=False)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "slamon: error: cannot open an ICMPv6 socket for 1 IPv6 device (CAM2 fd00:5a::10): "
+        "Address family not supported by protocol (is IPv6 disabled on this host?)\n"
+    )
+
+    done = fleet_ns.run(no_ipv6.command([*argv, "--device", "CAM1"]), check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:3] == ["CAM1", "icmp", "ok"]
+
+    done = fleet_ns.run(argv, check=False)  # with IPv6, both answer
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[:3] for line in done.stdout.splitlines()] == [
+        ["CAM1", "icmp", "ok"],
+        ["CAM2", "icmp", "ok"],
+    ]
+
+
+def test_check_opens_the_ipv6_socket_only_when_a_device_needs_it(fleet_ns: FleetNamespace) -> None:
+    before = _icmp_sockets()
+    opened = []
+    with fleet_ns.inside():
+        for addresses in (["127.0.30.1"], ["127.0.30.1", "fd00:5a::1"]):
+            prober = IcmpProber(FakeClock(NOW), mode="raw")
+            assert prober.check(cameras(addresses)) == "raw"
+            opened.append(sorted(family for _, family in _icmp_sockets() - before))
+            asyncio.run(prober.aclose())
+    assert opened == [["AF_INET"], ["AF_INET", "AF_INET6"]]
+    assert _icmp_sockets() == before
+
+
+def _icmp_sockets() -> set[tuple[int, str]]:
+    """(fd, address family) of each ICMP socket this process holds open, as the kernel says."""
+    found = set()
+    for fd in map(int, os.listdir("/proc/self/fd")):
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            continue
+        try:
+            if sock.proto in (socket.IPPROTO_ICMP, socket.IPPROTO_ICMPV6):
+                found.add((fd, socket.AddressFamily(sock.family).name))
+        finally:
+            sock.detach()
+    return found
