@@ -302,8 +302,8 @@ async def _probe_once(config: Config, fleet: Fleet, clock: Clock, only: set[str]
     try:
         for kind, prober in probers.items():
             devices = [d for d in devices_for(fleet, kind) if not only or d.id in only]
-            async for result in prober.round(devices):
-                results.append(result)
+            async for batch in prober.round(devices):
+                results += batch
     finally:
         for prober in probers.values():
             await prober.aclose()

@@ -27,6 +27,7 @@ from slamon.fleetstate import DeviceLive, FleetState, TailChange
 from slamon.ledger import params_json, rebuild_timelines, sync_fleet
 from slamon.model import (
     HOUR,
+    Device,
     DeviceId,
     DeviceKind,
     DeviceState,
@@ -48,7 +49,7 @@ T = TypeVar("T")
 BATCH = 5000  # results handed to the live state at a time while a round runs
 
 
-def devices_for(fleet: Fleet, kind: ProbeKind) -> list[Any]:
+def devices_for(fleet: Fleet, kind: ProbeKind) -> list[Device]:
     """Which devices a probe kind watches: everyone answers ping; SNMP for switches that have it;
     video for cameras with a stream."""
     devices = fleet.inventory.devices.values()
@@ -87,6 +88,7 @@ class Monitor:
     _flushed: dict[DeviceId, tuple[int | None, Carry | None]] = field(init=False, default_factory=dict)
     _shown: dict[DeviceId, DeviceState] = field(init=False, default_factory=dict)
     _last_part: int = field(init=False, default=0)
+    _round_devices: dict[ProbeKind, tuple[Fleet, list[Device]]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state = FleetState(self.fleet)
@@ -203,19 +205,27 @@ class Monitor:
 
     # --- rounds -----------------------------------------------------------------------------
 
+    def _devices_of(self, kind: ProbeKind) -> list[Device]:
+        """devices_for, worked out once per inventory: the same list every round lets the prober
+        keep what it built for these addresses (and sorting 100,000 ids is not free)."""
+        memo = self._round_devices.get(kind)
+        if memo is None or memo[0] is not self.fleet:
+            memo = self._round_devices[kind] = (self.fleet, devices_for(self.fleet, kind))
+        return memo[1]
+
     async def run_round(self, kind: ProbeKind) -> None:
         """One round of `kind` over its devices; results go through the live state into the store."""
         prober = self.probers[kind]
         stats = self.stats[kind]
-        devices = devices_for(self.fleet, kind)
+        devices = self._devices_of(kind)
         started = time.monotonic()
         stats.last_started = time.time()
         results: list[ProbeResult] = []
         changes: list[TailChange] = []
         pending: list[ProbeResult] = []
         try:
-            async for result in prober.round(devices):
-                pending.append(result)
+            async for batch in prober.round(devices):
+                pending += batch
                 if len(pending) >= BATCH:
                     self._take(pending, changes)
                     results += pending

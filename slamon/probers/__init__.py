@@ -23,8 +23,10 @@ class Prober(Protocol):
         at start (or at a reload), not a failure of every round; says how it probes."""
         ...
 
-    def round(self, devices: Sequence[Device]) -> AsyncIterator[ProbeResult]:
-        """One result per device, as they come; bounded by the prober's own timeouts."""
+    def round(self, devices: Sequence[Device]) -> AsyncIterator[list[ProbeResult]]:
+        """One result per device, in batches as they come (a batch per look at the network: at
+        fleet scale a result at a time costs more than the probing); bounded by the prober's own
+        timeouts."""
         ...
 
     async def aclose(self) -> None:

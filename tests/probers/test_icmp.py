@@ -33,7 +33,7 @@ def probe(fleet_ns: FleetNamespace, devices: list[Device], **kw: object) -> dict
     async def one_round() -> list[ProbeResult]:
         prober = IcmpProber(FakeClock(NOW), timeout=timedelta(milliseconds=300), **kw)  # type: ignore[arg-type]
         try:
-            return [r async for r in prober.round(devices)]
+            return [r async for batch in prober.round(devices) for r in batch]
         finally:
             await prober.aclose()
 
@@ -109,7 +109,7 @@ async def _timed(devices: list[Device], rate: int) -> float:
     prober = IcmpProber(FakeClock(NOW), timeout=timedelta(milliseconds=300), rate=rate)
     started = asyncio.get_running_loop().time()
     try:
-        results = [r async for r in prober.round(devices)]
+        results = [r async for batch in prober.round(devices) for r in batch]
     finally:
         await prober.aclose()
     assert all(r.ok for r in results)
