@@ -267,8 +267,7 @@ class Monitor:
 
         def write(tx: StoreTx) -> None:
             tx.append_results(cols, part)
-            for key, tail, since, params in writes:
-                tx.write_tail(key, tail, since, params=params, at=now)
+            tx.write_tails(writes, at=now)
 
         await self.db(write)
         for c in changes:  # the horizon the store now holds is the one in the tail written last

@@ -80,14 +80,13 @@ KEYS = itertools.count(1)
 def test_live_feeding_equals_the_batch_engine(
     store: Store, plan: list[tuple[str, int]], sla: SlaTerms, batch: int, rnd: random.Random
 ) -> None:
-    """Tails written with write_tail and horizons moved with move_horizons, in the real store."""
+    """Tails written with write_tails and horizons moved with move_horizons, in the real store."""
     state = FleetState(fleet(sla), slack=5 * SEC)
     key = next(KEYS)
 
     def write(changes: list[TailChange]) -> None:
-        with store.begin() as tx:
-            for c in changes:
-                tx.write_tail(key, c.tail, c.since, params="{}", at=0)
+        with store.begin() as tx:  # as the monitor writes them
+            tx.write_tails([(key, c.tail, c.since, "{}") for c in changes], at=0)
 
     fed: list[tuple[int, ProbeKind, bool]] = []
     t = 0

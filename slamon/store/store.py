@@ -780,6 +780,42 @@ class StoreTx:
         stmt = self._insert(t.timelines).values(device=key, **meta)
         self.conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=meta))
 
+    def write_tails(self, writes: Sequence[tuple[int, Timeline, Micros | None, str]], *, at: Micros) -> None:
+        """write_tail for many devices, (key, tail, since, params) each. Tails with no `since` (a
+        device's first, or a rebuilt one) replace everything in bulk: a round where thousands of
+        devices change at once (a start on a new database, a district's power cut) stays short."""
+        whole = [(key, tail, params) for key, tail, since, params in writes if since is None]
+        for key, tail, since, params in writes:
+            if since is not None:
+                self.write_tail(key, tail, since, params=params, at=at)
+        if not whole:
+            return
+        tr, ou = t.transitions, t.outages
+        for part in _chunks([key for key, _, _ in whole]):
+            self.conn.execute(tr.delete().where(tr.c.device.in_(part)))
+            self.conn.execute(ou.delete().where(ou.c.device.in_(part)))
+        transitions = [
+            {"device": key, "at": x.at, "state": x.state.value}
+            for key, tail, _ in whole
+            for x in tail.transitions
+        ]
+        if transitions:
+            self.conn.execute(tr.insert(), transitions)
+        outages = [_outage_row(key, o) for key, tail, _ in whole for o in tail.outages]
+        if outages:
+            self.conn.execute(ou.insert(), outages)
+        stmt = self._insert(t.timelines)
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["device"],
+                set_={c: stmt.excluded[c] for c in ("params", "firm_until", "updated_at")},
+            ),
+            [
+                {"device": key, "params": params, "firm_until": tail.firm_until, "updated_at": at}
+                for key, tail, params in whole
+            ],
+        )
+
     def last_changes(self, keys: Iterable[int]) -> dict[int, tuple[Micros, DeviceState]]:
         """Each device's latest stored transition into a known state: when its current state began."""
         tr = t.transitions

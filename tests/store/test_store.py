@@ -203,3 +203,35 @@ def test_resume_carries_round_trip(store: Store) -> None:
         tx.replace_timeline(3, Timeline((), ()), params="{}", at=T0)
         tx.save_resumes([(3, Carry(True, T0 + MIN, False))])
         assert tx.resumes([3, 4]) == {3: Carry(True, T0 + MIN, False)}
+
+
+def test_write_tails_in_bulk_equals_one_at_a_time(store: Store) -> None:
+    """The monitor writes a round's tails together; new tails go in bulk, continued ones merge."""
+    params = EngineParams(3, 2, 2, 5 * MIN)
+    reach = [T0 + i * MIN for i in range(8)]
+    down = build_timeline(reach, [1, 0, 0, 0, 0, 1, 1, 1], [], [], params)
+    up = build_timeline(reach, [1] * 8, [], [], params)
+    later = build_timeline(
+        [T0 + 9 * MIN, T0 + 10 * MIN], [1, 1], [], [], params, Carry(False, T0 + 7 * MIN, False)
+    )
+    with store.begin() as tx:
+        for key in (11, 21):  # something stored before, which a whole new tail replaces
+            tx.write_tail(key, up, None, params="old", at=T0)
+        tx.write_tail(13, down, None, params="p", at=T0)
+        tx.write_tail(23, down, None, params="p", at=T0)
+    with store.begin() as tx:  # one at a time
+        tx.write_tail(11, down, None, params="p", at=T0 + HOUR)
+        tx.write_tail(12, up, None, params="p", at=T0 + HOUR)
+        tx.write_tail(13, later, T0 + 7 * MIN, params="p", at=T0 + HOUR)
+    with store.begin() as tx:  # in bulk
+        tx.write_tails(
+            [(21, down, None, "p"), (22, up, None, "p"), (23, later, T0 + 7 * MIN, "p")], at=T0 + HOUR
+        )
+    with store.begin() as tx:
+        one = tx.load_timelines([11, 12, 13], -(1 << 62), 1 << 62)
+        bulk = tx.load_timelines([21, 22, 23], -(1 << 62), 1 << 62)
+        metas = tx.timeline_metas([11, 12, 13, 21, 22, 23])
+    assert [bulk[k + 10] for k in (11, 12, 13)] == [one[k] for k in (11, 12, 13)]
+    assert one[11].outages, "the replaced tail's outage is stored"
+    assert [metas[k + 10] for k in (11, 12, 13)] == [metas[k] for k in (11, 12, 13)]
+    assert metas[21].params == "p"
