@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The runs behind BENCHMARKS.md, one after another (about 35 minutes on the 2-core VM).
+# The runs behind BENCHMARKS.md, one after another (about 90 minutes on the 2-core VM; NO_SOAK=1: 55).
 # Each prints a report to benchmarks/out/results/NAME.txt and its figures to NAME.json.
 #   bash benchmarks/run_all.sh            # everything, PostgreSQL included
 #   NO_POSTGRES=1 bash benchmarks/run_all.sh
@@ -37,3 +37,8 @@ cat "$RES/import-100-phases.txt" "$RES/import-10000-8h-phases.txt"
 run statement-10000 benchmarks/bench_statement.py --runs 5 --profile "${PG[@]}"
 "$PY" benchmarks/phases_statement.py >"$RES/statement-phases.txt"
 cat "$RES/statement-phases.txt"
+# 5. live monitoring (root: network namespaces; needs fping and prometheus-blackbox-exporter)
+run icmp benchmarks/bench_icmp.py --profile
+run metrics-100000 benchmarks/bench_metrics.py --profile
+# 6. the 30-minute soak of slamon run with 10,000 devices (about 35 minutes)
+[[ -z "${NO_SOAK:-}" ]] && run soak-10000 benchmarks/soak.py

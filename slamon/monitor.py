@@ -223,6 +223,7 @@ class Monitor:
         results: list[ProbeResult] = []
         changes: list[TailChange] = []
         pending: list[ProbeResult] = []
+        writing = False
         try:
             async for batch in prober.round(devices):
                 pending += batch
@@ -232,7 +233,16 @@ class Monitor:
                     pending = []
             self._take(pending, changes)
             results += pending
+            pending = []
+            writing = True
             await self._write_round(results, changes)
+        except asyncio.CancelledError:
+            if not writing:
+                # a stop cut the round short: store what it got so far, so the flush that follows
+                # never moves a device's horizon past results the store does not hold
+                self._take(pending, changes)
+                await self._write_round([*results, *pending], changes)
+            raise
         except Exception:
             stats.errors += 1
             logger.exception("%s round failed", kind.value)

@@ -211,7 +211,7 @@ async def _serve(
             _, late = await asyncio.wait(list(running), timeout=STOP_WITHIN)
             if late:
                 logger.warning(
-                    "stopping: cancelled %s, still running after %.0f s (what it had not stored is lost)",
+                    "stopping: cancelled %s, still running after %.0f s (a round stores what it got so far)",
                     " and ".join(sorted(running[t] for t in late if t in running)),
                     STOP_WITHIN,
                 )

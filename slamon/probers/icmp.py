@@ -70,6 +70,7 @@ class _Family:
     sock: socket.socket
     raw: bool
     receiver: Receiver
+    buffer: int  # bytes the kernel lets the receive queue hold
 
 
 def _open(family: int, mode: str) -> _Family:
@@ -86,8 +87,15 @@ def _open(family: int, mode: str) -> _Family:
         sock.setblocking(False)
         if raw:
             _only_echo_replies(sock, family)
-        _large_receive_buffer(sock)
-        return _Family(family, sock, raw, Receiver(sock))
+        buffer = _large_receive_buffer(sock)
+        if buffer < RECEIVE_BUFFER:
+            logger.info(
+                "ICMP receive buffer is %d KiB (net.core.rmem_max): rounds are sent in slices that fit "
+                "it; raise net.core.rmem_max to %d (or grant CAP_NET_ADMIN) for fewer, larger ones",
+                buffer >> 10,
+                RECEIVE_BUFFER,
+            )
+        return _Family(family, sock, raw, Receiver(sock), buffer)
     raise IcmpUnavailable(NO_PERMISSION.format(python=os.path.realpath(sys.executable))) from errors[-1]
 
 
@@ -101,11 +109,14 @@ def _only_echo_replies(sock: socket.socket, family: int) -> None:
         sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *words))
 
 
-def _large_receive_buffer(sock: socket.socket) -> None:
+def _large_receive_buffer(sock: socket.socket) -> int:
+    """Ask for RECEIVE_BUFFER; returns what the kernel granted (without CAP_NET_ADMIN it caps the
+    size at net.core.rmem_max, about 200 KiB by default)."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, 33, RECEIVE_BUFFER)  # SO_RCVBUFFORCE, needs CAP_NET_ADMIN
     except OSError:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)) // 2  # the kernel reports twice
 
 
 def build_requests(family: int, count: int, targets: int, nonce: int, ident: int) -> np.ndarray:
@@ -206,7 +217,7 @@ class IcmpProber:
         count = self._count
         try:
             while runs:
-                now = time.time_ns()
+                now = time.monotonic_ns()
                 batch: list[ProbeResult] = []
                 for r in list(runs):
                     r.drain()
@@ -268,7 +279,10 @@ def _canonical(address: str) -> tuple[int, str]:
             return family, socket.inet_ntop(family, socket.inet_pton(family, address))
         except OSError:
             continue
-    addr = ipaddress.ip_address(address)
+    try:
+        addr = ipaddress.ip_address(address)  # e.g. a zone: fe80::1%eth0
+    except ValueError:
+        return socket.AF_INET, address  # unusable: sockaddrs marks it, the target fails alone
     return (socket.AF_INET6 if addr.version == 6 else socket.AF_INET), str(addr)
 
 
@@ -294,7 +308,7 @@ class _Plan:
         names, name_len = sockaddrs(fam.family, addresses)
         source = np.ascontiguousarray(names[:, 4:8] if fam.family == socket.AF_INET else names[:, 8:24])
         packets = np.zeros((count * len(addresses), PACKET_LEN), np.uint8)
-        sender = Sender(fam.sock.fileno(), packets, names, name_len)
+        sender = Sender(fam.sock, packets, names, name_len)
         return cls(list(addresses), source, packets, sender)
 
 
@@ -306,7 +320,9 @@ def _be32(cols: np.ndarray) -> np.ndarray:
 
 class _Round:
     """The bookkeeping of one round on one socket, as arrays: a reply is matched, and a target
-    reported, in bulk. Send and receive times are CLOCK_REALTIME ns (the kernel's reply stamps)."""
+    reported, in bulk. Deadlines run on the monotonic clock; an RTT is the kernel's receive stamp
+    (CLOCK_REALTIME) less the wall-clock send time, or the monotonic difference when the wall
+    clock was stepped in between."""
 
     def __init__(
         self,
@@ -327,7 +343,8 @@ class _Round:
         self.nonce = secrets.randbits(32)
         n = self.n = len(targets)
         plan.packets[:] = build_requests(fam.family, count, n, self.nonce, (os.getpid() + number) & 0xFFFF)
-        self.sent = np.zeros((count, n), np.int64)  # when each echo went; 0 = not yet
+        self.sent = np.zeros((count, n), np.int64)  # monotonic ns each echo went; 0 = not yet
+        self.sent_wall = np.zeros((count, n), np.int64)  # the same instants on the wall clock
         self.rows_sent = 0  # packets sent so far (rows of plan.packets, echo-major)
         self.seen = np.zeros((count, n), bool)  # echo replies taken, to drop duplicates
         self.received = np.zeros(n, np.int64)
@@ -348,26 +365,34 @@ class _Round:
         """Every echo request of the round, paced at `rate` per second, a slice per sendmmsg;
         replies are read between slices so the receive buffer never fills."""
         total = self.count * self.n
-        step = max(1, int(self.rate * SLICE))
-        sent = self.sent.reshape(-1)
+        # a slice's replies must fit the receive queue until the next read (~2 KiB each, queued)
+        step = max(1, min(int(self.rate * SLICE), self.fam.buffer // 2048))
+        sent, sent_wall = self.sent.reshape(-1), self.sent_wall.reshape(-1)
         started = time.monotonic()
         row = 0
+        stuck = 0  # monotonic ns since the socket refused to take more
         while row < total:
             end = min(row + step, total)
             while row < end:  # a slice, in calls of at most BURST packets
-                before = time.time_ns()
+                before, before_wall = time.monotonic_ns(), time.time_ns()
                 try:
                     went = self.plan.sender.send(row, min(BURST, end - row))
                 except OSError as exc:
                     # unreachable network, bad address…: no reply will come, which is evidence
                     logger.debug("icmp send to %s failed: %s", self.plan.addresses[row % self.n], exc)
                     went = 1
-                if went == 0:  # the send buffer is full: let it drain
-                    await asyncio.sleep(0.001)
-                    continue
+                if went == 0:  # the send buffer is full: let it drain, for `timeout` at most
+                    stuck = stuck or before
+                    if before - stuck < self.timeout_ns:
+                        await asyncio.sleep(0.001)
+                        continue
+                    logger.debug("icmp send: the socket takes nothing, giving up on one echo")
+                    went = 1
+                stuck = 0
                 # the time before the call: a reply cannot be stamped earlier, so an RTT is never
                 # short, and at most one call's sending (~BURST × 3 µs) long
                 sent[row : row + went] = before
+                sent_wall[row : row + went] = before_wall
                 row += went
             self.rows_sent = row
             self.drain()
@@ -382,9 +407,9 @@ class _Round:
         while True:
             try:
                 got = receiver.read()
-            except OSError as exc:  # e.g. an ICMP error queued on a datagram socket
+            except OSError as exc:  # e.g. an ICMP error queued on a datagram socket: read once
                 logger.debug("icmp receive: %s", exc)
-                continue
+                return
             if got is None:
                 return
             self._match(got)
@@ -429,9 +454,10 @@ class _Round:
                 _, first = np.unique(key, return_index=True)
                 rows, index, echo, sent = rows[first], index[first], echo[first], sent[first]
             self.seen[echo, index] = True
-            stamp = got.received_ns[rows]
-            stamp = np.where(stamp > 0, stamp, time.time_ns())
-            rtt = np.maximum(stamp - sent, 0)
+            rtt = got.received_ns[rows] - self.sent_wall[echo, index]
+            stepped = (got.received_ns[rows] == 0) | (rtt < 0) | (rtt > self.timeout_ns)
+            if stepped.any():  # no kernel stamp, or the wall clock moved: when we read it
+                rtt = np.where(stepped, time.monotonic_ns() - sent, rtt)
             if self.count == 1:
                 self.rtt_sum[index] += rtt
                 self.received[index] += 1

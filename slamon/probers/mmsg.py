@@ -84,31 +84,60 @@ def _address(arr: np.ndarray) -> int:
 
 
 def sockaddrs(family: int, addresses: list[str]) -> tuple[np.ndarray, int]:
-    """(one sockaddr per row, its length) for canonical address texts of one family, port 0."""
+    """(one sockaddr per row, its length) for address texts of one family, port 0. An IPv6 zone
+    (`fe80::1%eth0`) becomes the scope id. An address that cannot be written gets an invalid
+    family: sending to it fails, which fails that target only."""
     n = len(addresses)
     if family == socket.AF_INET:
-        out = np.zeros((n, 16), np.uint8)
-        packed = b"".join(socket.inet_aton(a) for a in addresses)
-        if n:
-            out[:, 4:8] = np.frombuffer(packed, np.uint8).reshape(n, 4)
-        size = 16
+        out, size, at, width = np.zeros((n, 16), np.uint8), 16, 4, 4
     else:
-        out = np.zeros((n, 28), np.uint8)
-        packed = b"".join(socket.inet_pton(socket.AF_INET6, a) for a in addresses)
-        if n:
-            out[:, 8:24] = np.frombuffer(packed, np.uint8).reshape(n, 16)
-        size = 28
+        out, size, at, width = np.zeros((n, 28), np.uint8), 28, 8, 16
+    packed = bytearray()
+    bad: list[int] = []
+    for i, a in enumerate(addresses):
+        one = _packed(family, a.partition("%")[0])
+        if one is None:
+            bad.append(i)
+        packed += one or bytes(width)
+    if n:
+        out[:, at : at + width] = np.frombuffer(bytes(packed), np.uint8).reshape(n, width)
     out[:, 0:2] = np.frombuffer(int(family).to_bytes(2, sys.byteorder), np.uint8)
+    # no family at all: the kernel refuses to send there (EAFNOSUPPORT); an all-zero address would
+    # be this host, which answers: a false "up"
+    out[bad, 0:2] = 0xFF
+    if family == socket.AF_INET6:
+        for i, a in enumerate(addresses):
+            if "%" in a:
+                out[i, 24:28] = np.frombuffer(
+                    _scope(a.partition("%")[2]).to_bytes(4, sys.byteorder), np.uint8
+                )
     return out, size
+
+
+def _packed(family: int, address: str) -> bytes | None:
+    try:
+        return socket.inet_pton(family, address)
+    except OSError:
+        return None
+
+
+def _scope(zone: str) -> int:
+    """An IPv6 zone as its interface index: a name (eth0) or a number; 0 when there is none such."""
+    if zone.isdigit():
+        return int(zone)
+    try:
+        return socket.if_nametoindex(zone)
+    except OSError:
+        return 0
 
 
 class Sender:
     """Every packet of a round with its destination, sent in slices with sendmmsg."""
 
-    def __init__(self, fd: int, packets: np.ndarray, names: np.ndarray, name_len: int) -> None:
+    def __init__(self, sock: socket.socket, packets: np.ndarray, names: np.ndarray, name_len: int) -> None:
         assert _CALLS is not None
         self._call = _CALLS[0]
-        self.fd = fd
+        self.sock = sock  # not its number: a closed socket's number may come back as another one
         rows, size = packets.shape
         targets = names.shape[0]
         self.packets, self.names = packets, names  # kept alive: the headers point into them
@@ -126,7 +155,10 @@ class Sender:
     def send(self, start: int, count: int) -> int:
         """Send packets [start, start + count); how many went (at least 1), 0 when the socket's
         buffer is full; an error of the first packet is raised as OSError."""
-        got = self._call(self.fd, self.base + start * MMSG_WORDS * 8, count, 0)
+        fd = self.sock.fileno()
+        if fd < 0:
+            raise OSError(errno.EBADF, "the ICMP socket is closed")
+        got = self._call(fd, self.base + start * MMSG_WORDS * 8, count, 0)
         if got >= 0:
             return int(got)
         err = ctypes.get_errno()
@@ -141,7 +173,7 @@ class Batch:
 
     count: int
     data: np.ndarray  # (count, slot) bytes of each datagram, truncated to the slot
-    length: np.ndarray  # (count,) real length of each datagram
+    length: np.ndarray  # (count,) bytes of each datagram read (at most the slot)
     names: np.ndarray  # (count, NAME_LEN) the source sockaddr
     received_ns: np.ndarray  # (count,) kernel receive time, CLOCK_REALTIME ns; 0 if none came
 
@@ -153,7 +185,7 @@ class Receiver:
         assert _CALLS is not None
         self._call = _CALLS[1]
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.fd = sock.fileno()
+        self.sock = sock
         self.slots = slots
         self.data = np.zeros((slots, slot_size), np.uint8)
         self.names = np.zeros((slots, NAME_LEN), np.uint8)
@@ -174,7 +206,10 @@ class Receiver:
         h = self.headers
         h[:, 1] = NAME_LEN  # the kernel writes back the lengths it used
         h[:, 5] = CONTROL_LEN
-        got = self._call(self.fd, self.base, self.slots, MSG_DONTWAIT, None)
+        fd = self.sock.fileno()
+        if fd < 0:
+            raise OSError(errno.EBADF, "the ICMP socket is closed")
+        got = self._call(fd, self.base, self.slots, MSG_DONTWAIT, None)
         if got <= 0:
             if got < 0 and ctypes.get_errno() not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                 err = ctypes.get_errno()

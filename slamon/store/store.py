@@ -784,6 +784,10 @@ class StoreTx:
         """write_tail for many devices, (key, tail, since, params) each. Tails with no `since` (a
         device's first, or a rebuilt one) replace everything in bulk: a round where thousands of
         devices change at once (a start on a new database, a district's power cut) stays short."""
+        if len({w[0] for w in writes}) < len(writes):  # a device twice: in order, one at a time
+            for key, tail, since, params in writes:
+                self.write_tail(key, tail, since, params=params, at=at)
+            return
         whole = [(key, tail, params) for key, tail, since, params in writes if since is None]
         for key, tail, since, params in writes:
             if since is not None:

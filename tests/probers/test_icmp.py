@@ -234,3 +234,62 @@ def _icmp_sockets() -> set[tuple[int, str]]:
         finally:
             sock.detach()
     return found
+
+
+def test_an_unusable_address_fails_alone(fleet_ns: FleetNamespace) -> None:
+    """A zoned link-local address nobody answers and a malformed one fail as targets; the round and
+    the other devices go on (an all-zero destination would have been this host: a false up)."""
+    results = probe(fleet_ns, cameras(["127.0.30.1", "fe80::1%lo", "fe80::2%nosuchif", "300.1.2.3"]))
+    assert {d: r.ok for d, r in results.items()} == {
+        "C000": True,
+        "C001": False,
+        "C002": False,
+        "C003": False,
+    }
+
+
+def test_a_wall_clock_step_neither_stalls_the_round_nor_skews_rtts(
+    fleet_ns: FleetNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deadlines run on the monotonic clock; a reply stamped across a wall-clock step falls back to
+    the monotonic difference."""
+    import time as real
+
+    from slamon.probers import icmp
+
+    calls = {"n": 0}
+
+    class SteppedBack:
+        monotonic = staticmethod(real.monotonic)
+        monotonic_ns = staticmethod(real.monotonic_ns)
+
+        @staticmethod
+        def time_ns() -> int:
+            calls["n"] += 1
+            return real.time_ns() - (0 if calls["n"] == 1 else 3_000_000_000)  # 3 s back after one call
+
+    monkeypatch.setattr(icmp, "time", SteppedBack)
+    devices = cameras([f"127.0.30.{i}" for i in range(1, 201)])
+    started = real.monotonic()
+    results = probe(fleet_ns, devices, rate=20_000)
+    assert real.monotonic() - started < 1.5, "the 300 ms timeout, not 3 s more"
+    assert calls["n"] > 1
+    assert all(r.ok for r in results.values())
+    assert all(r.rtt_ms is not None and 0 <= r.rtt_ms < 300 for r in results.values())
+
+
+def test_a_small_receive_buffer_loses_no_reply(
+    fleet_ns: FleetNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without CAP_NET_ADMIN the receive queue is capped by net.core.rmem_max; a round is then sent
+    in slices whose replies fit it, so nothing is dropped into a false down."""
+    from slamon.probers import icmp
+
+    def small(sock: socket.socket) -> int:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)) // 2
+
+    monkeypatch.setattr(icmp, "_large_receive_buffer", small)
+    devices = cameras([f"127.0.{30 + i // 250}.{i % 250 + 1}" for i in range(3000)])
+    results = probe(fleet_ns, devices, rate=200_000)
+    assert sum(r.ok for r in results.values()) == 3000
