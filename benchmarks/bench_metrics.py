@@ -29,7 +29,6 @@ import pstats
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from common import OUT, describe, finish, machine, save, spread
+from common import OUT, describe, finish, machine, port_free, save, spread
 from make_history import TIMEZONE, plan_fleet, write_fleet
 from prometheus_client import CollectorRegistry
 
@@ -153,17 +152,6 @@ def time_in_process(
         body = exposition(renderer, registry)
         expo_s.append(time.perf_counter() - started)
     return {"first_render_s": first, "render_s": render_s, "exposition_s": expo_s}, body
-
-
-def port_free(port: int) -> bool:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 async def through_http(

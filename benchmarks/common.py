@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -328,3 +329,15 @@ class Postgres:
 
     def version(self) -> str:
         return self.run("SHOW server_version")
+
+
+def port_free(port: int) -> bool:
+    """Whether 127.0.0.1:port can be bound (in the network namespace the caller is in)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()

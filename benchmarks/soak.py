@@ -40,7 +40,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -55,7 +54,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.harness.netns
 
-from common import OUT, describe, finish, machine, save, slamon_command
+from common import OUT, describe, finish, machine, port_free, save, slamon_command
 from make_history import TIMEZONE, Plan, plan_fleet, write_fleet
 
 from tests.harness.netns import FleetNamespace
@@ -149,18 +148,6 @@ def write_files(out: Path, devices: int, interval: int, timeout: str, port: int,
     for f in out.glob("slamon.db*"):
         f.unlink()
     return plan
-
-
-def port_free(ns: FleetNamespace, port: int) -> bool:
-    with ns.inside():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def fetch(ns: FleetNamespace, port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes, float]:
@@ -279,7 +266,9 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     round_sets: list[set[str]] = []  # silenced set of round k
     result: dict[str, Any] = {"machine": info, "args": {k: str(v) for k, v in vars(args).items()}}
     with FleetNamespace(prefix="slsoak") as ns, log_path.open("w", encoding="utf-8") as log:
-        if not port_free(ns, args.port):
+        with ns.inside():
+            free = port_free(args.port)
+        if not free:
             raise SystemExit(f"port {args.port} is taken inside the namespace")
         cmd = [*slamon_command(), "-c", str(out / "slamon.yaml"), "run"]
         started = time.time()
