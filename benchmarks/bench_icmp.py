@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import math
 import os
 import re
 import subprocess
@@ -48,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.harness.netns
 
-from common import OUT, TIME, describe, finish, machine, median, save, spread
+from common import OUT, TIME, describe, finish, machine, median, save, spread, timing
 
 from tests.harness.netns import FleetNamespace
 
@@ -300,14 +299,7 @@ def summarise(n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     def col(key: str) -> list[float]:
         return [float(m[key]) for m in runs if key in m]
 
-    s: dict[str, Any] = {
-        "runs": len(runs),
-        "wall_s": col("wall_s"),
-        "cpu_s": col("cpu_s"),
-        "rss_mb": col("rss_mb"),
-        "median_wall_s": median(col("wall_s")),
-        "median_cpu_s": median(col("cpu_s")),
-        "median_rss_mb": median(col("rss_mb")),
+    s = timing(len(runs), col) | {
         "cpu_per_1k": median(col("cpu_s")) / n * 1000,
         "answered": [int(m["answered"]) for m in runs],
         "false_down": [int(m["false_down"]) for m in runs],
@@ -524,7 +516,7 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> str:
     biggest = str(max(int(k) for k in up))
     tools = up[biggest]
     steady = [x for x in res.get("steady", {}).values() if x["n"] == int(biggest)]
-    if "slamon" in tools and "fping" in tools and steady:
+    if "slamon" in tools and "fping" in tools and steady and tools["fping"]["cpu_per_1k"]:
         # a service pays the steady round every interval; Python's start-up and the first round's
         # set-up (parsing addresses, building message headers) once
         f = tools["fping"]
@@ -537,12 +529,10 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> str:
         )
     if "slamon" in tools and "fping" in tools:
         s, f = tools["slamon"], tools["fping"]
-        ratio = s["cpu_per_1k"] / f["cpu_per_1k"] if f["cpu_per_1k"] else math.inf
-        inner = s["round_cpu_per_1k"] / f["cpu_per_1k"] if f["cpu_per_1k"] else math.inf
         lines.append(
-            f"- one-shot, a process per round as fping runs: {ratio:.2f}× fping's CPU per probe at "
-            f"{int(biggest):,} (whole process, Python's start-up included; the first round alone "
-            f"{inner:.2f}×)"
+            f"- one-shot, a process per round as fping runs: {_ratio(s['cpu_per_1k'], f['cpu_per_1k'])}× "
+            f"fping's CPU per probe at {int(biggest):,} (whole process, Python's start-up included; the "
+            f"first round alone {_ratio(s['round_cpu_per_1k'], f['cpu_per_1k'])}×)"
         )
         for n, t in up.items():
             if "slamon" in t and "fping" in t and n != biggest:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,12 +149,10 @@ def spread(values: Sequence[float], fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
-def summary(measures: Sequence[Measure]) -> dict[str, Any]:
-    def col(name: str) -> list[float]:
-        return [float(getattr(m, name)) for m in measures]
-
-    out: dict[str, Any] = {
-        "runs": len(measures),
+def timing(runs: int, col: Callable[[str], list[float]]) -> dict[str, Any]:
+    """Wall, CPU and peak RSS of every run, and their medians: what every report starts from."""
+    return {
+        "runs": runs,
         "wall_s": col("wall_s"),
         "cpu_s": col("cpu_s"),
         "rss_mb": col("rss_mb"),
@@ -162,6 +160,13 @@ def summary(measures: Sequence[Measure]) -> dict[str, Any]:
         "median_cpu_s": median(col("cpu_s")),
         "median_rss_mb": median(col("rss_mb")),
     }
+
+
+def summary(measures: Sequence[Measure]) -> dict[str, Any]:
+    def col(name: str) -> list[float]:
+        return [float(getattr(m, name)) for m in measures]
+
+    out = timing(len(measures), col)
     servers = [m.server_cpu_s for m in measures if m.server_cpu_s is not None]
     if servers:
         out["server_cpu_s"] = servers

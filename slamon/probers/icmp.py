@@ -19,6 +19,7 @@ is a false deduction.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import os
@@ -173,8 +174,6 @@ class IcmpProber:
         """Open the sockets a round over `devices` needs, now: IPv4 always, IPv6 when one of them has
         an IPv6 address. So a missing privilege, or a host without IPv6, is an error at start that
         names the problem, not a failure of every round. Says which kind the IPv4 socket is."""
-        import errno
-
         fam = self._family(socket.AF_INET)
         v6 = [d for d in devices if ":" in d.address]  # inventory addresses are normalised text
         if v6:
