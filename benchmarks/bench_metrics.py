@@ -13,7 +13,7 @@
   live state).
 - Timed in-process, --runs times each: `FleetRenderer.render()` (the first call builds the label
   cache: reported apart) and `exposition()` (render + slamon's own registry, the /metrics body).
-- Through HTTP: the aiohttp app of `slamon run` (`slamon.web.create_app`) around a Monitor whose
+- Through HTTP: the aiohttp app of `slamon run` (`slamon.service.web.create_app`) around a Monitor whose
   state is the one fed above, served on 127.0.0.1:--port, each GET /metrics timed by `curl` in its
   own process (time_total, as a scraper sees it).
 - `promtool check metrics` on the body: its verdict and what it says.
@@ -44,14 +44,14 @@ from make_history import TIMEZONE, plan_fleet, write_fleet
 from prometheus_client import CollectorRegistry
 
 from slamon.clock import FakeClock
-from slamon.config import load_config
-from slamon.fleet import load_fleet
-from slamon.fleetstate import FleetState
-from slamon.metrics import Figures, FleetRenderer, SelfCollector, exposition
+from slamon.engine.live import FleetState
+from slamon.loaders.config import load_config
+from slamon.loaders.fleet import load_fleet
 from slamon.model import DeviceKind, DeviceState, Fleet, Kpi, ProbeKind, ProbeResult, to_micros
-from slamon.monitor import Monitor, RoundStats
+from slamon.service.metrics import Figures, FleetRenderer, SelfCollector, exposition
+from slamon.service.monitor import Monitor, RoundStats
+from slamon.service.web import create_app
 from slamon.store import Store
-from slamon.web import create_app
 
 
 def build_fleet(out: Path, devices: int) -> tuple[Fleet, float]:
@@ -304,7 +304,7 @@ def report(res: dict[str, Any]) -> str:
     http = res.get("http", {})
     if "get_s" in http:
         lines += [
-            f"| GET /metrics through slamon.web's app, curl time_total, first | 1 | {http['first_s']:.2f} |",
+            f"| GET /metrics through slamon.service.web's app, curl time_total, first | 1 | {http['first_s']:.2f} |",
             f"| GET /metrics, curl time_total | {len(http['get_s'])} | {spread(http['get_s'])} |",
         ]
     worst = max([*res["exposition_s"], *http.get("get_s", [])])

@@ -12,7 +12,7 @@ probes at --fail-rate.
 The store is built without importing 446 million rows: the fleet is recorded (StoreTx.record_fleet,
 as every command does), then for each device its one-minute ICMP results over the month are made
 in memory (make_history.device_results, the same function that writes the CSV) and turned into its
-timeline by the state engine (slamon.state.build_timeline, the engine an import runs), stored with
+timeline by the state engine (slamon.engine.timeline.build_timeline, the engine an import runs), stored with
 StoreTx.replace_timeline. Raw result blocks are not stored: a statement reads only timelines and
 outages. --check-import builds a second store from the same results written as CSV and imported
 with `slamon import`, and checks that both give the same statement (hash and inputs digest);
@@ -158,12 +158,12 @@ def log(text: str) -> None:
 
 def build_store(args: argparse.Namespace, config_path: Path) -> dict[str, Any]:
     """Record the fleet and write every device's timeline through the state engine, in-process."""
-    from slamon.config import load_config
-    from slamon.fleet import load_fleet
-    from slamon.ledger import engine_params, params_json
+    from slamon.engine.timeline import build_timeline
+    from slamon.loaders.config import load_config
+    from slamon.loaders.fleet import load_fleet
     from slamon.model import DeviceId
-    from slamon.state import build_timeline
     from slamon.store import Store
+    from slamon.store.upkeep import engine_params, params_json
 
     started = time.monotonic()
     config = load_config(config_path)

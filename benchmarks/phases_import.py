@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     import slamon.cli
     import slamon.history
-    import slamon.ledger
+    import slamon.store.upkeep
     from slamon.store import blocks
     from slamon.store.store import StoreTx
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     timed(blocks, "sort_and_dedupe", "  sort_and_dedupe")
     timed(slamon.history, "rebuild_timelines", "rebuild_timelines (all)")
     timed(StoreTx, "device_results", "  device_results")
-    timed(slamon.ledger, "build_timeline", "  build_timeline")
+    timed(slamon.store.upkeep, "build_timeline", "  build_timeline")
     timed(StoreTx, "replace_timeline", "  replace_timeline")
     timed(StoreTx, "timeline_meta", "  timeline_meta")
 

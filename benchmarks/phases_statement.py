@@ -38,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     from slamon import ledger
     from slamon.billing.statement import compute
-    from slamon.config import load_config
-    from slamon.fleet import load_fleet
+    from slamon.issuing import gather
+    from slamon.loaders.config import load_config
+    from slamon.loaders.fleet import load_fleet
     from slamon.model import to_micros
-    from slamon.statements import gather
     from slamon.store import Store
 
     imports = time.perf_counter() - started

@@ -19,19 +19,19 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from slamon import __version__
-from slamon.billing.render_csv import render_csv
-from slamon.billing.render_text import render_text
+from slamon.billing.render.csv import render_csv
+from slamon.billing.render.text import render_text
 from slamon.clock import Clock, SystemClock
-from slamon.config import Config, load_config
 from slamon.errors import SlamonError
-from slamon.fleet import load_fleet, load_fleet_cached
 from slamon.history import export_history, import_history
-from slamon.ledger import let_go_before, sync_fleet
+from slamon.issuing import statement, verify
+from slamon.loaders.config import Config, load_config
+from slamon.loaders.fleet import load_fleet, load_fleet_cached
 from slamon.model import DeviceId, DeviceKind, Fleet, ProbeResult, to_micros
-from slamon.monitor import devices_for
 from slamon.probers import build_probers
-from slamon.statements import statement, verify
+from slamon.service.monitor import devices_for
 from slamon.store import Store
+from slamon.store.upkeep import let_go_before, sync_fleet
 
 logger = logging.getLogger("slamon")
 
@@ -254,7 +254,7 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
     written = False
     with _start_up_signals() as hups:  # from the first line: a stop while starting is clean too
         try:
-            from slamon.service import serve  # the service's libraries load only for `run`
+            from slamon.service.serve import serve  # the service's libraries load only for `run`
 
             config = load_config(args.config)
             fleet = load_fleet(config)
@@ -371,11 +371,11 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
         elif fmt == "text":
             render_text(outcome.document, stream)
         elif fmt == "xlsx":
-            from slamon.billing.render_xlsx import render_xlsx  # loaded only when asked for
+            from slamon.billing.render.xlsx import render_xlsx  # loaded only when asked for
 
             render_xlsx(outcome.document, stream)
         elif fmt == "pdf":
-            from slamon.billing.render_pdf import render_pdf
+            from slamon.billing.render.pdf import render_pdf
 
             render_pdf(outcome.document, stream)
         else:

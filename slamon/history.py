@@ -31,7 +31,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from slamon.errors import HistoryError
-from slamon.ledger import rebuild_timelines, sync_fleet
 from slamon.model import (
     DEFECT_BITS,
     HOUR,
@@ -46,6 +45,7 @@ from slamon.model import (
 )
 from slamon.store import ResultColumns, ResultConflict, ResultsLetGo, Store
 from slamon.store.blocks import KIND_CODES, KINDS_BY_CODE, NO_RTT
+from slamon.store.upkeep import rebuild_timelines, sync_fleet
 
 COLUMNS = ("device", "time", "probe", "ok", "rtt_ms", "defects")
 REQUIRED = ("device", "time", "probe", "ok")

@@ -19,9 +19,9 @@ from slamon.canonical import (
     inventory_from_dict,
     inventory_to_dict,
 )
-from slamon.contracts import load_contract, load_contracts
-from slamon.exclusions import load_exclusions
-from slamon.inventory import load_inventory
+from slamon.loaders.contracts import load_contract, load_contracts
+from slamon.loaders.exclusions import load_exclusions
+from slamon.loaders.inventory import load_inventory
 from slamon.model import (
     Contract,
     ContractId,

@@ -304,11 +304,11 @@ def test_statement_as_xlsx_and_pdf(case: Path, capsys: pytest.CaptureFixture[str
 def test_the_fleet_is_parsed_once_and_reparsed_when_a_file_changes(
     case: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import slamon.fleet
+    import slamon.loaders.fleet
 
     parses = []
-    real = slamon.fleet.load_fleet
-    monkeypatch.setattr(slamon.fleet, "load_fleet", lambda config: parses.append(1) or real(config))
+    real = slamon.loaders.fleet.load_fleet
+    monkeypatch.setattr(slamon.loaders.fleet, "load_fleet", lambda config: parses.append(1) or real(config))
     run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
     july(capsys, case)
     assert len(parses) == 1

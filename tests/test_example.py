@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from slamon.billing.statement import compute
-from slamon.config import load_config
-from slamon.fleet import load_fleet
 from slamon.history import import_history
-from slamon.statements import gather
+from slamon.issuing import gather
+from slamon.loaders.config import load_config
+from slamon.loaders.fleet import load_fleet
 from slamon.store import Store
 from tests.billing.test_against_reference import assert_matches_reference
 from tests.reference.sla_reference import compute_statement

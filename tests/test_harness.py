@@ -19,8 +19,8 @@ from typing import cast
 
 import pytest
 
-from slamon.contracts import load_contracts
-from slamon.inventory import load_inventory
+from slamon.loaders.contracts import load_contracts
+from slamon.loaders.inventory import load_inventory
 from tests.harness.fixtures import fleet_ns, require_namespaces, require_tool, unavailable
 from tests.harness.icmp import ping_all
 from tests.harness.netns import (

@@ -14,14 +14,14 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slamon.config import load_config
 from slamon.errors import HistoryError
-from slamon.fleet import load_fleet
 from slamon.history import export_history, import_history
-from slamon.ledger import let_go_before
+from slamon.loaders.config import load_config
+from slamon.loaders.fleet import load_fleet
 from slamon.model import Fleet, to_micros
 from slamon.store import Store
 from slamon.store import schema as t
+from slamon.store.upkeep import let_go_before
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 HEADER = "device,time,probe,ok,rtt_ms,defects\n"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from slamon.billing.intervals import Intervals, intersect, normalize, subtract
+from slamon.engine.timeline import Outage
 from slamon.model import Contract, Device, DeviceId, Exclusion, ExclusionStatus, to_micros
-from slamon.state import Outage
 
 DEVICE = "device"
 

@@ -12,8 +12,8 @@ from fractions import Fraction
 from slamon.billing.causes import Cover, attribute, counted
 from slamon.billing.intervals import Interval, clip, intersect, measure, normalize, subtract
 from slamon.billing.periods import Period, service_span, service_window
+from slamon.engine.timeline import Outage, Timeline
 from slamon.model import Contract, Device, DeviceId, DeviceState, Kpi, Micros, UnknownCountsAs
-from slamon.state import Outage, Timeline
 
 _FOREVER = 1 << 62
 

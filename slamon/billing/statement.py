@@ -20,6 +20,7 @@ from slamon.billing.deductions import Line, cap_line, device_fee, kpi_lines, ove
 from slamon.billing.periods import Period
 from slamon.billing.rates import DeviceFigures, OutageFigures, device_figures, fleet_rates
 from slamon.canonical import canonical_json, contract_to_dict, device_to_dict, exclusion_to_dict, site_to_dict
+from slamon.engine.timeline import Timeline
 from slamon.model import (
     SECOND,
     Contract,
@@ -31,7 +32,6 @@ from slamon.model import (
     from_micros,
     to_micros,
 )
-from slamon.state import Timeline
 
 STATUS_DRAFT = "draft"
 STATUS_ISSUED = "issued"

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import ClassVar, Protocol
 
 from slamon.clock import Clock
-from slamon.config import Config
+from slamon.loaders.config import Config
 from slamon.model import Device, ProbeKind, ProbeResult
 
 

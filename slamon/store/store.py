@@ -33,6 +33,7 @@ from slamon.canonical import (
     inventory_from_dict,
     inventory_to_dict,
 )
+from slamon.engine.timeline import Carry, Outage, OutageEnd, Timeline, Transition
 from slamon.errors import StoreError
 from slamon.model import (
     HOUR,
@@ -46,7 +47,6 @@ from slamon.model import (
     Micros,
     ProbeKind,
 )
-from slamon.state import Carry, Outage, OutageEnd, Timeline, Transition
 from slamon.store import blocks as blk
 from slamon.store import schema as t
 from slamon.store.blocks import ResultColumns, ResultConflict

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from slamon.config import load_config
-from slamon.fleet import load_fleet
 from slamon.history import import_history
-from slamon.statements import statement
+from slamon.issuing import statement
+from slamon.loaders.config import load_config
+from slamon.loaders.fleet import load_fleet
 from slamon.store import Store
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

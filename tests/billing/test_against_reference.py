@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from slamon.billing.statement import compute
-from slamon.config import load_config
-from slamon.fleet import load_fleet
 from slamon.history import import_history
+from slamon.issuing import gather
+from slamon.loaders.config import load_config
+from slamon.loaders.fleet import load_fleet
 from slamon.model import SECOND
-from slamon.statements import gather
 from slamon.store import Store
 from tests.reference.generate import generate_case
 from tests.reference.sla_reference import compute_statements

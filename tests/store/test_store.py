@@ -8,9 +8,17 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from slamon.engine.timeline import (
+    Carry,
+    EngineParams,
+    Outage,
+    OutageEnd,
+    Timeline,
+    Transition,
+    build_timeline,
+)
 from slamon.errors import StoreError
 from slamon.model import HOUR, DeviceId, DeviceState, to_micros
-from slamon.state import Carry, EngineParams, Outage, OutageEnd, Timeline, Transition, build_timeline
 from slamon.store import ResultColumns, ResultConflict, ResultsLetGo, Store
 from slamon.store.blocks import NO_RTT
 from slamon.store.schema import SCHEMA_REVISION

@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from slamon.billing.causes import DEVICE, covers_for, upstream_cause
 from slamon.clock import Clock
-from slamon.fleetstate import DeviceLive, FleetState
+from slamon.engine.live import DeviceLive, FleetState
 from slamon.model import SECOND, DeviceId, DeviceState, Fleet, Kpi, Micros, ProbeKind, to_micros
 
 LABELS = ("device", "kind", "site", "district", "contract")

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from slamon.contracts import load_contracts
 from slamon.errors import ExclusionError
-from slamon.exclusions import load_exclusions
-from slamon.inventory import load_inventory
+from slamon.loaders.contracts import load_contracts
+from slamon.loaders.exclusions import load_exclusions
+from slamon.loaders.inventory import load_inventory
 from slamon.model import (
     Contract,
     ContractId,

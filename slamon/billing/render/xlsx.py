@@ -14,7 +14,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from slamon.billing.render_csv import SECTIONS, SUMMARY
+from slamon.billing.render.csv import SECTIONS, SUMMARY
 
 MONEY = {"fee", "deduction", "amount", "fee_total", "deduction_total", "payable"}
 RATES = {"availability", "online_rate", "intact_rate"}

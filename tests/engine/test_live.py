@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slamon.fleetstate import FleetState, TailChange
+from slamon.engine.live import FleetState, TailChange
+from slamon.engine.timeline import Carry, EngineParams, build_timeline
 from slamon.model import (
     Contract,
     ContractId,
@@ -29,7 +30,6 @@ from slamon.model import (
     SlaTerms,
     from_micros,
 )
-from slamon.state import Carry, EngineParams, build_timeline
 from slamon.store import Store
 
 T0 = datetime(2025, 7, 1, tzinfo=UTC)

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from slamon.contracts import load_contract, load_contracts
 from slamon.errors import ContractError
+from slamon.loaders.contracts import load_contract, load_contracts
 from slamon.model import (
     ContractId,
     DeviceKind,

@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 from slamon.billing.periods import Period, in_term, months_of_term, parse_month, period_of
 from slamon.billing.rates import DeviceFigures, fleet_rates
 from slamon.billing.statement import STATUS_DRAFT, STATUS_ISSUED, BillingInput, compute, statement_hash
+from slamon.engine.timeline import Outage, Timeline
 from slamon.errors import StatementError
 from slamon.model import Kpi, Micros, from_micros, to_micros
-from slamon.state import Outage, Timeline
 from slamon.store import IssuedStatement, Store, StoreTx
 
 logger = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ from slamon.canonical import (
     inventory_from_dict,
     inventory_to_dict,
 )
-from slamon.config import Config
-from slamon.contracts import load_contracts
-from slamon.exclusions import load_exclusions
-from slamon.inventory import load_inventory
+from slamon.loaders.config import Config
+from slamon.loaders.contracts import load_contracts
+from slamon.loaders.exclusions import load_exclusions
+from slamon.loaders.inventory import load_inventory
 from slamon.model import ContractId, Fleet, to_micros
 from slamon.store import Store
 

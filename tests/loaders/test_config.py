@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from slamon.config import (
+from slamon.errors import ConfigError, InventoryError
+from slamon.loaders.config import (
     Config,
     IcmpProbeConfig,
     ProbesConfig,
@@ -16,8 +17,7 @@ from slamon.config import (
     VideoProbeConfig,
     load_config,
 )
-from slamon.errors import ConfigError, InventoryError
-from slamon.fleet import load_fleet
+from slamon.loaders.fleet import load_fleet
 from tests.conftest import TESTDATA
 
 CONFIG = TESTDATA / "config"

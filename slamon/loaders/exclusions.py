@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from os import PathLike
 
 from slamon.errors import ExclusionError
+from slamon.loaders.yamlio import Source, key_path, load_yaml
 from slamon.model import (
     Contract,
     ContractId,
@@ -23,7 +24,6 @@ from slamon.model import (
     SiteId,
 )
 from slamon.units import quote
-from slamon.yamlio import Source, key_path, load_yaml
 
 _FIELDS = ("id", "category", "scope", "start", "end", "reason", "status", "approved_by")
 _REQUIRED = ("id", "category", "scope", "start", "end", "reason", "status")

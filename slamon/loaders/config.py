@@ -18,8 +18,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from slamon.errors import ConfigError
+from slamon.loaders.yamlio import Source, key_path, load_yaml
 from slamon.units import format_duration, quote
-from slamon.yamlio import Source, key_path, load_yaml
 
 DEFAULT_DATABASE = "sqlite:///slamon.db"
 DEFAULT_LISTEN = "127.0.0.1:9108"

@@ -26,17 +26,17 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from slamon.clock import Clock
-from slamon.config import Config, load_config
 from slamon.errors import SlamonError
-from slamon.fleet import load_fleet
-from slamon.ledger import let_go_before
-from slamon.metrics import Figures
+from slamon.issuing import month_to_date
+from slamon.loaders.config import Config, load_config
+from slamon.loaders.fleet import load_fleet
 from slamon.model import Fleet, ProbeKind, to_micros
-from slamon.monitor import Monitor, devices_for
 from slamon.probers import build_probers
-from slamon.statements import month_to_date
+from slamon.service.metrics import Figures
+from slamon.service.monitor import Monitor, devices_for
+from slamon.service.web import create_app
 from slamon.store import Store, StoreTx
-from slamon.web import create_app
+from slamon.store.upkeep import let_go_before
 
 logger = logging.getLogger(__name__)
 

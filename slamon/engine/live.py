@@ -18,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from slamon.model import SECOND, Defect, Device, DeviceId, DeviceState, Fleet, Micros, ProbeResult, to_micros
-from slamon.state import (
+from slamon.engine.timeline import (
     EMPTY_TIMELINE,
     Carry,
     EngineParams,
@@ -29,6 +28,7 @@ from slamon.state import (
     carry_before,
     quality_after,
 )
+from slamon.model import SECOND, Defect, Device, DeviceId, DeviceState, Fleet, Micros, ProbeResult, to_micros
 
 DEFAULT_SLACK: Micros = 120 * SECOND
 

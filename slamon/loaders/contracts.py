@@ -14,6 +14,7 @@ from decimal import Decimal
 from os import PathLike
 
 from slamon.errors import ContractError
+from slamon.loaders.yamlio import Source, describe, key_path, load_yaml
 from slamon.model import (
     Contract,
     ContractId,
@@ -27,7 +28,6 @@ from slamon.model import (
     UnknownCountsAs,
 )
 from slamon.units import quote
-from slamon.yamlio import Source, describe, key_path, load_yaml
 
 DEFAULT_CURRENCY = "CNY"
 DEFAULT_TIMEZONE = "Asia/Shanghai"

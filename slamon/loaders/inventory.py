@@ -20,8 +20,9 @@ from os import PathLike
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from slamon.contracts import AREA_HINT, AREA_PATTERN
 from slamon.errors import InventoryError
+from slamon.loaders.contracts import AREA_HINT, AREA_PATTERN
+from slamon.loaders.yamlio import Source, key_path, load_yaml
 from slamon.model import (
     Contract,
     ContractId,
@@ -34,7 +35,6 @@ from slamon.model import (
     SnmpTarget,
 )
 from slamon.units import quote
-from slamon.yamlio import Source, key_path, load_yaml
 
 DEVICE_FIELDS = (
     "id",

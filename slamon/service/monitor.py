@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from slamon.clock import Clock
-from slamon.fleetstate import DeviceLive, FleetState, TailChange
-from slamon.ledger import params_json, rebuild_timelines, sync_fleet
+from slamon.engine.live import DeviceLive, FleetState, TailChange
+from slamon.engine.timeline import Carry
 from slamon.model import (
     HOUR,
     Device,
@@ -39,9 +39,9 @@ from slamon.model import (
     to_micros,
 )
 from slamon.probers import Prober
-from slamon.state import Carry
 from slamon.store import DeviceResults, ResultColumns, Store, StoreTx
 from slamon.store.blocks import KIND_CODES, NO_RTT
+from slamon.store.upkeep import params_json, rebuild_timelines, sync_fleet
 
 logger = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from slamon.billing.causes import attribute as attribute_causes
 from slamon.billing.causes import covers_for
 from slamon.billing.intervals import clip
 from slamon.clock import Clock
-from slamon.fleetstate import DeviceLive
-from slamon.metrics import Figures, FleetRenderer, SelfCollector, current_cause, exposition
+from slamon.engine.live import DeviceLive
+from slamon.engine.timeline import Timeline
 from slamon.model import SECOND, DeviceId, Micros, ProbeKind, from_micros, to_micros
-from slamon.monitor import Monitor
-from slamon.state import Timeline
+from slamon.service.metrics import Figures, FleetRenderer, SelfCollector, current_cause, exposition
+from slamon.service.monitor import Monitor
 from slamon.store import StoreTx
 
 MONITOR = web.AppKey("monitor", Monitor)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from slamon.config import load_config
+from slamon.loaders.config import load_config
 from slamon.model import DeviceId
 from slamon.store import Store
 from tests.harness import no_ipv6
@@ -155,7 +155,7 @@ def quickstart(tmp_path: Path, icmp: str) -> Path:
     """examples/quickstart as a user runs it, with these ICMP settings, on this test's port."""
     here = tmp_path / "quickstart"
     shutil.copytree(
-        Path(__file__).parent.parent / "examples" / "quickstart", here, ignore=shutil.ignore_patterns("out")
+        Path(__file__).parents[2] / "examples" / "quickstart", here, ignore=shutil.ignore_patterns("out")
     )
     config = here / "slamon.yaml"
     text = config.read_text(encoding="utf-8")
@@ -285,10 +285,10 @@ def test_sigterm_during_a_long_round_waits_then_cancels_it_quietly(
     cancelled = [line for line in log.splitlines() if "cancelled" in line]
     assert len(cancelled) == 1, log
     assert (
-        " WARNING slamon.service: stopping: cancelled the icmp round, still running after 2.5 s"
+        " WARNING slamon.service.serve: stopping: cancelled the icmp round, still running after 2.5 s"
         in cancelled[0]
     )
-    assert log.rstrip().endswith("INFO slamon.service: stopped"), log
+    assert log.rstrip().endswith("INFO slamon.service.serve: stopped"), log
     # what the cut round got is stored: the first device answered at once
     assert stored_results(config, "QS-C0001")["QS-C0001"] == [True], log
 
@@ -441,7 +441,7 @@ def test_ipv6_devices_on_a_host_without_ipv6(fleet_ns: FleetNamespace, service_f
     assert proc.wait(timeout=5) == 0
     log = out.all()
     assert (
-        "ERROR slamon.service: reload refused, still monitoring the previous inventory: cannot open an "
+        "ERROR slamon.service.serve: reload refused, still monitoring the previous inventory: cannot open an "
         "ICMPv6 socket for 1 IPv6 device (CAM6 fd00:5a::1)"
     ) in log
     assert "round failed" not in log, log

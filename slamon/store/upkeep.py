@@ -13,8 +13,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
+from slamon.engine.timeline import Carry, EngineParams, Timeline, build_timeline, carry_before
 from slamon.model import HOUR, Contract, ContractId, DeviceId, Fleet, Inventory, Micros
-from slamon.state import Carry, EngineParams, Timeline, build_timeline, carry_before
 from slamon.store import StoreTx, TimelineWrite
 
 logger = logging.getLogger(__name__)

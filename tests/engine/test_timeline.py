@@ -7,8 +7,16 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from slamon.engine.timeline import (
+    EngineParams,
+    Outage,
+    OutageEnd,
+    Timeline,
+    Transition,
+    build_timeline,
+    carry_before,
+)
 from slamon.model import DeviceState
-from slamon.state import EngineParams, Outage, OutageEnd, Timeline, Transition, build_timeline, carry_before
 
 UP, DOWN, DEG, UNK = DeviceState.UP, DeviceState.DOWN, DeviceState.DEGRADED, DeviceState.UNKNOWN
 P = EngineParams(down_after=3, up_after=2, degrade_after=2, stale_after=300)

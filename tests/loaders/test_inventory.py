@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from slamon.contracts import load_contracts
 from slamon.errors import InventoryError
-from slamon.inventory import CSV_COLUMNS, load_inventory
+from slamon.loaders.contracts import load_contracts
+from slamon.loaders.inventory import CSV_COLUMNS, load_inventory
 from slamon.model import Contract, ContractId, Device, DeviceId, DeviceKind, Site, SiteId, SnmpTarget
 from tests.conftest import TESTDATA
 

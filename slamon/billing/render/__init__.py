@@ -1,0 +1,1 @@
+"""A statement document rendered for people and spreadsheets: csv, xlsx, pdf, text."""
