@@ -178,13 +178,13 @@ def build_store(args: argparse.Namespace, config_path: Path) -> dict[str, Any]:
     store = Store(config.database)
     try:
         with store.begin() as tx:
-            tx.record_fleet(fleet, now)
-            keys = tx.device_keys(fleet.inventory.devices)
+            tx.versions.record(fleet, now)
+            keys = tx.keys.ensure(fleet.inventory.devices)
             for d in plan.devices:
                 ok, _rtt = device_results(plan, d.index, times, args.fail_rate, windows[d.index])
                 params = engine_params(fleet.inventory, fleet.contracts, DeviceId(d.id))
                 tl = build_timeline(times, ok, none_t, none_ok, params)
-                tx.replace_timeline(keys[DeviceId(d.id)], tl, params=params_json(params), at=now)
+                tx.timelines.replace(keys[DeviceId(d.id)], tl, params=params_json(params), at=now)
                 transitions += len(tl.transitions)
                 outages += len(tl.outages)
                 if d.index % 1000 == 999:

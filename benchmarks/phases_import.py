@@ -56,20 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     import slamon.history
     import slamon.store.upkeep
     from slamon.store import blocks
-    from slamon.store.store import StoreTx
+    from slamon.store.results import Results
+    from slamon.store.timelines import Timelines
 
     imports = time.perf_counter() - started
     timed(slamon.cli, "import_history", "import_history (all)")
-    timed(StoreTx, "merge_results", "merge_results (all)")
-    timed(StoreTx, "_existing_blocks", "  _existing_blocks (read the stored blocks)")
-    timed(StoreTx, "_check_retention", "  _check_retention")
+    timed(Results, "merge", "Results.merge (all)")
+    timed(Results, "_existing_blocks", "  _existing_blocks (read the stored blocks)")
+    timed(Results, "_check_retention", "  _check_retention")
     timed(blocks, "merge", "  blocks.merge (into stored blocks)")
     timed(blocks, "sort_and_dedupe", "  sort_and_dedupe")
     timed(slamon.history, "rebuild_timelines", "rebuild_timelines (all)")
-    timed(StoreTx, "device_results", "  device_results")
+    timed(Results, "of_devices", "  Results.of_devices")
     timed(slamon.store.upkeep, "build_timeline", "  build_timeline")
-    timed(StoreTx, "replace_timeline", "  replace_timeline")
-    timed(StoreTx, "timeline_meta", "  timeline_meta")
+    timed(Timelines, "replace_many", "  Timelines.replace_many")
+    timed(Timelines, "metas", "  Timelines.metas")
 
     remove_sqlite(args.data / "slamon.db")
     t0 = time.perf_counter()

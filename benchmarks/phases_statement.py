@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         steps.setdefault(name, []).append(time.perf_counter() - t0)
 
     record: Callable[[Any, Any, int], object] = getattr(ledger, "sync_fleet", None) or (
-        lambda tx, f, at: tx.record_fleet(f, at)
+        lambda tx, f, at: tx.versions.record(f, at)
     )
     for _ in range(args.runs):
         with step("load_config"):

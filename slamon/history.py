@@ -362,7 +362,7 @@ def import_history(
     try:
         with store.begin() as tx:
             sync_fleet(tx, fleet, to_micros(now))
-            keys = tx.device_keys(fleet.inventory.devices)
+            keys = tx.keys.ensure(fleet.inventory.devices)
             ids = {v: k for k, v in keys.items()}
             batch: list[ResultColumns] = []
             pending = 0
@@ -373,7 +373,7 @@ def import_history(
                 batch.clear()
                 pending = 0
                 try:
-                    merged = tx.merge_results(cols)
+                    merged = tx.results.merge(cols)
                 except ResultConflict as exc:
                     where = f"line {exc.line}" if exc.line else None
                     raise HistoryError(path, where, _conflict(exc, ids)) from None
@@ -467,12 +467,12 @@ def export_history(
             count += len(rows)
             rows.clear()
 
-        for dev, kind, hour, rec in tx.iter_results(start, end):
+        for dev, kind, hour, rec in tx.results.between(start, end):
             if current != (dev, hour):
                 flush()
                 current = (dev, hour)
                 if dev not in names:
-                    names.update(tx.device_ids([dev]))
+                    names.update(tx.keys.ids([dev]))
             times = rec["off"].astype(np.int64) + hour * HOUR
             keep = (times >= start) & (times < end)
             n = int(keep.sum())

@@ -37,12 +37,14 @@ def gather(tx: StoreTx, contract_id: str, month: str, until: Micros | None = Non
         parse_month(month)
     except ValueError as exc:
         raise StatementError(f"--month: {exc}") from None
-    latest = tx.contract_as_of(contract_id, 1 << 62)
+    latest = tx.versions.contract_as_of(contract_id, 1 << 62)
     if latest is None:
-        known = ", ".join(sorted(tx.contracts_as_of(1 << 62))) or "none yet: run a command with -c first"
+        known = (
+            ", ".join(sorted(tx.versions.contracts_as_of(1 << 62))) or "none yet: run a command with -c first"
+        )
         raise StatementError(f"no contract {contract_id!r} in the database (known: {known})")
     period = period_of(month, latest.timezone)
-    contract = tx.contract_as_of(contract_id, period.end - 1) or latest
+    contract = tx.versions.contract_as_of(contract_id, period.end - 1) or latest
     if contract.timezone != latest.timezone:
         period = period_of(month, contract.timezone)
     if not in_term(contract, period.month):
@@ -50,21 +52,23 @@ def gather(tx: StoreTx, contract_id: str, month: str, until: Micros | None = Non
         raise StatementError(f"{period.month} is outside contract {contract_id}'s term ({first} to {last})")
     if until is not None and until < period.end:
         period = replace(period, end=max(until, period.start + 1))
-    inventory = tx.inventory_as_of(period.end - 1)
+    inventory = tx.versions.inventory_as_of(period.end - 1)
     if inventory is None:
         raise StatementError("the database holds no inventory yet")
     inp = BillingInput(contract, period, inventory, {}, ())
     own = inp.devices()
     related = inp.related()
-    keys = tx.device_keys(related, create=False)
+    keys = tx.keys.find(related)
     own_keys = [keys[d] for d in own if d in keys]
-    earliest = tx.earliest_outage_start(own_keys, period.start, period.end)
+    earliest = tx.timelines.earliest_outage_start(own_keys, period.start, period.end)
     from_ = period.start if earliest is None else min(period.start, earliest)
-    loaded = tx.load_timelines(list(keys.values()), period.start, period.end, outages_from=from_)
+    loaded = tx.timelines.load(list(keys.values()), period.start, period.end, outages_from=from_)
     timelines = {d: as_of_month_end(loaded[k], period) for d, k in keys.items()}
     # only exclusions that can touch this month's figures: those overlapping the month, or the
     # outages that end in it, so an exclusion of another month never changes this one's hash
-    window = [e for e in tx.exclusions() if to_micros(e.start) < period.end and to_micros(e.end) > from_]
+    window = [
+        e for e in tx.versions.exclusions() if to_micros(e.start) < period.end and to_micros(e.end) > from_
+    ]
     return replace(inp, timelines=timelines, exclusions=tuple(window))
 
 
@@ -96,7 +100,7 @@ def statement(store: Store, contract_id: str, month: str, *, issue: bool, now: d
         inp = gather(tx, contract_id, month)
         st = compute(inp)
         inputs = inp.digest()
-        issued = tx.issued_statements(contract_id, inp.period.month)
+        issued = tx.statements.issued(contract_id, inp.period.month)
         last = issued[-1] if issued else None
         draft = st.document(
             status=STATUS_DRAFT,
@@ -124,7 +128,7 @@ def statement(store: Store, contract_id: str, month: str, *, issue: bool, now: d
             )
             return Outcome(doc, note)
         doc = {**draft, "status": STATUS_ISSUED, "issued_at": _when(to_micros(now), inp)}
-        tx.save_issued(
+        tx.statements.save(
             IssuedStatement(
                 contract_id,
                 inp.period.month,
@@ -222,7 +226,7 @@ def month_to_date(
     statement of this month says so far."""
     per_contract: dict[str, dict[Kpi, float]] = {}
     per_district: dict[tuple[str, str], dict[Kpi, float]] = {}
-    for cid, contract in tx.contracts_as_of(now).items():
+    for cid, contract in tx.versions.contracts_as_of(now).items():
         month = from_micros(now).astimezone(ZoneInfo(contract.timezone)).strftime("%Y-%m")
         if not in_term(contract, month):
             continue

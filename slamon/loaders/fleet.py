@@ -79,11 +79,11 @@ def load_fleet_cached(config: Config, store: Store, now: datetime) -> Fleet:
     key = inputs_key(config)
     if key is not None:
         with store.begin() as tx:
-            body = tx.cached_fleet(key)
+            body = tx.versions.cached_fleet(key)
         if body is not None:
             return fleet_from_dict(json.loads(body))
     fleet = load_fleet(config)
     if key is not None:
         with store.begin() as tx:
-            tx.cache_fleet(key, canonical_json(fleet_to_dict(fleet)).decode(), to_micros(now))
+            tx.versions.cache_fleet(key, canonical_json(fleet_to_dict(fleet)).decode(), to_micros(now))
     return fleet

@@ -112,16 +112,16 @@ class Monitor:
         now = to_micros(self.clock.now())
 
         def load(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Carry], list[DeviceId]]:
-            tx.record_fleet(fleet, now)
-            keys = tx.device_keys(fleet.inventory.devices)
-            resumes = tx.resumes(keys.values())
-            stored = tx.timeline_params()
+            tx.versions.record(fleet, now)
+            keys = tx.keys.ensure(fleet.inventory.devices)
+            resumes = tx.timelines.resumes(keys.values())
+            stored = tx.timelines.params()
             # a device with a stored timeline but no resume point (history imported before
             # resume points existed): rebuild it once from its results, which stores one
             missing = [d for d, k in keys.items() if k in stored and k not in resumes]
             if missing:
                 rebuild_timelines(tx, fleet.inventory, fleet.contracts, missing, now)
-                resumes = tx.resumes(keys.values())
+                resumes = tx.timelines.resumes(keys.values())
             return keys, resumes, missing
 
         self._keys, resumes, rebuilt = await self.db(load)
@@ -137,7 +137,7 @@ class Monitor:
         """Put devices back where the store left them: their resume carry, the results after it, and
         when their current state began."""
         ids = {k: d for d, k in self._keys.items()}
-        changes = await self.db(lambda tx: tx.last_changes(resumes))
+        changes = await self.db(lambda tx: tx.timelines.last_changes(resumes))
         by_hour: dict[int, list[int]] = {}
         for key, carry in resumes.items():
             if key in ids:
@@ -146,7 +146,7 @@ class Monitor:
             since = hour * HOUR
 
             def read(tx: StoreTx, keys: list[int] = keys, since: int = since) -> dict[int, DeviceResults]:
-                return dict(tx.results_of(keys, since=since))
+                return dict(tx.results.of_devices(keys, since=since))
 
             found = await self.db(read)
             for key in keys:
@@ -182,8 +182,8 @@ class Monitor:
 
         def record(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Carry]]:
             sync_fleet(tx, fleet, now)  # records the versions; rebuilds timelines whose settings changed
-            keys = tx.device_keys(fleet.inventory.devices)
-            return keys, tx.resumes(keys[d] for d in fresh)
+            keys = tx.keys.ensure(fleet.inventory.devices)
+            return keys, tx.timelines.resumes(keys[d] for d in fresh)
 
         self._keys, resumes = await self.db(record)
         self.fleet = fleet
@@ -276,8 +276,8 @@ class Monitor:
         ]
 
         def write(tx: StoreTx) -> None:
-            tx.append_results(cols, part)
-            tx.write_tails(writes, at=now)
+            tx.results.append(cols, part)
+            tx.timelines.write_tails(writes, at=now)
 
         await self.db(write)
         for c in changes:  # the horizon the store now holds is the one in the tail written last
@@ -357,8 +357,8 @@ class Monitor:
             marks[device] = (horizon, carry)
 
         def write(tx: StoreTx) -> None:
-            tx.move_horizons(moves)
-            tx.save_resumes(resumes)
+            tx.timelines.move_horizons(moves)
+            tx.timelines.save_resumes(resumes)
 
         if moves or resumes:
             await self.db(write)
@@ -367,7 +367,7 @@ class Monitor:
     async def compact(self) -> int:
         """Merge the live parts of finished hours into one block each."""
         before = to_micros(self.clock.now()) // HOUR * HOUR
-        merged = await self.db(lambda tx: tx.compact(before))
+        merged = await self.db(lambda tx: tx.results.compact(before))
         if merged:
             logger.info("compacted %d hourly blocks", merged)
         return merged

@@ -187,8 +187,8 @@ async def outages(request: web.Request) -> web.Response:
     grace = max((to_micros(c.sla.upstream_grace) for c in fleet.contracts.values()), default=0)
 
     def load(tx: StoreTx) -> tuple[dict[int, Timeline], dict[DeviceId, int]]:
-        keys = tx.device_keys(sorted(related), create=False)
-        return tx.load_timelines(list(keys.values()), start, end, outages_from=start - grace), keys
+        keys = tx.keys.find(sorted(related))
+        return tx.timelines.load(list(keys.values()), start, end, outages_from=start - grace), keys
 
     timelines, keys = await monitor.db(load)
     by_id = {d: timelines[k] for d, k in keys.items()}

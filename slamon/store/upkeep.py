@@ -39,13 +39,13 @@ def rebuild_timelines(
 ) -> dict[DeviceId, Timeline]:
     """Recompute and store the timelines of these devices from their stored results."""
     wanted = list(devices)
-    keys = tx.device_keys(wanted)
+    keys = tx.keys.ensure(wanted)
     ids = {k: d for d, k in keys.items()}
-    metas = tx.timeline_metas(keys.values())
+    metas = tx.timelines.metas(keys.values())
     rebuilt: dict[DeviceId, Timeline] = {}
     writes: list[TimelineWrite] = []
     resumes: list[tuple[int, Carry]] = []
-    for key, results in tx.results_of(keys.values()):
+    for key, results in tx.results.of_devices(keys.values()):
         device = ids[key]
         params = engine_params(inventory, contracts, device)
         meta = metas.get(key)
@@ -58,12 +58,12 @@ def rebuild_timelines(
                 resumes.append((key, resume))
         rebuilt[device] = tl
         if len(writes) >= 2000:
-            tx.replace_timelines(writes, at)
-            tx.save_resumes(resumes)
+            tx.timelines.replace_many(writes, at)
+            tx.timelines.save_resumes(resumes)
             writes.clear()
             resumes.clear()
-    tx.replace_timelines(writes, at)
-    tx.save_resumes(resumes)
+    tx.timelines.replace_many(writes, at)
+    tx.timelines.save_resumes(resumes)
     return rebuilt
 
 
@@ -72,13 +72,14 @@ def sync_fleet(tx: StoreTx, fleet: Fleet, at: Micros) -> list[DeviceId]:
     changed how a timeline is built (down_after, up_after, degrade_after, stale_after).
 
     Returns the devices whose timelines were rebuilt."""
-    changes = tx.record_fleet(fleet, at)
+    changes = tx.versions.record(fleet, at)
+    tx.keys.ensure(fleet.inventory.devices)
     if changes:
         logger.info("new versions: %s", ", ".join(changes))
-    stored = tx.timeline_params()
+    stored = tx.timelines.params()
     if not stored:
         return []
-    ids = tx.device_ids(stored)
+    ids = tx.keys.ids(stored)
     stale = [
         device
         for key, device in ids.items()
@@ -101,24 +102,24 @@ def let_go_before(
     tx: StoreTx, inventory: Inventory, contracts: Mapping[ContractId, Contract], cutoff: Micros, at: Micros
 ) -> RetentionReport:
     """Drop raw results older than `cutoff` (keeping hourly rollups, timelines and outages)."""
-    ids = tx.device_ids(tx.result_devices())
+    ids = tx.keys.ids(tx.results.devices())
     devices = blocks = 0
     for key, device in sorted(ids.items()):
         if device not in inventory.devices:
             continue  # a retired device keeps its last results until it is back or purged
-        meta = tx.timeline_meta(key)
+        meta = tx.timelines.meta(key)
         if meta is None or meta.firm_until is None:
             continue
         horizon = min(cutoff, meta.firm_until) // HOUR * HOUR
         if meta.kept_from is not None and horizon <= meta.kept_from:
             continue
         params = engine_params(inventory, contracts, device)
-        results = tx.device_results(key)
+        results = tx.results.of_device(key)
         carry = carry_before(*results.columns(), params, horizon, meta.carry)
         if carry is None or carry == meta.carry:
             continue
-        blocks += tx.let_go_results(key, horizon // HOUR, carry.reach_last + 1)
-        tx.set_retention(key, kept_from=horizon, carry=carry, at=at)
+        blocks += tx.results.let_go(key, horizon // HOUR, carry.reach_last + 1)
+        tx.timelines.set_retention(key, kept_from=horizon, carry=carry, at=at)
         devices += 1
     logger.info("retention: let go of %d result blocks of %d devices before %s", blocks, devices, cutoff)
     return RetentionReport(devices, blocks)

@@ -86,7 +86,7 @@ def test_live_feeding_equals_the_batch_engine(
 
     def write(changes: list[TailChange]) -> None:
         with store.begin() as tx:  # as the monitor writes them
-            tx.write_tails([(key, c.tail, c.since, "{}") for c in changes], at=0)
+            tx.timelines.write_tails([(key, c.tail, c.since, "{}") for c in changes], at=0)
 
     fed: list[tuple[int, ProbeKind, bool]] = []
     t = 0
@@ -120,9 +120,9 @@ def test_live_feeding_equals_the_batch_engine(
     outage = live.open_outage()
     if live.horizon is not None:
         with store.begin() as tx:
-            tx.move_horizons([(key, live.horizon, outage.last_failure if outage else None)])
+            tx.timelines.move_horizons([(key, live.horizon, outage.last_failure if outage else None)])
     with store.begin() as tx:
-        got = tx.load_timelines([key], -(1 << 62), 1 << 62)[key]
+        got = tx.timelines.load([key], -(1 << 62), 1 << 62)[key]
     if state.late:
         return  # a result older than the firm point: live skips it, a rebuild from the store takes it
     assert got.transitions == want.transitions

@@ -204,7 +204,7 @@ async def test_a_restart_resumes_without_losing_or_inventing_downtime(
         await monitor.flush()
         keys = monitor._keys
         with store.begin() as tx:
-            tl = tx.load_timelines(
+            tl = tx.timelines.load(
                 [keys[DeviceId(camera)], keys[DeviceId("SIM-S1W1C2")]], -(1 << 62), 1 << 62
             )
         await monitor.close()
@@ -273,7 +273,7 @@ async def test_a_reload_never_overwrites_stored_history(fleet_ns: FleetNamespace
         await monitor.flush()
         key = monitor._keys[camera]
         with store.begin() as tx:
-            tl = tx.load_timelines([key], -(1 << 62), 1 << 62)[key]
+            tl = tx.timelines.load([key], -(1 << 62), 1 << 62)[key]
         await monitor.close()
         store.close()
 

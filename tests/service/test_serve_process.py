@@ -255,8 +255,8 @@ def stored_results(config: Path, *devices: str) -> dict[str, list[bool]]:
     store = Store(load_config(config).database)
     try:
         with store.begin() as tx:
-            keys = tx.device_keys([DeviceId(d) for d in devices], create=False)
-            found = dict(tx.results_of(keys.values()))
+            keys = tx.keys.find([DeviceId(d) for d in devices])
+            found = dict(tx.results.of_devices(keys.values()))
     finally:
         store.close()
     return {

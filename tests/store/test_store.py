@@ -51,7 +51,7 @@ def test_an_older_database_is_upgraded_and_keeps_its_data(store_url: str) -> Non
     from alembic import command
     from alembic.config import Config
 
-    from slamon.store.store import MIGRATIONS
+    from slamon.store.database import MIGRATIONS
 
     engine = sa.create_engine(store_url)
     with engine.begin() as conn:
@@ -64,9 +64,9 @@ def test_an_older_database_is_upgraded_and_keeps_its_data(store_url: str) -> Non
     s = Store(store_url)
     with s.begin() as tx:
         assert tx.conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
-        assert tx.device_keys([DeviceId("CAM1")], create=False) == {"CAM1": 1}
-        tx.cache_fleet("k", "{}", 1)
-        assert tx.cached_fleet("k") == "{}"
+        assert tx.keys.find([DeviceId("CAM1")]) == {"CAM1": 1}
+        tx.versions.cache_fleet("k", "{}", 1)
+        assert tx.versions.cached_fleet("k") == "{}"
     s.close()
 
 
@@ -86,10 +86,10 @@ def test_an_unreachable_database_is_a_clear_error() -> None:
 
 def test_device_keys_are_stable(store: Store) -> None:
     with store.begin() as tx:
-        first = tx.device_keys([DeviceId("A"), DeviceId("B")])
+        first = tx.keys.ensure([DeviceId("A"), DeviceId("B")])
     with store.begin() as tx:
-        again = tx.device_keys([DeviceId("B"), DeviceId("C")])
-        assert tx.device_ids(again.values()) == {v: k for k, v in again.items()}
+        again = tx.keys.ensure([DeviceId("B"), DeviceId("C")])
+        assert tx.keys.ids(again.values()) == {v: k for k, v in again.items()}
     assert again["B"] == first["B"]
     assert len({*first.values(), again["C"]}) == 3
 
@@ -98,36 +98,36 @@ def test_results_merge_idempotently_across_hours(store: Store) -> None:
     times = [T0 + i * MIN for i in range(150)]  # three hourly blocks
     oks = [1] * 150
     with store.begin() as tx:
-        report = tx.merge_results(cols(1, times, oks))
+        report = tx.results.merge(cols(1, times, oks))
         assert (report.added, report.repeated) == (150, 0)
         assert report.earliest == {1: T0}
     with store.begin() as tx:
-        again = tx.merge_results(cols(1, times[::-1], oks))  # any order
+        again = tx.results.merge(cols(1, times[::-1], oks))  # any order
         assert (again.added, again.repeated) == (0, 150)
-        more = tx.merge_results(cols(1, [T0 + 30 * MIN + 1], [0]))  # between two stored results
+        more = tx.results.merge(cols(1, [T0 + 30 * MIN + 1], [0]))  # between two stored results
         assert (more.added, more.repeated) == (1, 0)
-        got = tx.device_results(1)
+        got = tx.results.of_device(1)
     assert got.reach_time.tolist() == sorted([*times, T0 + 30 * MIN + 1])
     assert got.reach_ok.sum() == 150
     with store.begin() as tx:
-        hours = tx.rollups(1, T0, T0 + 3 * HOUR)
+        hours = tx.results.rollups(1, T0, T0 + 3 * HOUR)
     assert [(h["n"], h["n_ok"]) for h in hours] == [(61, 60), (60, 60), (30, 30)]
     assert hours[0]["rtt_sum_us"] == 60 * 500
 
 
 def test_a_result_that_disagrees_with_a_stored_one_is_refused_and_changes_nothing(store: Store) -> None:
     with store.begin() as tx:
-        tx.merge_results(cols(1, [T0, T0 + MIN], [1, 1]))
+        tx.results.merge(cols(1, [T0, T0 + MIN], [1, 1]))
     with pytest.raises(ResultConflict) as err, store.begin() as tx:
-        tx.merge_results(cols(1, [T0 + 2 * MIN, T0 + MIN], [1, 0]))
+        tx.results.merge(cols(1, [T0 + 2 * MIN, T0 + MIN], [1, 0]))
     assert (err.value.device, err.value.time, err.value.line) == (1, T0 + MIN, 3)
     with store.begin() as tx:
-        assert tx.device_results(1).reach_time.tolist() == [T0, T0 + MIN]  # the whole batch rolled back
+        assert tx.results.of_device(1).reach_time.tolist() == [T0, T0 + MIN]  # the whole batch rolled back
 
 
 def test_disagreeing_results_inside_one_batch_name_both_lines(store: Store) -> None:
     with pytest.raises(ResultConflict) as err, store.begin() as tx:
-        tx.merge_results(cols(1, [T0, T0], [1, 0]))
+        tx.results.merge(cols(1, [T0, T0], [1, 0]))
     assert (err.value.line, err.value.other_line) == (3, 2)
 
 
@@ -140,10 +140,10 @@ def test_timelines_replace_and_load_by_window(store: Store) -> None:
         EngineParams(),
     )
     with store.begin() as tx:
-        tx.replace_timeline(7, tl, params="{}", at=T0)
-        tx.replace_timeline(7, tl, params="{}", at=T0)  # replacing is idempotent
+        tx.timelines.replace(7, tl, params="{}", at=T0)
+        tx.timelines.replace(7, tl, params="{}", at=T0)  # replacing is idempotent
     with store.begin() as tx:
-        got = tx.load_timelines([7, 8], T0 + 3 * MIN, T0 + HOUR)
+        got = tx.timelines.load([7, 8], T0 + 3 * MIN, T0 + HOUR)
     assert got[8] == Timeline((), ())
     assert got[7].transitions == (
         Transition(T0 + 2 * MIN, DeviceState.DOWN),
@@ -156,61 +156,61 @@ def test_timelines_replace_and_load_by_window(store: Store) -> None:
         ),
     )
     with store.begin() as tx:
-        later = tx.load_timelines([7], T0 + 6 * MIN, T0 + HOUR)
+        later = tx.timelines.load([7], T0 + 6 * MIN, T0 + HOUR)
         assert later[7].outages == ()
-        assert tx.earliest_outage_start([7], T0 + 3 * MIN, T0 + HOUR) == T0 + 2 * MIN
+        assert tx.timelines.earliest_outage_start([7], T0 + 3 * MIN, T0 + HOUR) == T0 + 2 * MIN
 
 
 def test_results_before_what_retention_let_go_are_refused(store: Store) -> None:
     with store.begin() as tx:
-        tx.merge_results(cols(1, [T0 + 2 * HOUR], [1]))
-        tx.replace_timeline(1, Timeline((), ()), params="{}", at=T0)
-        tx.set_retention(1, kept_from=T0 + 2 * HOUR, carry=Carry(False, T0 + HOUR), at=T0)
+        tx.results.merge(cols(1, [T0 + 2 * HOUR], [1]))
+        tx.timelines.replace(1, Timeline((), ()), params="{}", at=T0)
+        tx.timelines.set_retention(1, kept_from=T0 + 2 * HOUR, carry=Carry(False, T0 + HOUR), at=T0)
     with pytest.raises(ResultsLetGo) as err, store.begin() as tx:
-        tx.merge_results(cols(1, [T0 + 3 * HOUR, T0 + HOUR], [1, 1]))
+        tx.results.merge(cols(1, [T0 + 3 * HOUR, T0 + HOUR], [1, 1]))
     assert (err.value.line, err.value.kept_from) == (3, T0 + 2 * HOUR)
 
 
 def test_the_schema_revision_constant_is_the_alembic_head() -> None:
     from alembic.script import ScriptDirectory
 
+    from slamon.store.database import MIGRATIONS
     from slamon.store.schema import SCHEMA_REVISION
-    from slamon.store.store import MIGRATIONS
 
     assert ScriptDirectory(str(MIGRATIONS)).get_current_head() == SCHEMA_REVISION
 
 
 def test_live_parts_append_merge_on_import_and_compact(store: Store) -> None:
     with store.begin() as tx:
-        tx.merge_results(cols(1, [T0, T0 + MIN], [1, 1]))
-        tx.append_results(cols(1, [T0 + 2 * MIN], [0]), part=100)
-        tx.append_results(cols(1, [T0 + 3 * MIN, T0 + HOUR + MIN], [1, 1]), part=101)
-        assert tx.device_results(1).reach_time.tolist() == [
+        tx.results.merge(cols(1, [T0, T0 + MIN], [1, 1]))
+        tx.results.append(cols(1, [T0 + 2 * MIN], [0]), part=100)
+        tx.results.append(cols(1, [T0 + 3 * MIN, T0 + HOUR + MIN], [1, 1]), part=101)
+        assert tx.results.of_device(1).reach_time.tolist() == [
             T0,
             T0 + MIN,
             T0 + 2 * MIN,
             T0 + 3 * MIN,
             T0 + HOUR + MIN,
         ]
-        assert [(h["n"], h["n_ok"]) for h in tx.rollups(1, T0, T0 + 2 * HOUR)] == [(4, 3), (1, 1)]
+        assert [(h["n"], h["n_ok"]) for h in tx.results.rollups(1, T0, T0 + 2 * HOUR)] == [(4, 3), (1, 1)]
         # an import into an hour stored in parts merges them all into part 0
-        report = tx.merge_results(cols(1, [T0 + 2 * MIN, T0 + 4 * MIN], [0, 1]))
+        report = tx.results.merge(cols(1, [T0 + 2 * MIN, T0 + 4 * MIN], [0, 1]))
         assert (report.added, report.repeated) == (1, 1)
         parts = tx.conn.execute(
             sa.text("SELECT hour, part FROM result_blocks WHERE device = 1 ORDER BY hour, part")
         ).all()
         assert [p for _, p in parts] == [0, 101]
-        assert tx.compact(T0 + 2 * HOUR) == 1
+        assert tx.results.compact(T0 + 2 * HOUR) == 1
         parts = tx.conn.execute(sa.text("SELECT part FROM result_blocks WHERE device = 1")).scalars().all()
         assert parts == [0, 0]
-        assert len(tx.device_results(1).reach_time) == 6
+        assert len(tx.results.of_device(1).reach_time) == 6
 
 
 def test_resume_carries_round_trip(store: Store) -> None:
     with store.begin() as tx:
-        tx.replace_timeline(3, Timeline((), ()), params="{}", at=T0)
-        tx.save_resumes([(3, Carry(True, T0 + MIN, False))])
-        assert tx.resumes([3, 4]) == {3: Carry(True, T0 + MIN, False)}
+        tx.timelines.replace(3, Timeline((), ()), params="{}", at=T0)
+        tx.timelines.save_resumes([(3, Carry(True, T0 + MIN, False))])
+        assert tx.timelines.resumes([3, 4]) == {3: Carry(True, T0 + MIN, False)}
 
 
 def test_write_tails_in_bulk_equals_one_at_a_time(store: Store) -> None:
@@ -224,21 +224,21 @@ def test_write_tails_in_bulk_equals_one_at_a_time(store: Store) -> None:
     )
     with store.begin() as tx:
         for key in (11, 21):  # something stored before, which a whole new tail replaces
-            tx.write_tail(key, up, None, params="old", at=T0)
-        tx.write_tail(13, down, None, params="p", at=T0)
-        tx.write_tail(23, down, None, params="p", at=T0)
+            tx.timelines.write_tail(key, up, None, params="old", at=T0)
+        tx.timelines.write_tail(13, down, None, params="p", at=T0)
+        tx.timelines.write_tail(23, down, None, params="p", at=T0)
     with store.begin() as tx:  # one at a time
-        tx.write_tail(11, down, None, params="p", at=T0 + HOUR)
-        tx.write_tail(12, up, None, params="p", at=T0 + HOUR)
-        tx.write_tail(13, later, T0 + 7 * MIN, params="p", at=T0 + HOUR)
+        tx.timelines.write_tail(11, down, None, params="p", at=T0 + HOUR)
+        tx.timelines.write_tail(12, up, None, params="p", at=T0 + HOUR)
+        tx.timelines.write_tail(13, later, T0 + 7 * MIN, params="p", at=T0 + HOUR)
     with store.begin() as tx:  # in bulk
-        tx.write_tails(
+        tx.timelines.write_tails(
             [(21, down, None, "p"), (22, up, None, "p"), (23, later, T0 + 7 * MIN, "p")], at=T0 + HOUR
         )
     with store.begin() as tx:
-        one = tx.load_timelines([11, 12, 13], -(1 << 62), 1 << 62)
-        bulk = tx.load_timelines([21, 22, 23], -(1 << 62), 1 << 62)
-        metas = tx.timeline_metas([11, 12, 13, 21, 22, 23])
+        one = tx.timelines.load([11, 12, 13], -(1 << 62), 1 << 62)
+        bulk = tx.timelines.load([21, 22, 23], -(1 << 62), 1 << 62)
+        metas = tx.timelines.metas([11, 12, 13, 21, 22, 23])
     assert [bulk[k + 10] for k in (11, 12, 13)] == [one[k] for k in (11, 12, 13)]
     assert one[11].outages, "the replaced tail's outage is stored"
     assert [metas[k + 10] for k in (11, 12, 13)] == [metas[k] for k in (11, 12, 13)]

@@ -1,0 +1,320 @@
+"""Raw probe results in hourly blocks (see blocks.py): merged on import, appended as parts by live
+rounds, compacted hourly, let go by retention (the hourly rollups stay)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+
+from slamon.model import HOUR, Micros, ProbeKind
+from slamon.store import blocks as blk
+from slamon.store import schema as t
+from slamon.store.blocks import ResultColumns, ResultConflict
+from slamon.store.sql import CHUNK, Part, chunks
+
+
+class ResultsLetGo(Exception):
+    """New results fall before what retention has already let go for a device."""
+
+    def __init__(self, device: int, kept_from: Micros, time: Micros, line: int | None) -> None:
+        self.device, self.kept_from, self.time, self.line = device, kept_from, time, line
+        super().__init__(f"device key {device}: results before {kept_from} were let go")
+
+
+@dataclass(frozen=True, slots=True)
+class MergeReport:
+    added: int
+    repeated: int  # already stored, identical: importing twice changes nothing
+    earliest: Mapping[int, Micros]  # per device key that gained results, its earliest new one
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceResults:
+    """All retained results of one device, each kind sorted by time (reachability: ICMP before SNMP on ties)."""
+
+    reach_time: blk.I64
+    reach_ok: npt.NDArray[np.bool_]
+    video_time: blk.I64
+    video_ok: npt.NDArray[np.bool_]
+
+    def columns(self) -> tuple[blk.I64, npt.NDArray[np.bool_], blk.I64, npt.NDArray[np.bool_]]:
+        """The engine's inputs: state.build_timeline(*results.columns(), params)."""
+        return self.reach_time, self.reach_ok, self.video_time, self.video_ok
+
+
+_NO_RESULTS = DeviceResults(
+    np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, bool)
+)
+
+
+def _decode_results(rows: Iterable[Any]) -> DeviceResults:
+    """One device's blocks, ordered by kind then hour, as the engine's sorted columns."""
+    times: dict[int, list[blk.I64]] = {0: [], 1: [], 2: []}
+    oks: dict[int, list[blk.U8]] = {0: [], 1: [], 2: []}
+    for r in rows:
+        rec = blk.decode(r.data)
+        times[r.kind].append(rec["off"].astype(np.int64) + r.hour * HOUR)
+        oks[r.kind].append(rec["ok"])
+
+    def cat(parts: list[Any], dtype: Any) -> Any:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    reach_t = cat(times[0] + times[1], np.int64)
+    reach_ok = cat(oks[0] + oks[1], np.uint8)
+    order = np.argsort(reach_t, kind="stable")  # ICMP blocks come first, so ties keep ICMP first
+    return DeviceResults(
+        reach_t[order],
+        reach_ok[order].astype(bool),
+        cat(times[2], np.int64),
+        cat(oks[2], np.uint8).astype(bool),
+    )
+
+
+def _block_row(device: int, kind: int, hour: int, part: int, records: blk.Records) -> dict[str, Any]:
+    n, n_ok, rtt_n, rtt_sum, rtt_min, rtt_max = blk.rollup(records)
+    return {
+        "device": device,
+        "kind": kind,
+        "hour": hour,
+        "part": part,
+        "n": n,
+        "n_ok": n_ok,
+        "rtt_n": rtt_n,
+        "rtt_sum_us": rtt_sum,
+        "rtt_min_us": rtt_min,
+        "rtt_max_us": rtt_max,
+        "data": records.tobytes(),
+    }
+
+
+class Results(Part):
+    def merge(self, cols: ResultColumns) -> MergeReport:
+        """Add results to their hourly blocks. Identical repeats are skipped; a result that
+        disagrees with a stored one raises ResultConflict, one older than retention ResultsLetGo.
+        Every part of a touched hour is merged into its part 0."""
+        cols, repeated = blk.sort_and_dedupe(cols)
+        if len(cols) == 0:
+            return MergeReport(0, repeated, {})
+        starts = np.concatenate(([0], np.flatnonzero(cols.device[1:] != cols.device[:-1]) + 1))
+        earliest = dict(
+            zip(cols.device[starts].tolist(), np.minimum.reduceat(cols.time, starts).tolist(), strict=True)
+        )
+        self._check_retention(cols, earliest)
+        groups = list(blk.block_groups(cols))
+        existing = self._existing_blocks([(dev, kind, hour) for dev, kind, hour, _, _ in groups])
+        rows: list[dict[str, Any]] = []
+        split: list[tuple[int, int, int]] = []  # hours stored in several parts, merged now
+        added = 0
+        gained: set[int] = set()
+        for dev, kind, hour, a, b in groups:
+            new = blk.encode(cols, hour, a, b)
+            parts = existing.get((dev, kind, hour))
+            if parts is None:
+                records, n_new = new, b - a
+            else:
+                lines = None if cols.line is None else cols.line[a:b]
+                try:
+                    records, n_new = blk.merge(blk.join_parts(parts), new, lines)
+                except ResultConflict as exc:
+                    raise ResultConflict(dev, kind, hour * HOUR + exc.time, exc.line, None) from None
+                repeated += (b - a) - n_new
+                if n_new == 0 and len(parts) == 1:
+                    continue
+                if len(parts) > 1:
+                    split.append((dev, kind, hour))
+            if n_new:
+                added += n_new
+                gained.add(dev)
+            rows.append(_block_row(dev, kind, hour, 0, records))
+        self._write_blocks(rows, split)
+        return MergeReport(added, repeated, {d: t for d, t in earliest.items() if d in gained})
+
+    def _write_blocks(self, rows: list[dict[str, Any]], split: list[tuple[int, int, int]]) -> None:
+        """Upsert merged blocks (part 0) and drop the parts they were merged from."""
+        rb = t.result_blocks
+        for part in chunks(split, CHUNK // 3):
+            self.conn.execute(
+                rb.delete().where(sa.tuple_(rb.c.device, rb.c.kind, rb.c.hour).in_(part), rb.c.part > 0)
+            )
+        if rows:
+            stmt = self._insert(rb)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["device", "kind", "hour", "part"],
+                set_={
+                    c: stmt.excluded[c]
+                    for c in ("n", "n_ok", "rtt_n", "rtt_sum_us", "rtt_min_us", "rtt_max_us", "data")
+                },
+            )
+            self.conn.execute(stmt, rows)
+
+    def append(self, cols: ResultColumns, part: int) -> None:
+        """Store live results as new parts of their hours, without reading what is stored: a round
+        of 100,000 devices adds 100,000 small rows rather than rewriting 100,000 hourly blocks.
+        `part` (> 0) must be new for these hours: the monitor uses its flush time in seconds."""
+        cols, _ = blk.sort_and_dedupe(cols)
+        rows = [
+            _block_row(dev, kind, hour, part, blk.encode(cols, hour, a, b))
+            for dev, kind, hour, a, b in blk.block_groups(cols)
+        ]
+        if rows:
+            self.conn.execute(self._insert(t.result_blocks).on_conflict_do_nothing(), rows)
+
+    def compact(self, before: Micros) -> int:
+        """Merge the live parts of every hour that ended before `before` into part 0; returns how
+        many hours were merged."""
+        rb = t.result_blocks
+        keys = [
+            tuple(r)
+            for r in self.conn.execute(
+                sa.select(rb.c.device, rb.c.kind, rb.c.hour)
+                .where(rb.c.part > 0, rb.c.hour < before // HOUR)
+                .group_by(rb.c.device, rb.c.kind, rb.c.hour)
+            )
+        ]
+        merged = 0
+        for chunk in chunks(keys, 3000):
+            existing = self._existing_blocks(list(chunk))
+            rows = [_block_row(d, k, h, 0, blk.join_parts(parts)) for (d, k, h), parts in existing.items()]
+            self._write_blocks(rows, list(existing))
+            merged += len(rows)
+        return merged
+
+    def _check_retention(self, cols: ResultColumns, earliest: Mapping[int, Micros]) -> None:
+        tl = t.timelines
+        for part in chunks(sorted(earliest)):
+            rows = self.conn.execute(
+                sa.select(tl.c.device, tl.c.kept_from).where(
+                    tl.c.device.in_(part), tl.c.kept_from.is_not(None)
+                )
+            )
+            for r in rows:
+                if earliest[r.device] < r.kept_from:
+                    i = int(np.flatnonzero((cols.device == r.device) & (cols.time < r.kept_from))[0])
+                    line = None if cols.line is None else int(cols.line[i])
+                    raise ResultsLetGo(r.device, r.kept_from, int(cols.time[i]), line)
+
+    def _existing_blocks(self, keys: list[tuple[int, int, int]]) -> dict[tuple[int, int, int], list[bytes]]:
+        """The stored parts of these (device, kind, hour) keys: per chunk of devices, over the
+        keys' hours (the primary key leads with the device)."""
+        if not keys:
+            return {}
+        rb = t.result_blocks
+        wanted = set(keys)
+        hours = [h for _, _, h in keys]
+        lo, hi = min(hours), max(hours)
+        found: dict[tuple[int, int, int], list[bytes]] = {}
+        for part in chunks(sorted({d for d, _, _ in keys})):
+            rows = self.conn.execute(
+                sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
+                .where(rb.c.device.in_(part), rb.c.hour.between(lo, hi), rb.c.data.is_not(None))
+                .order_by(rb.c.device, rb.c.kind, rb.c.hour, rb.c.part)
+            )
+            for r in rows:
+                key = (r.device, r.kind, r.hour)
+                if key in wanted:
+                    found.setdefault(key, []).append(r.data)
+        return found
+
+    def of_device(self, key: int) -> DeviceResults:
+        """All retained results of one device."""
+        return next((r for _, r in self.of_devices([key])), _NO_RESULTS)
+
+    def of_devices(
+        self, keys: Iterable[int], since: Micros | None = None
+    ) -> Iterator[tuple[int, DeviceResults]]:
+        """(key, results) for each of these devices that has retained results (from the hour of
+        `since` on, when given), streamed device by device so memory holds one device at a time."""
+        rb = t.result_blocks
+        lower = [] if since is None else [rb.c.hour >= since // HOUR]
+        for part in chunks(sorted(set(keys))):
+            rows = self.conn.execute(
+                sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
+                .where(rb.c.device.in_(part), rb.c.data.is_not(None), *lower)
+                .order_by(rb.c.device, rb.c.kind, rb.c.hour, rb.c.part)
+                .execution_options(yield_per=1024)
+            )
+            try:
+                for device, group in itertools.groupby(rows, key=lambda r: r.device):
+                    yield device, _decode_results(group)
+            finally:
+                rows.close()
+
+    def between(
+        self, start: Micros, end: Micros, keys: Sequence[int] | None = None
+    ) -> Iterator[tuple[int, int, int, blk.Records]]:
+        """(device key, kind, hour, records) per stored block in [start, end), by device then hour."""
+        rb = t.result_blocks
+        where = [rb.c.hour >= start // HOUR, rb.c.hour <= (end - 1) // HOUR, rb.c.data.is_not(None)]
+        if keys is not None:
+            where.append(rb.c.device.in_(list(keys)))
+        rows = self.conn.execute(
+            sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
+            .where(*where)
+            .order_by(rb.c.device, rb.c.hour, rb.c.kind)
+            .execution_options(yield_per=2000)
+        )
+        try:
+            for r in rows:
+                yield r.device, r.kind, r.hour, blk.decode(r.data)
+        finally:
+            rows.close()
+
+    def rollups(self, key: int, start: Micros, end: Micros) -> list[dict[str, Any]]:
+        """Hourly probe counts, successes and RTT of a device, whatever parts they are stored in."""
+        rb = t.result_blocks
+        rows = self.conn.execute(
+            sa.select(
+                rb.c.kind,
+                rb.c.hour,
+                sa.func.sum(rb.c.n).label("n"),
+                sa.func.sum(rb.c.n_ok).label("n_ok"),
+                sa.func.sum(rb.c.rtt_n).label("rtt_n"),
+                sa.func.sum(rb.c.rtt_sum_us).label("rtt_sum_us"),
+                sa.func.min(rb.c.rtt_min_us).label("rtt_min_us"),
+                sa.func.max(rb.c.rtt_max_us).label("rtt_max_us"),
+                sa.func.max(sa.case((rb.c.data.is_(None), 1), else_=0)).label("let_go"),
+            )
+            .where(rb.c.device == key, rb.c.hour >= start // HOUR, rb.c.hour < -(-end // HOUR))
+            .group_by(rb.c.hour, rb.c.kind)
+            .order_by(rb.c.hour, rb.c.kind)
+        )
+        return [
+            {
+                **r._mapping,
+                "n": int(r.n),
+                "n_ok": int(r.n_ok),
+                "rtt_n": int(r.rtt_n),
+                "rtt_sum_us": int(r.rtt_sum_us),
+                "let_go": bool(r.let_go),
+            }
+            for r in rows
+        ]
+
+    def let_go(self, key: int, reach_before_hour: int, video_until: Micros) -> int:
+        """Drop raw bytes (keep rollups): reachability blocks before an hour, video blocks that end by
+        `video_until`. Returns how many blocks were let go."""
+        rb = t.result_blocks
+        done = self.conn.execute(
+            rb.update()
+            .where(
+                rb.c.device == key,
+                rb.c.data.is_not(None),
+                sa.or_(
+                    sa.and_(rb.c.kind.in_(blk.REACH_CODES), rb.c.hour < reach_before_hour),
+                    sa.and_(
+                        rb.c.kind == blk.KIND_CODES[ProbeKind.VIDEO], (rb.c.hour + 1) * HOUR <= video_until
+                    ),
+                ),
+            )
+            .values(data=None)
+        )
+        return int(done.rowcount or 0)
+
+    def devices(self) -> list[int]:
+        return list(self.conn.execute(sa.select(t.result_blocks.c.device).distinct()).scalars())

@@ -1,0 +1,26 @@
+"""One transaction, split by concern: `tx.keys`, `tx.versions`, `tx.results`, `tx.timelines`,
+`tx.statements` share its connection."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from slamon.store.keys import DeviceKeys
+from slamon.store.results import Results
+from slamon.store.sql import insert_for
+from slamon.store.statements import Statements
+from slamon.store.timelines import Timelines
+from slamon.store.versions import Versions
+
+
+class StoreTx:
+    """The store's operations, inside one transaction."""
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        insert = insert_for(dialect)
+        self.keys = DeviceKeys(conn, insert)
+        self.versions = Versions(conn, insert)
+        self.results = Results(conn, insert)
+        self.timelines = Timelines(conn, insert)
+        self.statements = Statements(conn, insert)

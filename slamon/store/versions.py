@@ -1,0 +1,149 @@
+"""Versioned inputs: the inventory and contracts as they were from each instant on (so a past month
+recomputes against the fleet as it was then), the exclusions, and the cache of validated fleets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from slamon.canonical import (
+    canonical_json,
+    contract_from_dict,
+    contract_to_dict,
+    exclusion_from_dict,
+    exclusion_to_dict,
+    inventory_from_dict,
+    inventory_to_dict,
+)
+from slamon.model import Contract, ContractId, Exclusion, Fleet, Inventory, Micros
+from slamon.store import schema as t
+from slamon.store.sql import Part
+
+
+def _sha(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+class Versions(Part):
+    def record(self, fleet: Fleet, at: Micros) -> list[str]:
+        """Store what changed since the last versions, effective from `at`. Returns what changed."""
+        changes: list[str] = []
+        body = canonical_json(inventory_to_dict(fleet.inventory))
+        sha = _sha(body)
+        latest = self.conn.execute(
+            sa.select(t.inventory_versions.c.sha256).order_by(t.inventory_versions.c.id.desc()).limit(1)
+        ).scalar()
+        if latest != sha:
+            self.conn.execute(
+                t.inventory_versions.insert().values(effective_from=at, sha256=sha, body=body.decode())
+            )
+            changes.append("inventory")
+        for cid, contract in sorted(fleet.contracts.items()):
+            body = canonical_json(contract_to_dict(contract))
+            sha = _sha(body)
+            latest = self.conn.execute(
+                sa.select(t.contract_versions.c.sha256)
+                .where(t.contract_versions.c.contract == cid)
+                .order_by(t.contract_versions.c.id.desc())
+                .limit(1)
+            ).scalar()
+            if latest != sha:
+                self.conn.execute(
+                    t.contract_versions.insert().values(
+                        contract=cid, effective_from=at, sha256=sha, body=body.decode()
+                    )
+                )
+                changes.append(f"contract {cid}")
+        changes += self._mirror_exclusions(fleet.exclusions, at)
+        return changes
+
+    def _mirror_exclusions(self, exclusions: Sequence[Exclusion], at: Micros) -> list[str]:
+        stored = {
+            r.id: r
+            for r in self.conn.execute(
+                sa.select(
+                    t.exclusions.c.id, t.exclusions.c.sha256, t.exclusions.c.position, t.exclusions.c.source
+                )
+            )
+        }
+        changes: list[str] = []
+        seen: set[str] = set()
+        for position, ex in enumerate(exclusions):
+            body = canonical_json(exclusion_to_dict(ex))
+            sha = _sha(body)
+            seen.add(ex.id)
+            old = stored.get(ex.id)
+            if old is not None and old.sha256 == sha and old.position == position:
+                continue
+            row = {
+                "position": position,
+                "source": "file",
+                "sha256": sha,
+                "body": body.decode(),
+                "updated_at": at,
+            }
+            if old is None:
+                self.conn.execute(t.exclusions.insert().values(id=ex.id, **row))
+            else:
+                self.conn.execute(t.exclusions.update().where(t.exclusions.c.id == ex.id).values(**row))
+            if old is None or old.sha256 != sha:
+                changes.append(f"exclusion {ex.id}")
+        gone = [i for i, r in stored.items() if r.source == "file" and i not in seen]
+        if gone:
+            self.conn.execute(t.exclusions.delete().where(t.exclusions.c.id.in_(gone)))
+            changes += [f"exclusion {i} removed" for i in gone]
+        return changes
+
+    def inventory_as_of(self, at: Micros) -> Inventory | None:
+        """The inventory in effect at `at`: the newest version from before it, else the oldest one."""
+        v = t.inventory_versions
+        body = self.conn.execute(
+            sa.select(v.c.body)
+            .where(v.c.effective_from <= at)
+            .order_by(v.c.effective_from.desc(), v.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if body is None:
+            body = self.conn.execute(sa.select(v.c.body).order_by(v.c.id).limit(1)).scalar()
+        return None if body is None else inventory_from_dict(json.loads(body))
+
+    def contract_as_of(self, contract: str, at: Micros) -> Contract | None:
+        v = t.contract_versions
+        where = v.c.contract == contract
+        body = self.conn.execute(
+            sa.select(v.c.body)
+            .where(where, v.c.effective_from <= at)
+            .order_by(v.c.effective_from.desc(), v.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if body is None:
+            body = self.conn.execute(sa.select(v.c.body).where(where).order_by(v.c.id).limit(1)).scalar()
+        return None if body is None else contract_from_dict(json.loads(body))
+
+    def contracts_as_of(self, at: Micros) -> dict[ContractId, Contract]:
+        ids = self.conn.execute(sa.select(t.contract_versions.c.contract).distinct()).scalars().all()
+        found = {cid: self.contract_as_of(cid, at) for cid in ids}
+        return {ContractId(k): c for k, c in found.items() if c is not None}
+
+    def exclusions(self) -> tuple[Exclusion, ...]:
+        rows = self.conn.execute(
+            sa.select(t.exclusions.c.body).order_by(t.exclusions.c.position, t.exclusions.c.id)
+        )
+        return tuple(exclusion_from_dict(json.loads(r.body)) for r in rows)
+
+    def cached_fleet(self, key: str) -> str | None:
+        return self.conn.execute(sa.select(t.fleet_cache.c.body).where(t.fleet_cache.c.key == key)).scalar()
+
+    def cache_fleet(self, key: str, body: str, at: Micros, keep: int = 4) -> None:
+        """Remember a validated fleet; only the newest few are kept."""
+        fc = t.fleet_cache
+        self.conn.execute(self._insert(fc).values(key=key, body=body, created_at=at).on_conflict_do_nothing())
+        old = self.conn.execute(
+            sa.select(fc.c.key).order_by(fc.c.created_at.desc(), fc.c.key).offset(keep)
+        ).scalars()
+        stale = list(old)
+        if stale:
+            self.conn.execute(fc.delete().where(fc.c.key.in_(stale)))
