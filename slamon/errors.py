@@ -4,6 +4,7 @@
   + InputError        a file or request is wrong: names the file, the key or line, the problem (exit 1)
     - ConfigError, InventoryError, ContractError, ExclusionError, HistoryError
   + StoreError        the database is unreachable or its schema is out of date
+    - StoreMoved      the database is no longer the one opened (file moved or replaced): stop
   + StatementError    verify mismatch, a month outside the contract term, nothing to bill
 
 Probe failures are not exceptions; they are ProbeResult(ok=False).
@@ -49,7 +50,21 @@ class HistoryError(InputError):
 
 
 class StoreError(SlamonError):
-    """The database cannot be used: unreachable, or its schema is not the one this slamon expects."""
+    """The database cannot be used: unreachable, or its schema is not the one this slamon expects.
+
+    `reason` is a small closed set (locked, unreachable, read_only, disk_full, moved, other) that
+    metrics can count by."""
+
+    def __init__(self, message: str, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StoreMoved(StoreError):
+    """The database is not the one that was opened: writing on would lose evidence."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "moved")
 
 
 class StatementError(SlamonError):

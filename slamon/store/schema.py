@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The Alembic head this code expects (tests check it against the migrations), so opening a
 current database costs one query and no Alembic import."""
 
@@ -142,3 +142,11 @@ fleet_cache = Table(
     Column("body", Text, nullable=False),  # canonical JSON of the validated fleet
     Column("created_at", BigInteger, nullable=False),
 )
+
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(100), primary_key=True),  # store_id; journal:<id> (last applied write)
+    Column("value", Text, nullable=False),
+)
+"""The store's identity (a random id made with the database) and each live journal's progress."""

@@ -1,11 +1,12 @@
 """One transaction, split by concern: `tx.keys`, `tx.versions`, `tx.results`, `tx.timelines`,
-`tx.statements` share its connection."""
+`tx.statements`, `tx.meta` share its connection."""
 
 from __future__ import annotations
 
 from sqlalchemy import Connection
 
 from slamon.store.keys import DeviceKeys
+from slamon.store.meta import Meta
 from slamon.store.results import Results
 from slamon.store.sql import insert_for
 from slamon.store.statements import Statements
@@ -24,3 +25,4 @@ class StoreTx:
         self.results = Results(conn, insert)
         self.timelines = Timelines(conn, insert)
         self.statements = Statements(conn, insert)
+        self.meta = Meta(conn, insert)
