@@ -7,7 +7,7 @@ needed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import IO, Any
@@ -61,19 +61,55 @@ def _table(header: list[str], rows: list[list[Any]], widths: list[float], numeri
 
 
 def render_pdf(doc: Mapping[str, Any], out: IO[bytes]) -> None:
+    """The statement as a landscape A4 PDF: each section in turn, the hash in every page's footer."""
     cur = doc["currency"]
-    rates = doc["rates"]
-    period = doc.get("period", {})
     story: list[Any] = [
+        *_title(doc),
+        _summary(doc),
+        Paragraph("Deductions 扣款明细", HEADING),
+        _deductions(doc["deductions"], cur),
+        Paragraph("Outages 故障 (counted downtime inside the month)", HEADING),
+        _outages(doc["outages"], cur),
+        Paragraph("Exclusions 免责", HEADING),
+        _exclusions(doc["exclusions"]),
+        Paragraph("Devices 设备", HEADING),
+        _devices(doc["devices"], cur),
+        Spacer(0, 10 * mm),
+        _signatures(),
+    ]
+    footer = _footer(f"{doc['contract']} {doc['month']} revision {doc['revision']}  {doc['hash']}")
+    pdf = SimpleDocTemplate(
+        out,
+        pagesize=landscape(A4),
+        leftMargin=12 * mm,
+        rightMargin=12 * mm,
+        topMargin=12 * mm,
+        bottomMargin=14 * mm,
+        title=f"SLA statement {doc['contract']} {doc['month']}",
+        author="slamon",
+    )
+    pdf.build(story, onFirstPage=footer, onLaterPages=footer)
+
+
+def _title(doc: Mapping[str, Any]) -> list[Any]:
+    period = doc.get("period", {})
+    replaces = f" (replaces {doc['replaces'][:19]}…)" if doc.get("replaces") else ""
+    return [
         Paragraph(f"SLA statement 服务考核结算单 — {doc['contract']} — {doc['month']}", TITLE),
         Paragraph(
             f"Vendor 供应商: {doc.get('vendor', '')} &nbsp; Period: {_when(period.get('start'))} to "
             f"{_when(period.get('end'))} ({doc.get('timezone', '')}) &nbsp; Status: {doc['status']}, revision "
-            f"{doc['revision']}" + (f" (replaces {doc['replaces'][:19]}…)" if doc.get("replaces") else ""),
+            f"{doc['revision']}" + replaces,
             BODY,
         ),
         Spacer(0, 4 * mm),
     ]
+
+
+def _summary(doc: Mapping[str, Any]) -> Table:
+    """The figures a signer reads first: fees, deductions, payable, the fleet rates."""
+    cur = doc["currency"]
+    rates = doc["rates"]
     summary = Table(
         [
             ["Fee total 租赁服务费", f"{_money(doc['fee_total'])} {cur}"],
@@ -95,135 +131,126 @@ def render_pdf(doc: Mapping[str, Any], out: IO[bytes]) -> None:
             ]
         )
     )
-    story += [summary]
+    return summary
 
-    story += [Paragraph("Deductions 扣款明细", HEADING)]
-    story += [
-        _table(
-            ["rule", "device / KPI", "reason", f"amount ({cur})"],
+
+def _deductions(deductions: list[Mapping[str, Any]], cur: str) -> LongTable:
+    return _table(
+        ["rule", "device / KPI", "reason", f"amount ({cur})"],
+        [
+            [d["rule"], d.get("device") or d.get("kpi") or "", d["reason"], _money(d["amount"])]
+            for d in deductions
+        ]
+        or [["none", "", "", ""]],
+        [30, 30, 170, 30],
+        {3},
+    )
+
+
+def _outages(outages: list[Mapping[str, Any]], cur: str) -> LongTable:
+    return _table(
+        ["device", "start", "end", "counted", "causes", "overrun h", f"deduction ({cur})"],
+        [
             [
-                [d["rule"], d.get("device") or d.get("kpi") or "", d["reason"], _money(d["amount"])]
-                for d in doc["deductions"]
+                o["device"],
+                _when(o["start"]),
+                _when(o["end"]) if o["end"] else "still down",
+                _span(o["counted_s"]),
+                ", ".join(f"{k} {_span(v)}" for k, v in o["causes"].items()),
+                o["overrun_hours"],
+                _money(o["deduction"]),
             ]
-            or [["none", "", "", ""]],
-            [30, 30, 170, 30],
-            {3},
-        )
-    ]
-    story += [Paragraph("Outages 故障 (counted downtime inside the month)", HEADING)]
-    story += [
-        _table(
-            ["device", "start", "end", "counted", "causes", "overrun h", f"deduction ({cur})"],
+            for o in outages
+        ]
+        or [["none", "", "", "", "", "", ""]],
+        [30, 32, 32, 22, 94, 20, 30],
+        {3, 5, 6},
+    )
+
+
+def _exclusions(exclusions: list[Mapping[str, Any]]) -> LongTable:
+    return _table(
+        ["id", "category", "status", "from", "to", "honoured", "excluded"],
+        [
             [
-                [
-                    o["device"],
-                    _when(o["start"]),
-                    _when(o["end"]) if o["end"] else "still down",
-                    _span(o["counted_s"]),
-                    ", ".join(f"{k} {_span(v)}" for k, v in o["causes"].items()),
-                    o["overrun_hours"],
-                    _money(o["deduction"]),
-                ]
-                for o in doc["outages"]
+                e["id"],
+                e["category"],
+                e["status"],
+                _when(e.get("start")),
+                _when(e.get("end")),
+                "yes" if e["honoured"] else f"no: {e.get('not_honoured_because', '')}",
+                _span(e["excluded_s"]),
             ]
-            or [["none", "", "", "", "", "", ""]],
-            [30, 32, 32, 22, 94, 20, 30],
-            {3, 5, 6},
-        )
-    ]
-    story += [Paragraph("Exclusions 免责", HEADING)]
-    story += [
-        _table(
-            ["id", "category", "status", "from", "to", "honoured", "excluded"],
+            for e in exclusions
+        ]
+        or [["none", "", "", "", "", "", ""]],
+        [32, 26, 20, 30, 30, 96, 26],
+        {6},
+    )
+
+
+def _devices(devices: list[Mapping[str, Any]], cur: str) -> LongTable:
+    return _table(
+        [
+            "device",
+            "kind",
+            "site",
+            "ch",
+            f"fee ({cur})",
+            "scheduled",
+            "excluded",
+            "down",
+            "degraded",
+            "availability",
+            f"deduction ({cur})",
+        ],
+        [
             [
-                [
-                    e["id"],
-                    e["category"],
-                    e["status"],
-                    _when(e.get("start")),
-                    _when(e.get("end")),
-                    "yes" if e["honoured"] else f"no: {e.get('not_honoured_because', '')}",
-                    _span(e["excluded_s"]),
-                ]
-                for e in doc["exclusions"]
+                d["id"],
+                d.get("kind", ""),
+                d.get("site", ""),
+                d.get("channels", ""),
+                _money(d["fee"]),
+                _span(d["scheduled_s"]),
+                _span(d["excluded_s"]),
+                _span(d["down_s"]),
+                _span(d["degraded_s"]),
+                f"{d['availability']:.6f}",
+                _money(d["deduction"]),
             ]
-            or [["none", "", "", "", "", "", ""]],
-            [32, 26, 20, 30, 30, 96, 26],
-            {6},
-        )
-    ]
-    story += [Paragraph("Devices 设备", HEADING)]
-    story += [
-        _table(
+            for d in devices
+        ],
+        [30, 16, 24, 8, 22, 24, 22, 24, 22, 22, 26],
+        {3, 4, 5, 6, 7, 8, 9, 10},
+    )
+
+
+def _signatures() -> Table:
+    return Table(
+        [
+            ["Contract manager 合同管理方", "", "Vendor 供应商", ""],
+            ["Signature 签字: ____________________", "", "Signature 签字: ____________________", ""],
+            ["Date 日期: ____________________", "", "Date 日期: ____________________", ""],
+        ],
+        colWidths=[90 * mm, 30 * mm, 90 * mm, 30 * mm],
+        style=TableStyle(
             [
-                "device",
-                "kind",
-                "site",
-                "ch",
-                f"fee ({cur})",
-                "scheduled",
-                "excluded",
-                "down",
-                "degraded",
-                "availability",
-                f"deduction ({cur})",
-            ],
-            [
-                [
-                    d["id"],
-                    d.get("kind", ""),
-                    d.get("site", ""),
-                    d.get("channels", ""),
-                    _money(d["fee"]),
-                    _span(d["scheduled_s"]),
-                    _span(d["excluded_s"]),
-                    _span(d["down_s"]),
-                    _span(d["degraded_s"]),
-                    f"{d['availability']:.6f}",
-                    _money(d["deduction"]),
-                ]
-                for d in doc["devices"]
-            ],
-            [30, 16, 24, 8, 22, 24, 22, 24, 22, 22, 26],
-            {3, 4, 5, 6, 7, 8, 9, 10},
-        )
-    ]
-    story += [
-        Spacer(0, 10 * mm),
-        Table(
-            [
-                ["Contract manager 合同管理方", "", "Vendor 供应商", ""],
-                ["Signature 签字: ____________________", "", "Signature 签字: ____________________", ""],
-                ["Date 日期: ____________________", "", "Date 日期: ____________________", ""],
-            ],
-            colWidths=[90 * mm, 30 * mm, 90 * mm, 30 * mm],
-            style=TableStyle(
-                [
-                    ("FONTNAME", (0, 0), (-1, -1), FONT),
-                    ("FONTSIZE", (0, 0), (-1, -1), 9),
-                    ("TOPPADDING", (0, 1), (-1, -1), 8),
-                ]
-            ),
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("FONTSIZE", (0, 0), (-1, -1), 9),
+                ("TOPPADDING", (0, 1), (-1, -1), 8),
+            ]
         ),
-    ]
+    )
+
+
+def _footer(stamp: str) -> Callable[[Canvas, Any], None]:
+    """Draws the statement's hash and the page number on every page, so a printed copy can be checked."""
 
     def footer(canvas: Canvas, _doc: Any) -> None:
         canvas.saveState()
         canvas.setFont(FONT, 7)
-        canvas.drawString(
-            12 * mm, 8 * mm, f"{doc['contract']} {doc['month']} revision {doc['revision']}  {doc['hash']}"
-        )
+        canvas.drawString(12 * mm, 8 * mm, stamp)
         canvas.drawRightString(landscape(A4)[0] - 12 * mm, 8 * mm, f"page {canvas.getPageNumber()}")
         canvas.restoreState()
 
-    pdf = SimpleDocTemplate(
-        out,
-        pagesize=landscape(A4),
-        leftMargin=12 * mm,
-        rightMargin=12 * mm,
-        topMargin=12 * mm,
-        bottomMargin=14 * mm,
-        title=f"SLA statement {doc['contract']} {doc['month']}",
-        author="slamon",
-    )
-    pdf.build(story, onFirstPage=footer, onLaterPages=footer)
+    return footer
