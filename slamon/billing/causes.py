@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from slamon.billing.intervals import Intervals, intersect, normalize, subtract
 from slamon.engine.timeline import Outage
-from slamon.model import Contract, Device, DeviceId, Exclusion, ExclusionStatus, to_micros
+from slamon.model import Contract, Device, DeviceId, Exclusion, ExclusionStatus, Micros, to_micros
 
 DEVICE = "device"
 
@@ -61,12 +61,14 @@ def attribute(
     covers: Sequence[Cover],
     ancestors: Sequence[tuple[DeviceId, Sequence[Outage]]],
     grace: timedelta,
+    begun: Micros | None = None,
 ) -> dict[str, Intervals]:
     """Split `span` (the outage, clipped to the service window) into causes.
 
     `ancestors` are (id, outages) nearest first; an ancestor outage [as, ae) covers this one from
-    `as` until `ae + grace`, provided it was still running when this outage began (ae > start; the
-    start as the contract sees it, inside the service window).
+    `as` until `ae + grace`, provided it was still running when this outage began (ae > begun;
+    `begun` defaults to the span's start: where the outage starts as the contract sees it, inside
+    the service window).
     """
     remaining = span
     parts: dict[str, Intervals] = {}
@@ -81,7 +83,7 @@ def attribute(
     for c in covers:
         take(excluded_cause(c.exclusion), c.intervals)
     g = to_micros(grace)
-    begun = span[0][0]
+    begun = span[0][0] if begun is None else begun
     for ancestor, their_outages in ancestors:
         if not remaining:
             break
@@ -92,6 +94,19 @@ def attribute(
     if remaining:
         parts[DEVICE] = remaining
     return parts
+
+
+def cause_at(
+    at: Micros,
+    begun: Micros,
+    covers: Sequence[Cover],
+    ancestors: Sequence[tuple[DeviceId, Sequence[Outage]]],
+    grace: timedelta,
+) -> str:
+    """The cause of second `at` of an outage that began at `begun`: what a statement would charge
+    that second to, asked while the outage is still going on (metrics, the device API)."""
+    parts = attribute([(at, at + 1)], covers, ancestors, grace, begun=begun)
+    return next(iter(parts))
 
 
 def counted(parts: dict[str, Intervals], upstream_counts: bool) -> Intervals:

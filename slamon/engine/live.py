@@ -48,6 +48,9 @@ class DeviceLive:
     quality_bad: bool = False  # the quality machine after the last sample
     early_video: list[tuple[Micros, bool]] = field(default_factory=list)  # samples before any reach result
     changed_at: Micros | None = None  # when the state after the last result began
+    last_failure: Micros | None = None  # the latest failed reachability result
+    outage_start: Micros | None = None  # where the outage open at the carry (or in the tail) began
+    recent: dict[Micros, Micros] = field(default_factory=dict)  # closed outages, start -> end
     # the latest observation, for people and metrics
     last_probe: Micros | None = None
     rtt_ms: float | None = None
@@ -86,6 +89,19 @@ class DeviceLive:
     def open_outage(self) -> Outage | None:
         outages = self.tail.outages
         return outages[-1] if outages and outages[-1].open else None
+
+    def outages_near(self, now: Micros) -> list[Outage]:
+        """The outages that can still name this device as the cause of a child's downtime at
+        `now`: the open one (its end is where the evidence runs out) and the recently closed ones,
+        each from its true start however much of it was folded into the carry."""
+        found = [
+            Outage(start, end, False, None, None, None, None) for start, end in sorted(self.recent.items())
+        ]
+        if self.judged_down and self.outage_start is not None:
+            horizon = self.horizon
+            end = now + 1 if horizon is None else max(horizon, now + 1)
+            found.append(Outage(self.outage_start, end, True, None, None, None, None))
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +145,19 @@ class FleetState:
         carry: Carry | None,
         reach: Iterable[tuple[Micros, bool]],
         video: Iterable[tuple[Micros, bool]],
+        *,
+        outages: Iterable[tuple[Micros, Micros, bool]] = (),
     ) -> None:
-        """Resume a device after a restart: its stored carry and the results stored after it."""
+        """Resume a device after a restart: its stored carry and the results stored after it, and
+        its latest stored outages (start, end, open), which its children's causes may still need."""
         live = self._devices.get(device)
         if live is None:
             return
+        for start, end, is_open in outages:
+            if is_open:
+                live.outage_start = start
+            else:
+                live.recent[start] = end
         live.carry = carry
         after = carry.reach_last if carry else None
         live.reach = sorted(r for r in reach if after is None or r[0] > after)
@@ -175,6 +199,8 @@ class FleetState:
         if r.kind.is_reachability:
             live.last_probe = at if live.last_probe is None else max(at, live.last_probe)
             live.rtt_ms, live.loss, live.error = r.rtt_ms, r.loss, r.error
+            if not r.ok and (live.last_failure is None or at > live.last_failure):
+                live.last_failure = at
             if r.detail:
                 live.detail = r.detail
         else:
@@ -233,6 +259,7 @@ class FleetState:
             else bool(live.carry and live.carry.reach_down)
         )
         _note_change(live, old)
+        _note_outages(live)
         live.quality_bad = quality_after(
             vt, vok, live.params.degrade_after, bool(live.carry and live.carry.video_bad)
         )
@@ -294,6 +321,33 @@ def _note_change(live: DeviceLive, old: Timeline) -> None:
     if carried and live.changed_at is not None and (not before or before[-1].state is last.state):
         return
     live.changed_at = last.at
+
+
+RECENT_OUTAGES = 8  # closed outages a device remembers for its children's causes (upstream_grace)
+
+
+def _note_outages(live: DeviceLive) -> None:
+    """Keep `outage_start` and `recent` in step with the tail. An outage the tail starts at the
+    carry (it was already open there) began at `outage_start`, which an earlier tail recorded."""
+    carry = live.carry
+    for o in live.tail.outages:
+        start = o.start
+        if (
+            carry is not None
+            and carry.reach_down
+            and start == carry.reach_last
+            and live.outage_start is not None
+        ):
+            start = min(start, live.outage_start)
+        if o.open:
+            live.outage_start = start
+        else:
+            live.recent[start] = o.end
+            if live.outage_start == start:
+                live.outage_start = None
+    if len(live.recent) > RECENT_OUTAGES:
+        for start in sorted(live.recent, key=live.recent.__getitem__)[:-RECENT_OUTAGES]:
+            del live.recent[start]
 
 
 def _firm_part(tl: Timeline) -> tuple[object, ...]:

@@ -1,0 +1,73 @@
+"""A unit of live evidence on its way to the store: what a round found, or what a flush moved.
+
+A round's write holds its raw results and the timeline tails they changed, so a stored transition
+always has its evidence stored with it; a flush's write moves where each device's evidence ends
+(horizons, with the open outage's latest failure) and where its engine resumes after a restart.
+Writes are applied in the order they were made (service/writer.py): a later write assumes every
+earlier one is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from slamon.engine.timeline import Carry, Timeline
+from slamon.model import Micros
+from slamon.store import ResultColumns, StoreTx
+
+
+@dataclass(frozen=True, slots=True)
+class TailWrite:
+    """A device's timeline from `since` (the carry its tail was built on; None: all of it) on."""
+
+    key: int
+    tail: Timeline
+    since: Micros | None
+    params: str  # the engine settings, as the store records them
+
+
+@dataclass(frozen=True, slots=True)
+class HorizonMove:
+    """A device's evidence went on without changing its state: its closing `unknown` moves to
+    `horizon`, and so does the end of its open outage, whose latest failure is `last_failure`."""
+
+    key: int
+    horizon: Micros
+    last_failure: Micros | None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One write: a round's (`results`, `tails`) or a flush's (`moves`, `resumes`)."""
+
+    what: str  # "icmp round", "flush": for logs
+    at: Micros  # when it was made (the store's updated_at)
+    results: ResultColumns | None = None
+    part: int = 0  # the result blocks' part number: new for every hour this write touches
+    tails: tuple[TailWrite, ...] = ()
+    moves: tuple[HorizonMove, ...] = ()
+    resumes: tuple[tuple[int, Carry], ...] = field(default=())
+
+    @property
+    def rows(self) -> int:
+        """Results and timeline changes it carries: the backlog's size in rows."""
+        return (0 if self.results is None else len(self.results)) + len(self.tails) + len(self.moves)
+
+    @property
+    def nbytes(self) -> int:
+        """About how much memory it holds."""
+        results = 0 if self.results is None else 30 * len(self.results)
+        tails = sum(200 + 60 * len(t.tail.transitions) + 120 * len(t.tail.outages) for t in self.tails)
+        return 200 + results + tails + 60 * (len(self.moves) + len(self.resumes))
+
+
+def apply(tx: StoreTx, evidence: Evidence) -> None:
+    """Write one unit of evidence in the caller's transaction."""
+    if evidence.results is not None and len(evidence.results):
+        tx.results.append(evidence.results, evidence.part)
+    if evidence.tails:
+        tx.timelines.write_tails([(w.key, w.tail, w.since, w.params) for w in evidence.tails], at=evidence.at)
+    if evidence.moves:
+        tx.timelines.move_horizons([(m.key, m.horizon, m.last_failure) for m in evidence.moves])
+    if evidence.resumes:
+        tx.timelines.save_resumes(list(evidence.resumes))
