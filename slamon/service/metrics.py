@@ -1,28 +1,33 @@
-"""What Prometheus sees: every device's current state, the fleet's rates, and slamon's own health.
+"""What Prometheus sees: every device's current state and cause, the fleet's rates, and slamon's own
+health (rounds, the store's backlog and failures).
 
-The collector reads memory only (the live state and figures a background job computed): its
-output is produced on the event loop at every scrape. At 100,000 devices the per-device series
-are half a million lines, so they are written by a dedicated renderer that caches each device's
-label set, rather than through prometheus_client's generic objects; slamon's own metrics go
-through a normal CollectorRegistry. `promtool check metrics` passes on the joined output.
+At 100,000 devices the per-device series are half a million lines. They are rendered once per
+round from the round's FleetView (service/views.py), in a thread, by a renderer that caches each
+device's label set, and kept as bytes, plain and gzipped: a scrape sends them as they are and adds
+only slamon's own metrics (a normal CollectorRegistry) and the month-to-date figures. The gzipped
+body is several gzip members, which HTTP clients (Prometheus among them) read as one stream.
+`promtool check metrics` passes on the joined output.
 """
 
 from __future__ import annotations
 
+import gzip
 import math
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from slamon.billing.causes import DEVICE, covers_for, upstream_cause
-from slamon.clock import Clock
-from slamon.engine.live import DeviceLive, FleetState
-from slamon.model import SECOND, DeviceId, DeviceState, Fleet, Kpi, Micros, ProbeKind, to_micros
+from slamon.model import SECOND, DeviceId, DeviceState, Kpi, ProbeKind
+from slamon.service.views import DeviceView, FleetView
+from slamon.service.writer import WriterStatus
 
 LABELS = ("device", "kind", "site", "district", "contract")
+GZIP_LEVEL = 5
 
 
 def _escape(value: str) -> str:
@@ -31,29 +36,6 @@ def _escape(value: str) -> str:
 
 def _labels(names: Iterable[str], values: Iterable[str]) -> str:
     return ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
-
-
-def current_cause(fleet: Fleet, state: FleetState, live: DeviceLive, now: Micros) -> str | None:
-    """Why a device is down now: an approved exclusion, the nearest ancestor that is down (or
-    came back less than upstream_grace ago), else the device itself. None when it is not down."""
-    if live.state_at(now) is not DeviceState.DOWN:
-        return None
-    device = live.device
-    contract = fleet.contracts[device.contract]
-    for cover in covers_for(device, fleet.exclusions, contract):
-        if any(start <= now < end for start, end in cover.intervals):
-            return f"excluded:{cover.exclusion.category.value}"
-    grace = to_micros(contract.sla.upstream_grace)
-    for ancestor in fleet.inventory.ancestors(device.id):
-        parent = state.get(ancestor.id)
-        if parent is None:
-            continue
-        if parent.state_at(now) is DeviceState.DOWN:
-            return upstream_cause(ancestor.id)
-        last = parent.tail.outages[-1] if parent.tail.outages else None
-        if last is not None and not last.open and last.end <= now < last.end + grace:
-            return upstream_cause(ancestor.id)
-    return DEVICE
 
 
 @dataclass(slots=True)
@@ -65,28 +47,33 @@ class Figures:
     district: dict[tuple[str, str], dict[Kpi, float]] = field(default_factory=dict)
 
 
-class FleetRenderer:
-    """The per-device and per-group series, as exposition text, from memory."""
+class FleetExposition:
+    """The per-device and per-group series of the latest view, as exposition bytes."""
 
-    def __init__(self, state: FleetState, figures: Figures, clock: Clock) -> None:
-        self.state = state
-        self.figures = figures
-        self._clock = clock
+    def __init__(self) -> None:
         self._label_cache: dict[DeviceId, tuple[object, str]] = {}
+        self._lock = threading.Lock()
+        self.body = b""
+        self.gzipped = gzip.compress(b"", GZIP_LEVEL)
+        self.at = 0  # the view's instant (µs); 0: none yet
 
-    def _device_labels(self, live: DeviceLive) -> str:
-        d = live.device
+    def update(self, view: FleetView) -> None:
+        """Render a view (call it off the event loop: it is the expensive part of a scrape)."""
+        with self._lock:
+            body = self.render(view).encode()
+            gzipped = gzip.compress(body, GZIP_LEVEL)
+            self.body, self.gzipped, self.at = body, gzipped, view.at
+
+    def _device_labels(self, v: DeviceView) -> str:
+        d = v.device
         cached = self._label_cache.get(d.id)
         if cached is not None and cached[0] is d:
             return cached[1]
-        site = self.state.fleet.inventory.sites.get(d.site)
-        text = _labels(LABELS, (d.id, d.kind.value, d.site, site.district if site else "", d.contract))
+        text = _labels(LABELS, (d.id, d.kind.value, d.site, v.district, d.contract))
         self._label_cache[d.id] = (d, text)
         return text
 
-    def render(self) -> str:
-        fleet = self.state.fleet
-        now = to_micros(self._clock.now())
+    def render(self, view: FleetView) -> str:
         up: list[str] = []
         state_lines: list[str] = []
         cause_lines: list[str] = []
@@ -94,32 +81,31 @@ class FleetRenderer:
         loss: list[str] = []
         last: list[str] = []
         online: dict[tuple[str, str], list[int]] = {}
-        for live in self.state:
-            labels = self._device_labels(live)
-            state = live.state_at(now)
+        contracts = view.fleet.contracts
+        for v in view.devices:
+            labels = self._device_labels(v)
+            state = v.state
             if state is not DeviceState.UNKNOWN:
                 up.append(f"slamon_device_up{{{labels}}} {0 if state is DeviceState.DOWN else 1}")
             state_lines.append(f'slamon_device_state{{{labels},state="{state.value}"}} 1')
-            if state is DeviceState.DOWN:
-                cause = current_cause(fleet, self.state, live, now) or DEVICE
-                cause_lines.append(f'slamon_device_cause{{{labels},cause="{_escape(cause)}"}} 1')
-            if live.rtt_ms is not None and live.rtt_ms == live.rtt_ms:
-                rtt.append(f"slamon_device_rtt_seconds{{{labels}}} {live.rtt_ms / 1000:.6f}")
-            if live.loss is not None:
-                loss.append(f"slamon_device_loss_ratio{{{labels}}} {live.loss:.4f}")
-            if live.last_probe is not None:
+            if v.cause is not None:
+                cause_lines.append(f'slamon_device_cause{{{labels},cause="{_escape(v.cause)}"}} 1')
+            if v.rtt_ms is not None and v.rtt_ms == v.rtt_ms:
+                rtt.append(f"slamon_device_rtt_seconds{{{labels}}} {v.rtt_ms / 1000:.6f}")
+            if v.loss is not None:
+                loss.append(f"slamon_device_loss_ratio{{{labels}}} {v.loss:.4f}")
+            if v.last_probe is not None:
                 last.append(
-                    f"slamon_device_last_probe_timestamp_seconds{{{labels}}} {live.last_probe / SECOND:.3f}"
+                    f"slamon_device_last_probe_timestamp_seconds{{{labels}}} {v.last_probe / SECOND:.3f}"
                 )
-            d = live.device
-            contract = fleet.contracts.get(d.contract)
+            d = v.device
+            contract = contracts.get(d.contract)
             if (
                 contract is not None
                 and d.kind in contract.sla.fleet_kinds
                 and state is not DeviceState.UNKNOWN
             ):
-                site = fleet.inventory.sites.get(d.site)
-                counts = online.setdefault((d.contract, site.district if site else ""), [0, 0])
+                counts = online.setdefault((d.contract, v.district), [0, 0])
                 counts[0] += state is not DeviceState.DOWN
                 counts[1] += 1
         out = [
@@ -141,108 +127,197 @@ class FleetRenderer:
             "# HELP slamon_device_last_probe_timestamp_seconds When the latest reachability result was taken.",
             "# TYPE slamon_device_last_probe_timestamp_seconds gauge",
             *last,
+            *_online_lines(online),
+            "# HELP slamon_view_timestamp_seconds When the device series above were taken (after each round).",
+            "# TYPE slamon_view_timestamp_seconds gauge",
+            f"slamon_view_timestamp_seconds {view.at / SECOND:.3f}",
         ]
-        out += self._groups(online)
         return "\n".join(out) + "\n"
 
-    def _groups(self, online: Mapping[tuple[str, str], list[int]]) -> list[str]:
-        by_contract: dict[str, list[int]] = {}
-        for (contract, _district), (good, known) in online.items():
-            counts = by_contract.setdefault(contract, [0, 0])
-            counts[0] += good
-            counts[1] += known
-        out = [
-            (
-                "# HELP slamon_online_ratio Share of the fleet kinds' devices with a known state that are up or "
-                "degraded now, per contract and district."
-            ),
-            "# TYPE slamon_online_ratio gauge",
-        ]
-        for (contract, district), (good, known) in sorted(online.items()):
-            out.append(
-                f"slamon_online_ratio{{{_labels(('contract', 'district'), (contract, district))}}} "
-                f"{good / known if known else 1:.6f}"
-            )
-        out += [
-            "# HELP slamon_contract_online_ratio Share of the contract's fleet kinds up or degraded now.",
-            "# TYPE slamon_contract_online_ratio gauge",
-        ]
-        for contract, (good, known) in sorted(by_contract.items()):
-            out.append(
-                f'slamon_contract_online_ratio{{contract="{_escape(contract)}"}} '
-                f"{good / known if known else 1:.6f}"
-            )
-        figures = self.figures
-        if figures.computed_at:
-            out += [
-                (
-                    "# HELP slamon_mtd_rate Month-to-date SLA rate of the contract (online_rate, intact_rate), as a "
-                    "statement computes it."
-                ),
-                "# TYPE slamon_mtd_rate gauge",
-            ]
-            for contract, rates in sorted(figures.contract.items()):
-                for kpi, value in sorted(rates.items()):
-                    out.append(
-                        f'slamon_mtd_rate{{contract="{_escape(contract)}",kpi="{kpi.value}"}} {value:.6f}'
-                    )
-            out += [
-                "# HELP slamon_mtd_district_rate Month-to-date SLA rate per contract and district.",
-                "# TYPE slamon_mtd_district_rate gauge",
-            ]
-            for (contract, district), rates in sorted(figures.district.items()):
-                for kpi, value in sorted(rates.items()):
-                    labels = _labels(("contract", "district", "kpi"), (contract, district, kpi.value))
-                    out.append(f"slamon_mtd_district_rate{{{labels}}} {value:.6f}")
-            out += [
-                "# HELP slamon_mtd_computed_timestamp_seconds When the month-to-date figures were computed.",
-                "# TYPE slamon_mtd_computed_timestamp_seconds gauge",
-                f"slamon_mtd_computed_timestamp_seconds {figures.computed_at:.3f}",
-            ]
-        return out
+
+def _online_lines(online: Mapping[tuple[str, str], list[int]]) -> list[str]:
+    by_contract: dict[str, list[int]] = {}
+    for (contract, _district), (good, known) in online.items():
+        counts = by_contract.setdefault(contract, [0, 0])
+        counts[0] += good
+        counts[1] += known
+    out = [
+        (
+            "# HELP slamon_online_ratio Share of the fleet kinds' devices with a known state that are up or "
+            "degraded now, per contract and district."
+        ),
+        "# TYPE slamon_online_ratio gauge",
+    ]
+    for (contract, district), (good, known) in sorted(online.items()):
+        out.append(
+            f"slamon_online_ratio{{{_labels(('contract', 'district'), (contract, district))}}} "
+            f"{good / known if known else 1:.6f}"
+        )
+    out += [
+        "# HELP slamon_contract_online_ratio Share of the contract's fleet kinds up or degraded now.",
+        "# TYPE slamon_contract_online_ratio gauge",
+    ]
+    for contract, (good, known) in sorted(by_contract.items()):
+        out.append(
+            f'slamon_contract_online_ratio{{contract="{_escape(contract)}"}} {good / known if known else 1:.6f}'
+        )
+    return out
+
+
+def figures_text(figures: Figures) -> str:
+    """The month-to-date series (absent until the first computation)."""
+    if not figures.computed_at:
+        return ""
+    out = [
+        (
+            "# HELP slamon_mtd_rate Month-to-date SLA rate of the contract (online_rate, intact_rate), as a "
+            "statement computes it."
+        ),
+        "# TYPE slamon_mtd_rate gauge",
+    ]
+    for contract, rates in sorted(figures.contract.items()):
+        for kpi, value in sorted(rates.items()):
+            out.append(f'slamon_mtd_rate{{contract="{_escape(contract)}",kpi="{kpi.value}"}} {value:.6f}')
+    out += [
+        "# HELP slamon_mtd_district_rate Month-to-date SLA rate per contract and district.",
+        "# TYPE slamon_mtd_district_rate gauge",
+    ]
+    for (contract, district), rates in sorted(figures.district.items()):
+        for kpi, value in sorted(rates.items()):
+            labels = _labels(("contract", "district", "kpi"), (contract, district, kpi.value))
+            out.append(f"slamon_mtd_district_rate{{{labels}}} {value:.6f}")
+    out += [
+        "# HELP slamon_mtd_computed_timestamp_seconds When the month-to-date figures were computed.",
+        "# TYPE slamon_mtd_computed_timestamp_seconds gauge",
+        f"slamon_mtd_computed_timestamp_seconds {figures.computed_at:.3f}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+class RoundCounters(Protocol):
+    rounds: int
+    overruns: int
+    timeouts: int
+    errors: int
+    probes: int
+    failed: int
+    last_duration: float
+    last_started: float
+
+
+WriterStatusSource = Callable[[], WriterStatus]
+LateCount = Callable[[], int]
 
 
 class SelfCollector(Collector):
-    """slamon's own health: rounds, probes, errors. Reads the monitor's counters only."""
+    """slamon's own health: rounds, probes, errors, the store's backlog. Reads counters only."""
 
-    def __init__(self, stats: Mapping[ProbeKind, object], state: FleetState) -> None:
+    def __init__(
+        self,
+        stats: Mapping[ProbeKind, RoundCounters],
+        devices: Sized,
+        writer_status: WriterStatusSource,
+        late: LateCount,
+    ) -> None:
         self.stats = stats
-        self.state = state
+        self.devices = devices
+        self.writer_status = writer_status
+        self.late = late
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        duration = GaugeMetricFamily(
-            "slamon_round_duration_seconds", "How long the latest round took.", labels=["probe"]
-        )
-        started = GaugeMetricFamily(
-            "slamon_round_last_start_timestamp_seconds", "When the latest round began.", labels=["probe"]
-        )
-        rounds = CounterMetricFamily("slamon_rounds", "Rounds run.", labels=["probe"])
-        overruns = CounterMetricFamily(
-            "slamon_round_overruns", "Rounds that took longer than their interval.", labels=["probe"]
-        )
-        errors = CounterMetricFamily(
-            "slamon_round_errors", "Rounds that failed with an error (a bug; logged).", labels=["probe"]
-        )
-        probes = CounterMetricFamily("slamon_probes", "Probe results taken.", labels=["probe"])
-        failed = CounterMetricFamily("slamon_probes_failed", "Probe results that failed.", labels=["probe"])
-        for kind, s in self.stats.items():
-            k = [kind.value]
-            duration.add_metric(k, getattr(s, "last_duration", math.nan))
-            started.add_metric(k, getattr(s, "last_started", 0.0))
-            rounds.add_metric(k, getattr(s, "rounds", 0))
-            overruns.add_metric(k, getattr(s, "overruns", 0))
-            errors.add_metric(k, getattr(s, "errors", 0))
-            probes.add_metric(k, getattr(s, "probes", 0))
-            failed.add_metric(k, getattr(s, "failed", 0))
-        late = CounterMetricFamily(
+        yield from self._rounds()
+        yield from self._store(self.writer_status())
+        yield CounterMetricFamily(
             "slamon_late_results",
             "Results older than their device's firm point: stored, not placed live.",
-            value=self.state.late,
+            value=self.late(),
         )
-        devices = GaugeMetricFamily("slamon_devices", "Devices monitored.", value=len(self.state))
-        yield from (duration, started, rounds, overruns, errors, probes, failed, late, devices)
+        yield GaugeMetricFamily("slamon_devices", "Devices monitored.", value=len(self.devices))
+
+    def _rounds(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            "duration": GaugeMetricFamily(
+                "slamon_round_duration_seconds", "How long the latest round took.", labels=["probe"]
+            ),
+            "started": GaugeMetricFamily(
+                "slamon_round_last_start_timestamp_seconds", "When the latest round began.", labels=["probe"]
+            ),
+            "rounds": CounterMetricFamily("slamon_rounds", "Rounds run.", labels=["probe"]),
+            "overruns": CounterMetricFamily(
+                "slamon_round_overruns", "Rounds that took longer than their interval.", labels=["probe"]
+            ),
+            "timeouts": CounterMetricFamily(
+                "slamon_round_timeouts",
+                "Rounds cut at their deadline (the interval); what they got is stored.",
+                labels=["probe"],
+            ),
+            "errors": CounterMetricFamily(
+                "slamon_round_errors", "Rounds that failed with an error (a bug; logged).", labels=["probe"]
+            ),
+            "probes": CounterMetricFamily("slamon_probes", "Probe results taken.", labels=["probe"]),
+            "failed": CounterMetricFamily(
+                "slamon_probes_failed", "Probe results that failed.", labels=["probe"]
+            ),
+        }
+        for kind, s in self.stats.items():
+            k = [kind.value]
+            families["duration"].add_metric(k, s.last_duration if s.rounds else math.nan)
+            families["started"].add_metric(k, s.last_started)
+            for name in ("rounds", "overruns", "timeouts", "errors", "probes", "failed"):
+                families[name].add_metric(k, getattr(s, name))
+        yield from families.values()
+
+    def _store(self, w: WriterStatus) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield GaugeMetricFamily(
+            "slamon_backlog_writes", "Writes of evidence waiting for the store, in order.", value=w.writes
+        )
+        yield GaugeMetricFamily(
+            "slamon_backlog_rows", "Results and timeline changes in the waiting writes.", value=w.rows
+        )
+        yield GaugeMetricFamily(
+            "slamon_backlog_journaled_writes",
+            "Waiting writes kept on local disk (the journal).",
+            value=w.journaled,
+        )
+        yield GaugeMetricFamily(
+            "slamon_backlog_memory_bytes", "Memory the waiting writes hold.", value=w.memory_bytes
+        )
+        yield GaugeMetricFamily(
+            "slamon_backlog_oldest_age_seconds",
+            "How long the oldest waiting write has waited (0 when none waits).",
+            value=w.oldest_age_s or 0.0,
+        )
+        yield GaugeMetricFamily(
+            "slamon_store_writable",
+            "1 when the store took the latest write, 0 while it refuses them.",
+            value=0 if w.failing else 1,
+        )
+        failures = CounterMetricFamily(
+            "slamon_store_write_failures",
+            "Write attempts the store refused, by reason (locked, unreachable, read_only, disk_full, moved, bug, other).",
+            labels=["reason"],
+        )
+        for reason in ("locked", "unreachable", "read_only", "disk_full", "moved", "bug", "other"):
+            failures.add_metric([reason], w.failures.get(reason, 0))
+        yield failures
+        yield CounterMetricFamily("slamon_store_writes", "Writes of evidence stored.", value=w.written)
+        yield CounterMetricFamily(
+            "slamon_store_replays",
+            "Writes stored after they had waited: retried after a failure, or replayed from the journal.",
+            value=w.replayed,
+        )
+        yield CounterMetricFamily(
+            "slamon_store_writes_set_aside",
+            "Writes that kept failing with a bug: kept in the journal as *.failed, not stored.",
+            value=w.set_aside,
+        )
 
 
-def exposition(renderer: FleetRenderer, registry: CollectorRegistry) -> bytes:
-    """The whole /metrics body: the fleet's series and the registry's."""
-    return renderer.render().encode() + generate_latest(registry)
+def exposition(
+    fleet: FleetExposition, figures: Figures, registry: CollectorRegistry, *, gzipped: bool
+) -> bytes:
+    """The whole /metrics body: the cached fleet series, the month-to-date figures and the registry's."""
+    rest = figures_text(figures).encode() + generate_latest(registry)
+    if gzipped:
+        return fleet.gzipped + gzip.compress(rest, GZIP_LEVEL)
+    return fleet.body + rest

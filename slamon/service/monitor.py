@@ -1,37 +1,44 @@
-"""Live monitoring: a round of one probe kind → the live state → the store.
+"""Live monitoring: a round of one probe kind → the live state → a write of evidence → the store.
 
-The event loop runs the probers and the live state (memory only); every database call goes to one
-writer thread, in the order it was asked for, so SQLite sees a single writer and the loop never
-waits on disk. A round's raw results and the timeline tails it changed are written in one
-transaction: a stored transition always has its evidence stored with it. The end of the evidence
-(horizons) and the resume carries of steady devices are flushed every `flush_every` and at
-shutdown; after a crash the gap since the last flush is `unknown`, as SLA.md wants, and nothing
-that was written is contradicted.
+The event loop runs the probers and the live state (memory only) and never waits for the database:
+each round's results, and the timeline tails they changed, become one write handed to the writer
+(service/writer.py), which stores writes in order and keeps any the store refuses until it takes
+them. A round is bounded by its interval: cut there, it stores what it got. The end of the evidence
+(horizons) and the resume carries of steady devices are written every `flush_every` and at a stop,
+behind the rounds they follow; after a crash the gap since the last write is `unknown`, as SLA.md
+wants, and nothing that was written is contradicted.
+
+After every round the monitor takes a view of the fleet (service/views.py) that /metrics and the
+device API serve until the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from slamon.clock import Clock
-from slamon.engine.live import DeviceLive, FleetState, TailChange
-from slamon.engine.timeline import Carry
+from slamon.engine.live import FleetState, TailChange
+from slamon.engine.timeline import Carry, EngineParams
+from slamon.errors import StoreError
 from slamon.model import (
     HOUR,
+    SECOND,
     Device,
     DeviceId,
     DeviceKind,
     DeviceState,
     Fleet,
+    Micros,
     ProbeKind,
     ProbeResult,
     defects_to_mask,
@@ -39,6 +46,11 @@ from slamon.model import (
     to_micros,
 )
 from slamon.probers import Prober
+from slamon.service.evidence import Evidence, HorizonMove, TailWrite
+from slamon.service.journal import Journal
+from slamon.service.metrics import FleetExposition
+from slamon.service.views import FleetView, LiveCauses, take_view
+from slamon.service.writer import Writer
 from slamon.store import DeviceResults, ResultColumns, Store, StoreTx
 from slamon.store.blocks import KIND_CODES, NO_RTT
 from slamon.store.upkeep import params_json, rebuild_timelines, sync_fleet
@@ -47,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 BATCH = 5000  # results handed to the live state at a time while a round runs
+RELOAD_START_WITHIN = 5.0  # seconds a reload waits for its turn at the store before it is postponed
 
 
 def devices_for(fleet: Fleet, kind: ProbeKind) -> list[Device]:
@@ -60,12 +73,20 @@ def devices_for(fleet: Fleet, kind: ProbeKind) -> list[Device]:
     return sorted((d for d in devices if d.kind is DeviceKind.CAMERA and d.stream), key=lambda d: d.id)
 
 
+def default_journal(store: Store) -> Journal:
+    """Beside a SQLite file (`slamon.db.journal/`), else `slamon-journal/` in the working folder."""
+    if store.file is not None:
+        return Journal(store.file.with_name(store.file.name + ".journal"))
+    return Journal(Path("slamon-journal").absolute())
+
+
 @dataclass(slots=True)
 class RoundStats:
-    """What the last rounds of one probe kind did, for slamon's own metrics."""
+    """What the rounds of one probe kind did, for slamon's own metrics."""
 
     rounds: int = 0
     overruns: int = 0  # rounds that took longer than the interval
+    timeouts: int = 0  # rounds cut at their deadline
     errors: int = 0  # rounds that failed with an exception (a bug: logged, counted, survived)
     probes: int = 0
     failed: int = 0
@@ -73,41 +94,98 @@ class RoundStats:
     last_started: float = 0.0  # wall-clock seconds
 
 
-@dataclass(slots=True)
+class ReloadPostponed(StoreError):
+    """The store did not take a reload's versions in time: nothing changed; try again later."""
+
+
+class _Gate:
+    """Rounds run side by side; a reload runs alone (it swaps the fleet under them)."""
+
+    def __init__(self) -> None:
+        self._rounds = 0
+        self._reloading = False
+        self._cond = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def round(self) -> AsyncIterator[None]:
+        async with self._cond:
+            await self._cond.wait_for(lambda: not self._reloading)
+            self._rounds += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._rounds -= 1
+                self._cond.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def alone(self) -> AsyncIterator[None]:
+        async with self._cond:
+            await self._cond.wait_for(lambda: not self._reloading)
+            self._reloading = True
+            await self._cond.wait_for(lambda: self._rounds == 0)
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._reloading = False
+                self._cond.notify_all()
+
+
 class Monitor:
-    fleet: Fleet
-    store: Store
-    clock: Clock
-    probers: Mapping[ProbeKind, Prober]
-    intervals: Mapping[ProbeKind, timedelta] = field(default_factory=dict)
-    flush_every: timedelta = timedelta(minutes=1)
-    state: FleetState = field(init=False)
-    stats: dict[ProbeKind, RoundStats] = field(init=False)
-    _writer: ThreadPoolExecutor = field(init=False)
-    _keys: dict[DeviceId, int] = field(init=False, default_factory=dict)
-    _flushed: dict[DeviceId, tuple[int | None, Carry | None]] = field(init=False, default_factory=dict)
-    _shown: dict[DeviceId, DeviceState] = field(init=False, default_factory=dict)
-    _last_part: int = field(init=False, default=0)
-    _round_devices: dict[ProbeKind, tuple[Fleet, list[Device]]] = field(init=False, default_factory=dict)
+    def __init__(
+        self,
+        fleet: Fleet,
+        store: Store,
+        clock: Clock,
+        probers: Mapping[ProbeKind, Prober],
+        intervals: Mapping[ProbeKind, timedelta] | None = None,
+        *,
+        journal: Journal | None = None,
+        writer: Writer | None = None,
+        flush_every: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self.fleet = fleet
+        self.store = store
+        self.clock = clock
+        self.probers = probers
+        self.intervals = dict(intervals or {})
+        self.flush_every = flush_every
+        self.state = FleetState(fleet)
+        self.stats = {kind: RoundStats() for kind in probers}
+        self.writer = writer or Writer(store, journal or default_journal(store))
+        self.exposition = FleetExposition()
+        self.view: FleetView | None = None
+        self._causes = LiveCauses(fleet)
+        self._view_lock = asyncio.Lock()
+        self._gate = _Gate()
+        self._keys: dict[DeviceId, int] = {}
+        self._flushed: dict[DeviceId, tuple[Micros | None, Carry | None]] = {}
+        self._shown: dict[DeviceId, DeviceState] = {}
+        self._last_part = 0
+        self._round_devices: dict[ProbeKind, tuple[Fleet, list[Device]]] = {}
 
-    def __post_init__(self) -> None:
-        self.state = FleetState(self.fleet)
-        self.stats = {kind: RoundStats() for kind in self.probers}
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slamon-store")
-
-    async def db(self, fn: Callable[[StoreTx], T]) -> T:
-        """Run `fn` in a transaction on the writer thread."""
-
-        def work() -> T:
-            with self.store.begin() as tx:
-                return fn(tx)
-
-        return await asyncio.get_running_loop().run_in_executor(self._writer, work)
+    async def call(self, fn: Callable[[StoreTx], T], *, start_within: float | None = None) -> T:
+        """Run `fn` in a write transaction, in order with the evidence (see Writer.call)."""
+        return await self.writer.call(fn, start_within=start_within)
 
     # --- start and stop ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Give every device a key and resume each one where the store left it."""
+        """Replay what the journal holds, give every device a key and resume each one where the
+        store left it."""
+        journal = self.writer.journal
+
+        def progress() -> tuple[str, int]:
+            with self.store.read() as tx:
+                applied = tx.meta.get(journal.progress_key)
+                return tx.meta.store_id(), int(applied) if applied else 0
+
+        store_id, applied = await asyncio.to_thread(progress)
+        replayed = self.writer.load_journal(store_id, applied)
+        if replayed:
+            logger.info("writing %d writes the journal kept from the last run", replayed)
+        await self.writer.drained()
         fleet = self.fleet
         now = to_micros(self.clock.now())
 
@@ -124,84 +202,89 @@ class Monitor:
                 resumes = tx.timelines.resumes(keys.values())
             return keys, resumes, missing
 
-        self._keys, resumes, rebuilt = await self.db(load)
+        self._keys, resumes, rebuilt = await self.call(load)
         if rebuilt:
             logger.info("rebuilt %d timelines that had no resume point", len(rebuilt))
         await self._restore(resumes)
         for live in self.state:
             self._flushed[live.device.id] = (live.horizon, live.carry)
             self._shown[live.device.id] = live.state_at(now)
+        await self.refresh_view()
         logger.info("monitoring %d devices (%d resumed from the store)", len(self.state), len(resumes))
 
     async def _restore(self, resumes: Mapping[int, Carry]) -> None:
-        """Put devices back where the store left them: their resume carry, the results after it, and
-        when their current state began."""
+        """Put devices back where the store left them: their resume carry, the results after it,
+        when their current state began and their latest outages (their children's causes)."""
         ids = {k: d for d, k in self._keys.items()}
-        changes = await self.db(lambda tx: tx.timelines.last_changes(resumes))
-        by_hour: dict[int, list[int]] = {}
-        for key, carry in resumes.items():
-            if key in ids:
-                by_hour.setdefault(carry.reach_last // HOUR, []).append(key)
-        for hour, keys in sorted(by_hour.items()):
-            since = hour * HOUR
-
-            def read(tx: StoreTx, keys: list[int] = keys, since: int = since) -> dict[int, DeviceResults]:
-                return dict(tx.results.of_devices(keys, since=since))
-
-            found = await self.db(read)
-            for key in keys:
-                results = found.get(key)
-                reach = (
-                    []
-                    if results is None
-                    else zip(results.reach_time.tolist(), results.reach_ok.tolist(), strict=True)
-                )
-                video = (
-                    []
-                    if results is None
-                    else zip(results.video_time.tolist(), results.video_ok.tolist(), strict=True)
-                )
-                self.state.restore(ids[key], resumes[key], reach, video)
-                live = self.state.get(ids[key])
-                change = changes.get(key)
-                now = to_micros(self.clock.now())
-                if (
-                    live is not None
-                    and change is not None
-                    and live.state_at(max(now, change[0])) is change[1]
-                ):
-                    live.changed_at = min(change[0], live.changed_at or change[0])
+        wanted = {k: c for k, c in resumes.items() if k in ids}
+        if not wanted:
+            return
+        now = to_micros(self.clock.now())
+        grace = max((c.sla.upstream_grace for c in self.fleet.contracts.values()), default=timedelta(0))
+        found = await asyncio.to_thread(_read_resumed, self.store, wanted, now - to_micros(grace))
+        changes, outages, results = found
+        for key, carry in wanted.items():
+            got = results.get(key)
+            reach = [] if got is None else zip(got.reach_time.tolist(), got.reach_ok.tolist(), strict=True)
+            video = [] if got is None else zip(got.video_time.tolist(), got.video_ok.tolist(), strict=True)
+            device = ids[key]
+            self.state.restore(device, carry, reach, video, outages=outages.get(key, ()))
+            live = self.state.get(device)
+            change = changes.get(key)
+            if live is not None and change is not None and live.state_at(max(now, change[0])) is change[1]:
+                live.changed_at = min(change[0], live.changed_at or change[0])
 
     async def reload(self, fleet: Fleet) -> None:
-        """A new inventory (SIGHUP): new devices get keys, the rest keep their live state. A device
-        whose contract now judges state differently is rebuilt from its stored results (like an
-        import would) and resumed from there, so its stored history is never overwritten."""
-        now = to_micros(self.clock.now())
-        self.state.reload(fleet)
-        fresh = [live.device.id for live in self.state if live.carry is None and not live.reach]
+        """A new inventory (SIGHUP), all or nothing: the store records it first (new devices get
+        keys; a device whose contract now judges state differently is rebuilt from its stored
+        results, like an import would, and resumed from there), then the live state, the probers'
+        device lists and the views switch together. When the store does not take it within
+        RELOAD_START_WITHIN seconds, ReloadPostponed is raised and nothing changed."""
+        async with self._gate.alone():
+            now = to_micros(self.clock.now())
+            fresh = [d for d in fleet.inventory.devices.values() if self._needs_resume(fleet, d)]
 
-        def record(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Carry]]:
-            sync_fleet(tx, fleet, now)  # records the versions; rebuilds timelines whose settings changed
-            keys = tx.keys.ensure(fleet.inventory.devices)
-            return keys, tx.timelines.resumes(keys[d] for d in fresh)
+            def record(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Carry]]:
+                sync_fleet(tx, fleet, now)  # records the versions; rebuilds timelines whose settings changed
+                keys = tx.keys.ensure(fleet.inventory.devices)
+                return keys, tx.timelines.resumes(keys[d.id] for d in fresh)
 
-        self._keys, resumes = await self.db(record)
-        self.fleet = fleet
-        await self._restore(resumes)
-        for device in fresh:
-            live = self.state.get(device)
-            if live is not None:
-                self._flushed[device] = (live.horizon, live.carry)
+            try:
+                keys, resumes = await self.call(record, start_within=RELOAD_START_WITHIN)
+            except TimeoutError:
+                status = self.writer.status()
+                raise ReloadPostponed(
+                    "the store is not taking writes"
+                    + (f" ({status.failing})" if status.failing else f" ({status.writes} writes waiting)")
+                ) from None
+            self.state.reload(fleet)
+            self._keys, self.fleet = keys, fleet
+            await self._restore(resumes)
+            for d in fresh:
+                live = self.state.get(d.id)
+                if live is not None:
+                    self._flushed[d.id] = (live.horizon, live.carry)
+            await self.refresh_view()
         logger.info(
             "inventory reloaded: %d devices (%d resumed from the store)", len(self.state), len(resumes)
         )
 
-    async def close(self) -> None:
-        """Flush what is in memory and stop the writer."""
-        await self.flush()
+    def _needs_resume(self, fleet: Fleet, device: Device) -> bool:
+        """A device the reload starts afresh: new, or judged by different settings now."""
+        live = self.state.get(device.id)
+        if live is None:
+            return True
+        return live.params != EngineParams.from_terms(fleet.contracts[device.contract].sla)
+
+    async def close(self, store_within: float = 2.0) -> bool:
+        """Write what is in memory (the journal keeps what the store does not take within
+        `store_within` seconds) and release the probers. True when everything reached the store."""
+        with contextlib.suppress(RuntimeError):
+            self._queue_flush()
+        stored = await asyncio.to_thread(self.writer.close, store_within)
         for prober in self.probers.values():
             await prober.aclose()
-        self._writer.shutdown(wait=True)
+        return stored
 
     # --- rounds -----------------------------------------------------------------------------
 
@@ -214,73 +297,67 @@ class Monitor:
         return memo[1]
 
     async def run_round(self, kind: ProbeKind) -> None:
-        """One round of `kind` over its devices; results go through the live state into the store."""
-        prober = self.probers[kind]
-        stats = self.stats[kind]
+        """One round of `kind` over its devices, cut at its interval; its results go through the
+        live state to the writer, and a new view is taken."""
+        async with self._gate.round():
+            await self._round(kind)
+        await self.refresh_view()
+
+    async def _round(self, kind: ProbeKind) -> None:
+        prober, stats = self.probers[kind], self.stats[kind]
         devices = self._devices_of(kind)
+        interval = self.intervals.get(kind)
         started = time.monotonic()
         stats.last_started = time.time()
-        results: list[ProbeResult] = []
-        changes: list[TailChange] = []
-        pending: list[ProbeResult] = []
-        writing = False
+        taken = _Taken(self.state)
         try:
-            async for batch in prober.round(devices):
-                pending += batch
-                if len(pending) >= BATCH:
-                    self._take(pending, changes)
-                    results += pending
-                    pending = []
-            self._take(pending, changes)
-            results += pending
-            pending = []
-            writing = True
-            await self._write_round(results, changes)
-        except asyncio.CancelledError:
-            if not writing:
-                # a stop cut the round short: store what it got so far, so the flush that follows
-                # never moves a device's horizon past results the store does not hold
-                self._take(pending, changes)
-                await self._write_round([*results, *pending], changes)
+            async with asyncio.timeout(None if interval is None else interval.total_seconds()):
+                async for batch in prober.round(devices):
+                    taken.add(batch)
+        except TimeoutError:
+            stats.timeouts += 1
+            logger.warning(
+                "%s round cut at its deadline (%.0f s) with %d of %d results; they are stored",
+                kind.value,
+                interval.total_seconds() if interval else 0,
+                len(taken.results) + len(taken.pending),
+                len(devices),
+            )
+        except asyncio.CancelledError:  # a stop: what the round got is stored
+            self._queue_round(kind, taken.finish())
             raise
         except Exception:
             stats.errors += 1
             logger.exception("%s round failed", kind.value)
-            return
         finally:
             stats.rounds += 1
             stats.last_duration = time.monotonic() - started
-            interval = self.intervals.get(kind)
             if interval is not None and stats.last_duration > interval.total_seconds():
                 stats.overruns += 1
                 logger.warning(
                     "%s round took %.1f s, longer than its interval", kind.value, stats.last_duration
                 )
+        results, changes = taken.finish()
         stats.probes += len(results)
         stats.failed += sum(not r.ok for r in results)
+        self._queue_round(kind, (results, changes))
         self._log_transitions({c.device for c in changes})
 
-    def _take(self, results: list[ProbeResult], changes: list[TailChange]) -> None:
-        # in order: a later change of a device may start from a carry folded after the earlier one
-        changes += self.state.feed(results)
-
-    async def _write_round(self, results: Sequence[ProbeResult], changes: Sequence[TailChange]) -> None:
+    def _queue_round(self, kind: ProbeKind, taken: tuple[list[ProbeResult], list[TailChange]]) -> None:
+        results, changes = taken
         if not results:
             return
-        cols = self._columns(results)
-        part = self._next_part()
-        now = to_micros(self.clock.now())
         keys = self._keys
-        writes = [
-            (keys[c.device], c.tail, c.since, params_json(c.params)) for c in changes if c.device in keys
-        ]
-
-        def write(tx: StoreTx) -> None:
-            tx.results.append(cols, part)
-            tx.timelines.write_tails(writes, at=now)
-
-        await self.db(write)
-        for c in changes:  # the horizon the store now holds is the one in the tail written last
+        tails = tuple(
+            TailWrite(keys[c.device], c.tail, c.since, params_json(c.params))
+            for c in changes
+            if c.device in keys
+        )
+        now = to_micros(self.clock.now())
+        self.writer.submit(
+            Evidence(f"{kind.value} round", now, self._columns(results), self._next_part(), tails)
+        )
+        for c in changes:  # the horizon the store will hold is the one in the tail written last
             last = c.tail.transitions[-1] if c.tail.transitions else None
             horizon = last.at if last is not None and last.state is DeviceState.UNKNOWN else None
             self._flushed[c.device] = (horizon, self._flushed.get(c.device, (None, None))[1])
@@ -335,13 +412,30 @@ class Monitor:
                 before.value if before else "unseen",
             )
 
+    # --- views ------------------------------------------------------------------------------
+
+    async def refresh_view(self) -> None:
+        """A new view of every device now, and the /metrics body rendered from it (in a thread)."""
+        async with self._view_lock:
+            if self._causes.fleet is not self.state.fleet:
+                self._causes = LiveCauses(self.state.fleet)
+            view = await take_view(self.state, self._causes, to_micros(self.clock.now()))
+            self.view = view
+            await asyncio.to_thread(self.exposition.update, view)
+
     # --- upkeep -----------------------------------------------------------------------------
 
-    async def flush(self) -> None:
-        """Write where each device's evidence ends now, and its resume point, if they moved."""
-        moves: list[tuple[int, int, int | None]] = []
+    async def flush(self, *, wait: bool = True) -> None:
+        """Write where each device's evidence ends now, and its resume point, if they moved; with
+        `wait`, until the store holds it and everything before it."""
+        self._queue_flush()
+        if wait:
+            await self.writer.drained()
+
+    def _queue_flush(self) -> None:
+        moves: list[HorizonMove] = []
         resumes: list[tuple[int, Carry]] = []
-        marks: dict[DeviceId, tuple[int | None, Carry | None]] = {}
+        marks: dict[DeviceId, tuple[Micros | None, Carry | None]] = {}
         for live in self.state:
             device = live.device.id
             key = self._keys.get(device)
@@ -350,44 +444,75 @@ class Monitor:
             horizon, carry = live.horizon, live.carry
             old_horizon, old_carry = self._flushed.get(device, (None, None))
             if horizon is not None and horizon != old_horizon:
-                outage = live.open_outage()
-                moves.append((key, horizon, outage.last_failure if outage else None))
+                moves.append(HorizonMove(key, horizon, live.last_failure if live.judged_down else None))
             if carry is not None and carry != old_carry:
                 resumes.append((key, carry))
             marks[device] = (horizon, carry)
-
-        def write(tx: StoreTx) -> None:
-            tx.timelines.move_horizons(moves)
-            tx.timelines.save_resumes(resumes)
-
         if moves or resumes:
-            await self.db(write)
+            self.writer.submit(
+                Evidence("flush", to_micros(self.clock.now()), moves=tuple(moves), resumes=tuple(resumes))
+            )
         self._flushed.update(marks)
 
     async def compact(self) -> int:
         """Merge the live parts of finished hours into one block each."""
         before = to_micros(self.clock.now()) // HOUR * HOUR
-        merged = await self.db(lambda tx: tx.results.compact(before))
+        merged = await self.call(lambda tx: tx.results.compact(before))
         if merged:
             logger.info("compacted %d hourly blocks", merged)
         return merged
 
 
+class _Taken:
+    """A round's results as they come, fed to the live state in batches, in order: a later change
+    of a device may start from a carry folded after an earlier one."""
+
+    def __init__(self, state: FleetState) -> None:
+        self.state = state
+        self.results: list[ProbeResult] = []
+        self.changes: list[TailChange] = []
+        self.pending: list[ProbeResult] = []
+
+    def add(self, batch: list[ProbeResult]) -> None:
+        self.pending += batch
+        if len(self.pending) >= BATCH:
+            self._feed()
+
+    def _feed(self) -> None:
+        self.changes += self.state.feed(self.pending)
+        self.results += self.pending
+        self.pending = []
+
+    def finish(self) -> tuple[list[ProbeResult], list[TailChange]]:
+        self._feed()
+        return self.results, self.changes
+
+
+def _read_resumed(
+    store: Store, resumes: Mapping[int, Carry], outages_after: Micros
+) -> tuple[
+    dict[int, tuple[Micros, DeviceState]],
+    dict[int, list[tuple[Micros, Micros, bool]]],
+    dict[int, DeviceResults],
+]:
+    """What a resume needs from the store (read-only, off the loop): when each device's state
+    began, its outages that ended after `outages_after` (or are open), and its results after its
+    carry — only the parts of the carry's hour written since the carry, not the whole hour."""
+    with store.read() as tx:
+        changes = tx.timelines.last_changes(resumes)
+        recent = tx.timelines.load(list(resumes), outages_after, outages_after + 1)
+        outages = {
+            k: [(o.start, o.end, o.open) for o in tl.outages] for k, tl in recent.items() if tl.outages
+        }
+        by_hour: dict[int, list[int]] = {}
+        for key, carry in resumes.items():
+            by_hour.setdefault(carry.reach_last // HOUR, []).append(key)
+        results: dict[int, DeviceResults] = {}
+        for hour, keys in sorted(by_hour.items()):
+            first = min(resumes[k].reach_last for k in keys)
+            results.update(tx.results.of_devices(keys, since=hour * HOUR, parts_from=first // SECOND))
+    return changes, outages, results
+
+
 def _clock(us: int) -> str:
     return from_micros(us).isoformat(timespec="seconds")
-
-
-def live_view(live: DeviceLive, now: int) -> dict[str, Any]:
-    """A device's current state as the API shows it."""
-    state = live.state_at(now)
-    since = live.since(now)
-    return {
-        "id": live.device.id,
-        "state": state.value,
-        "since": None if since is None else _clock(since),
-        "last_probe": None if live.last_probe is None else _clock(live.last_probe),
-        "rtt_ms": live.rtt_ms,
-        "loss": live.loss,
-        "error": live.error,
-        "defects": sorted(d.value for d in live.defects),
-    }

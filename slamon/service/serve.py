@@ -1,11 +1,10 @@
-"""`slamon run`: the monitor, its HTTP side and its schedule in one asyncio process.
+"""`slamon run`: the monitor, the writer, the HTTP side and the schedule in one asyncio process.
 
-APScheduler 3 runs a round per probe kind at its interval (a round never overlaps itself; missed
-rounds are coalesced, not queued), and the upkeep: flushing horizons and resume points, month-to-
-date figures for /metrics, hourly compaction, daily retention. SIGTERM and SIGINT stop it within
-seconds, during start-up too: no new round starts, a round in flight gets a few seconds to finish
-(and store its results) before it is cancelled, memory is flushed. SIGHUP reloads the files and
-keeps every device's state.
+SIGTERM and SIGINT stop it within about 5 seconds, during start-up too: no new round starts, a
+round in flight gets a few seconds to finish before it is cancelled (what it got is written), the
+writer gets a few seconds to store what waits, and the journal keeps whatever the store did not
+take. SIGHUP reloads the files, all or nothing, keeping every device's state. A database moved or
+replaced under the service stops it with an error (exit 1).
 """
 
 from __future__ import annotations
@@ -13,37 +12,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import signal
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from slamon.clock import Clock
-from slamon.errors import SlamonError
-from slamon.issuing import month_to_date
+from slamon.errors import SlamonError, StoreError
 from slamon.loaders.config import Config, load_config
-from slamon.loaders.fleet import load_fleet
-from slamon.model import Fleet, ProbeKind, to_micros
+from slamon.loaders.fleet import load_fleet, load_fleet_cached
+from slamon.model import Fleet, ProbeKind
 from slamon.probers import build_probers
+from slamon.service.journal import Journal
 from slamon.service.metrics import Figures
-from slamon.service.monitor import Monitor, devices_for
+from slamon.service.monitor import Monitor, default_journal, devices_for
+from slamon.service.scheduler import Jobs, schedule
 from slamon.service.web import create_app
-from slamon.store import Store, StoreTx
-from slamon.store.upkeep import let_go_before
+from slamon.service.writer import Writer
+from slamon.store import Store
 
 logger = logging.getLogger(__name__)
 
-# seconds a stop waits for rounds in flight before cancelling them: what a cut round got and the
-# flush must still be written within the 5 s a stop may take (about 2 s at 100,000 devices)
-STOP_WITHIN = 2.5
-FIGURES_EVERY = timedelta(minutes=5)
+# seconds a stop waits for rounds in flight before cancelling them, then for the writer to store
+# what is left (the journal keeps the rest): a stop takes at most about 5 s
+STOP_WITHIN = 2.0
+STORE_WITHIN = 2.0
+RETRY_RELOAD_S = 10
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -86,10 +80,17 @@ async def _serve(
     intervals = {ProbeKind.ICMP: config.probes.icmp.interval}
     store = Store(config.database)
     stack.callback(store.close)
-    monitor = Monitor(fleet, store, clock, probers, intervals)
-    stack.push_async_callback(monitor.close)  # the last flush
-    await monitor.start()
-    if stop.is_set():  # a signal during start-up
+    fatal: list[StoreError] = []
+
+    def on_fatal(error: StoreError) -> None:  # from the writer thread
+        fatal.append(error)
+        loop.call_soon_threadsafe(stop.set)
+
+    loop = asyncio.get_running_loop()
+    writer = Writer(store, journal_for(config, store), on_fatal=on_fatal)
+    monitor = Monitor(fleet, store, clock, probers, intervals, writer=writer)
+    stack.push_async_callback(monitor.close, STORE_WITHIN)  # the last flush; the journal keeps the rest
+    if not await _unless_stopped(monitor.start(), stop):
         logger.info("stopping before serving")
         return
     figures = Figures()
@@ -104,99 +105,11 @@ async def _serve(
         ) from None
     logger.info("serving /metrics and /api/v1 on http://%s:%d", config.listen_host, config.listen_port)
 
-    running: dict[asyncio.Task[None], str] = {}  # jobs under way, by what they do
-    cancelled: set[asyncio.Task[None]] = set()  # cancelled by a stop: they end quietly
-
-    def tracked(what: str, fn: Callable[[], Awaitable[object]]) -> Callable[[], Coroutine[Any, Any, None]]:
-        async def job() -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            running[task] = what
-            try:
-                await fn()
-            except asyncio.CancelledError:
-                if task not in cancelled:
-                    raise
-                task.uncancel()  # the stop said so already, once, for all of them
-            except Exception:
-                logger.exception("%s failed", what)
-            finally:
-                running.pop(task, None)
-
-        return job
-
-    async def figures_job() -> None:
-        now = to_micros(clock.now())
-        per_contract, per_district = await monitor.db(lambda tx: month_to_date(tx, now))
-        figures.contract, figures.district, figures.computed_at = per_contract, per_district, time.time()
-
-    async def retention_job() -> None:
-        now = clock.now()
-        cutoff = to_micros(now - config.retention)
-        state = monitor.state
-
-        def let_go(tx: StoreTx) -> None:
-            let_go_before(tx, state.fleet.inventory, state.fleet.contracts, cutoff, to_micros(now))
-
-        await monitor.db(let_go)
-
-    async def reload() -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            fresh = await loop.run_in_executor(None, load_config, config.path)
-            new_fleet = await loop.run_in_executor(None, load_fleet, fresh)
-            for prober in probers.values():  # e.g. the first IPv6 device needs an IPv6 socket
-                prober.check(devices_for(new_fleet, prober.kind))
-        except SlamonError as exc:
-            logger.error("reload refused, still monitoring the previous inventory: %s", exc)
-            return
-        if fresh.probes != config.probes or fresh.database != config.database:
-            logger.warning("reload: probe settings and the database change only on restart")
-        await monitor.reload(new_fleet)
-
-    scheduler = AsyncIOScheduler()
-    start = datetime.now().astimezone()
-    for kind, interval in intervals.items():
-        scheduler.add_job(
-            tracked(f"the {kind.value} round", lambda k=kind: monitor.run_round(k)),  # type: ignore[misc]
-            IntervalTrigger(seconds=interval.total_seconds()),
-            id=f"round-{kind.value}",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(1, int(interval.total_seconds())),
-            next_run_time=start + timedelta(seconds=random.uniform(0, 1)),  # noqa: S311  (jitter)
-        )
-    scheduler.add_job(
-        tracked("the flush", monitor.flush),
-        IntervalTrigger(seconds=monitor.flush_every.total_seconds()),
-        id="flush",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        tracked("the month-to-date figures", figures_job),
-        IntervalTrigger(seconds=FIGURES_EVERY.total_seconds()),
-        id="figures",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=start + timedelta(seconds=5),
-    )
-    scheduler.add_job(
-        tracked("the compaction", monitor.compact),
-        CronTrigger(minute=7),
-        id="compact",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        tracked("the retention", retention_job),
-        CronTrigger(hour=3, minute=17),
-        id="retention",
-        max_instances=1,
-        coalesce=True,
-    )
+    jobs = Jobs()
+    reloads = _Reloads(config, store, clock, monitor, jobs)
+    scheduler = schedule(monitor, clock, figures, config.retention, jobs)
     scheduler.start()
-    signals.serving(lambda: asyncio.get_running_loop().create_task(tracked("the reload", reload)()))
+    signals.serving(reloads.request)
     if ready is not None:
         ready.set()
     try:
@@ -204,24 +117,97 @@ async def _serve(
     finally:
         logger.info("stopping")
         signals.stopping()
+        reloads.stop()
         # no new job starts; the ones under way (a round, a flush) get STOP_WITHIN to finish, so a
-        # round's results are stored, and are cancelled after that. APScheduler's own shutdown
-        # would cancel them at once, and log each cancellation as an error.
+        # round's results are handed to the writer, and are cancelled after that. APScheduler's
+        # own shutdown would cancel them at once, and log each cancellation as an error.
         scheduler.pause()
-        await asyncio.sleep(0)  # a job the scheduler has just started registers itself
-        if running:
-            _, late = await asyncio.wait(list(running), timeout=STOP_WITHIN)
-            if late:
-                logger.warning(
-                    "stopping: cancelled %s, still running after %g s (a round stores what it got so far)",
-                    " and ".join(sorted(running[t] for t in late if t in running)),
-                    STOP_WITHIN,
-                )
-                cancelled.update(late)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
+        await jobs.finish(STOP_WITHIN)
         scheduler.shutdown(wait=False)
+    if fatal:
+        raise fatal[0]
+
+
+async def _unless_stopped(step: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Run a start-up step; a stop meanwhile abandons it (the journal keeps what was not stored).
+    True when the step finished."""
+    task = asyncio.ensure_future(step)
+    stopped = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        stopped.cancel()
+        task.result()
+        return not stop.is_set()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return False
+
+
+def journal_for(config: Config, store: Store) -> Journal:
+    """Where writes wait while the store cannot take them: `journal` in slamon.yaml, else beside a
+    SQLite file, else `slamon-journal/` beside slamon.yaml."""
+    directory = getattr(config, "journal", None)
+    if directory is not None:
+        return Journal(directory)
+    if store.file is not None:
+        return default_journal(store)
+    return Journal(config.path.parent / "slamon-journal")
+
+
+class _Reloads:
+    """SIGHUP: load the files (through the fleet cache), check the probers can take the new
+    devices, then reload the monitor all or nothing. Files that do not load are refused (the
+    service goes on as it was); a store that does not take the new versions postpones the reload,
+    which is tried again every RETRY_RELOAD_S until it goes through or a newer SIGHUP replaces it."""
+
+    def __init__(self, config: Config, store: Store, clock: Clock, monitor: Monitor, jobs: Jobs) -> None:
+        self.config, self.store, self.clock, self.monitor, self.jobs = config, store, clock, monitor, jobs
+        self._generation = 0
+        self._retry: asyncio.TimerHandle | None = None
+
+    def request(self) -> None:
+        self._generation += 1
+        self._start(self._generation)
+
+    def stop(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+
+    def _start(self, generation: int) -> None:
+        if generation != self._generation:
+            return  # a newer SIGHUP took over
+        run = self.jobs.tracked("the reload", lambda: self._reload(generation))
+        asyncio.get_running_loop().create_task(run())
+
+    async def _reload(self, generation: int) -> None:
+        config = self.config
+        try:
+            fresh = await asyncio.to_thread(load_config, config.path)
+            new_fleet = await asyncio.to_thread(self._load_fleet, fresh)
+            for prober in self.monitor.probers.values():  # e.g. the first IPv6 device needs an IPv6 socket
+                prober.check(devices_for(new_fleet, prober.kind))
+        except SlamonError as exc:
+            logger.error("reload refused, still monitoring the previous inventory: %s", exc)
+            return
+        if fresh.probes != config.probes or fresh.database != config.database:
+            logger.warning("reload: probe settings and the database change only on restart")
+        try:
+            await self.monitor.reload(new_fleet)
+        except StoreError as exc:
+            logger.warning(
+                "reload postponed, still monitoring the previous inventory: %s; trying again in %d s",
+                exc,
+                RETRY_RELOAD_S,
+            )
+            loop = asyncio.get_running_loop()
+            self._retry = loop.call_later(RETRY_RELOAD_S, self._start, generation)
+
+    def _load_fleet(self, config: Config) -> Fleet:
+        """Through the fleet cache; straight from the files when the store cannot be asked."""
+        try:
+            return load_fleet_cached(config, self.store, self.clock.now())
+        except StoreError:
+            return load_fleet(config)
 
 
 class _Signals:

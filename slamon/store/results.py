@@ -226,12 +226,18 @@ class Results(Part):
         return next((r for _, r in self.of_devices([key])), _NO_RESULTS)
 
     def of_devices(
-        self, keys: Iterable[int], since: Micros | None = None
+        self, keys: Iterable[int], since: Micros | None = None, parts_from: int | None = None
     ) -> Iterator[tuple[int, DeviceResults]]:
         """(key, results) for each of these devices that has retained results (from the hour of
-        `since` on, when given), streamed device by device so memory holds one device at a time."""
+        `since` on, when given), streamed device by device so memory holds one device at a time.
+
+        `parts_from` (seconds) leaves out the live parts written before it: a part is numbered by
+        when it was written, so results after an instant are all in parts numbered from it on (or
+        in merged blocks, part 0). A monitor resuming at its carry reads a few parts, not the hour."""
         rb = t.result_blocks
         lower = [] if since is None else [rb.c.hour >= since // HOUR]
+        if parts_from is not None:
+            lower.append(sa.or_(rb.c.part == 0, rb.c.part >= parts_from))
         for part in chunks(sorted(set(keys))):
             rows = self.conn.execute(
                 sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)

@@ -288,7 +288,7 @@ async def test_the_outage_list_stops_at_max_outages_and_says_so(
 ) -> None:
     """A site loses power: an outage for each of its devices. With the cap below that, the list
     holds exactly the first outages (by device id) up to the cap, and `truncated` says so."""
-    import slamon.service.web
+    import slamon.service.api
 
     scenario = SCENARIOS["site"]
     clock = FakeClock(T0)
@@ -305,7 +305,7 @@ async def test_the_outage_list_stops_at_max_outages_and_says_so(
         window = {"from": T0.isoformat(), "to": clock.now().isoformat()}
 
         async def listed(cap: int) -> dict[str, Any]:
-            monkeypatch.setattr(slamon.service.web, "MAX_OUTAGES", cap)
+            monkeypatch.setattr(slamon.service.api, "MAX_OUTAGES", cap)
             resp = await client.get("/api/v1/outages", params=window)
             assert resp.status == 200
             body: dict[str, Any] = await resp.json()

@@ -1,0 +1,262 @@
+"""The read API, /api/v1: devices now (from the round's view) and outages over a window (from the
+store). Filters may repeat (`?state=down&state=unknown` is either); a value that cannot match is a
+400 naming it, an unknown device a 404, a store that is away a 503 to retry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from slamon.billing.causes import attribute, covers_for
+from slamon.billing.intervals import clip
+from slamon.engine.timeline import Outage
+from slamon.errors import StoreError
+from slamon.model import SECOND, Device, DeviceKind, DeviceState, Fleet, Micros, from_micros, to_micros
+from slamon.service.keys import CLOCK, MONITOR, READER
+from slamon.service.views import DeviceView, FleetView
+from slamon.store import Store
+
+T = TypeVar("T")
+MAX_OUTAGES = 10_000
+INLINE_DEVICES = 2_000  # a device list longer than this is built on a reader thread
+EARLIEST = to_micros(datetime.fromisoformat("1970-01-01T00:00:00+00:00"))
+LATEST = to_micros(datetime.fromisoformat("2200-01-01T00:00:00+00:00"))
+CAUSE_KINDS = ("device", "upstream", "excluded")
+RETRY_AFTER_S = 10
+
+Query = dict[str, frozenset[str]]
+
+
+def _query(request: web.Request, allowed: tuple[str, ...]) -> Query:
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        raise web.HTTPBadRequest(text=f"unknown query parameter {unknown[0]!r} (use {', '.join(allowed)})\n")
+    return {name: frozenset(request.query.getall(name)) for name in set(request.query)}
+
+
+def _one(q: Query, name: str) -> str | None:
+    values = q.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise web.HTTPBadRequest(text=f"{name}: give it once\n")
+    return next(iter(values))
+
+
+def _choices(q: Query, name: str, allowed: tuple[str, ...]) -> None:
+    for value in sorted(q.get(name, ())):
+        if value not in allowed:
+            raise web.HTTPBadRequest(text=f"{name}: {value!r} is not one of {', '.join(allowed)}\n")
+
+
+def _instant(text: str, name: str) -> Micros:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: {text!r} is not an ISO-8601 instant\n") from None
+    if value.tzinfo is None:
+        raise web.HTTPBadRequest(text=f"{name}: {text!r} has no UTC offset\n")
+    try:
+        us = to_micros(value)
+    except OverflowError:
+        us = EARLIEST - 1
+    if not EARLIEST <= us < LATEST:
+        raise web.HTTPBadRequest(text=f"{name}: {text!r} is out of range (1970 to 2199)\n")
+    return us
+
+
+async def _off_loop(request: web.Request, fn: Callable[[], T]) -> T:
+    """Run `fn` on a reader thread; a store that is away is a 503 the client may retry."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(request.app[READER], fn)
+    except StoreError as exc:
+        raise web.HTTPServiceUnavailable(
+            text=f"the store is unavailable, retry later: {exc}\n",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
+
+
+def _json(body: object) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, ensure_ascii=False).encode(), content_type="application/json", charset="utf-8"
+    )
+
+
+# --- /api/v1/devices ------------------------------------------------------------------------
+
+DEVICE_FILTERS = ("contract", "site", "district", "kind", "state", "cause")
+
+
+async def devices(request: web.Request) -> web.Response:
+    """Every device's state, cause and since when, as of the last round; filter by contract, site,
+    district, kind, state and cause (device, upstream, excluded, or a full cause)."""
+    q = _query(request, DEVICE_FILTERS)
+    _choices(q, "kind", tuple(k.value for k in DeviceKind))
+    _choices(q, "state", tuple(s.value for s in DeviceState))
+    view = request.app[MONITOR].view
+    if view is None:
+        raise web.HTTPServiceUnavailable(
+            text="starting: no view of the fleet yet\n", headers={"Retry-After": "1"}
+        )
+    if len(view.devices) <= INLINE_DEVICES:
+        return _json(device_list(view, q))
+    return _json(await _off_loop(request, lambda: device_list(view, q)))
+
+
+def device_list(view: FleetView, q: Query) -> dict[str, Any]:
+    zones = {cid: ZoneInfo(c.timezone) for cid, c in view.fleet.contracts.items()}
+    out = [device_json(v, zones[v.device.contract]) for v in view.devices if _matches(v, q)]
+    return {"as_of": from_micros(view.at).isoformat(timespec="seconds"), "devices": out, "count": len(out)}
+
+
+def _matches(v: DeviceView, q: Query) -> bool:
+    d = v.device
+    checks: Mapping[str, str | None] = {
+        "contract": d.contract,
+        "site": d.site,
+        "district": v.district,
+        "kind": d.kind.value,
+        "state": v.state.value,
+    }
+    if any(name in q and value not in q[name] for name, value in checks.items()):
+        return False
+    return "cause" not in q or (v.cause is not None and _cause_matches(v.cause, q["cause"]))
+
+
+def _cause_matches(cause: str, wanted: frozenset[str]) -> bool:
+    return cause in wanted or cause.split(":")[0] in wanted
+
+
+def device_json(v: DeviceView, zone: ZoneInfo) -> dict[str, Any]:
+    def when(us: Micros | None) -> str | None:
+        return None if us is None else from_micros(us).astimezone(zone).isoformat(timespec="seconds")
+
+    d = v.device
+    return {
+        "id": d.id,
+        "state": v.state.value,
+        "since": when(v.since),
+        "cause": v.cause,
+        "last_probe": when(v.last_probe),
+        "rtt_ms": v.rtt_ms,
+        "loss": v.loss,
+        "error": v.error,
+        "defects": sorted(x.value for x in v.defects),
+        "kind": d.kind.value,
+        "site": d.site,
+        "district": v.district,
+        "contract": d.contract,
+        "address": d.address,
+    }
+
+
+# --- /api/v1/outages ------------------------------------------------------------------------
+
+OUTAGE_FILTERS = ("contract", "site", "device", "cause", "from", "to")
+
+
+async def outages(request: web.Request) -> web.Response:
+    """Outages overlapping [from, to) (default: the last 24 hours), with the seconds of each cause;
+    filter by contract, site, device and cause (device, upstream, excluded, or a full cause). At
+    most MAX_OUTAGES, by device id and start; `truncated` says when more matched."""
+    q = _query(request, OUTAGE_FILTERS)
+    now = to_micros(request.app[CLOCK].now())
+    to_text, from_text = _one(q, "to"), _one(q, "from")
+    end = _instant(to_text, "to") if to_text else now
+    start = _instant(from_text, "from") if from_text else end - 86_400 * SECOND
+    if end <= start:
+        raise web.HTTPBadRequest(text="to must be after from\n")
+    for cause in q.get("cause", ()):
+        if cause.split(":")[0] not in CAUSE_KINDS:
+            raise web.HTTPBadRequest(
+                text=f"cause: {cause!r} is not device, upstream[:ID] or excluded[:CATEGORY]\n"
+            )
+    monitor = request.app[MONITOR]
+    fleet = monitor.state.fleet
+    missing = sorted(d for d in q.get("device", ()) if d not in fleet.inventory.devices)
+    if missing:
+        raise web.HTTPNotFound(text=f"no device {missing[0]!r}\n")
+    store = monitor.store
+    return _json(await _off_loop(request, lambda: outage_report(store, fleet, q, start, end)))
+
+
+def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micros) -> dict[str, Any]:
+    """The outages of the chosen devices over [start, end), each with its causes by billing.causes
+    (the rule a statement charges by), from the store's read-only side."""
+    chosen = sorted(
+        (
+            d
+            for d in fleet.inventory.devices.values()
+            if all(
+                name not in q or value in q[name]
+                for name, value in (("contract", d.contract), ("site", d.site), ("device", d.id))
+            )
+        ),
+        key=lambda d: d.id,
+    )
+    related = {d.id for d in chosen} | {a.id for d in chosen for a in fleet.inventory.ancestors(d.id)}
+    grace = max((to_micros(c.sla.upstream_grace) for c in fleet.contracts.values()), default=0)
+    with store.read() as tx:
+        keys = tx.keys.find(sorted(related))
+        timelines = tx.timelines.load(list(keys.values()), start, end, outages_from=start - grace)
+    by_id = {d: timelines[k] for d, k in keys.items()}
+    out: list[dict[str, Any]] = []
+    truncated = False  # more outages than MAX_OUTAGES matched: the list stops at MAX_OUTAGES
+    for d in chosen:
+        tl = by_id.get(d.id)
+        if tl is None:
+            continue
+        contract = fleet.contracts[d.contract]
+        covers = covers_for(d, fleet.exclusions, contract)
+        ancestors = [
+            (a.id, by_id[a.id].outages if a.id in by_id else ()) for a in fleet.inventory.ancestors(d.id)
+        ]
+        zone = ZoneInfo(contract.timezone)
+        for o in tl.outages:
+            if o.end <= start or o.start >= end:
+                continue
+            parts = attribute([(o.start, o.end)], covers, ancestors, contract.sla.upstream_grace)
+            causes = {
+                cause: sum(b - a for a, b in clip(ivs, start, end)) / SECOND for cause, ivs in parts.items()
+            }
+            if "cause" in q and not any(_cause_matches(c, q["cause"]) for c in causes):
+                continue
+            if len(out) >= MAX_OUTAGES:
+                truncated = True
+                break
+            out.append(_outage_json(d, o, causes, zone))
+        if truncated:
+            break
+    return {
+        "from": from_micros(start).isoformat(),
+        "to": from_micros(end).isoformat(),
+        "outages": out,
+        "count": len(out),
+        "truncated": truncated,
+    }
+
+
+def _outage_json(d: Device, o: Outage, causes: dict[str, float], zone: ZoneInfo) -> dict[str, Any]:
+    def when(us: Micros | None) -> str | None:
+        return None if us is None else from_micros(us).astimezone(zone).isoformat(timespec="seconds")
+
+    return {
+        "device": d.id,
+        "contract": d.contract,
+        "site": d.site,
+        "start": when(o.start),
+        "end": None if o.open else when(o.end),
+        "open": o.open,
+        "causes": causes,
+        "evidence": {
+            "first_failure": when(o.first_failure),
+            "last_failure": when(o.last_failure),
+            "recovered": when(o.recovered),
+        },
+    }
