@@ -4,16 +4,19 @@ the retention carry and the live monitor's resume point."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from slamon.engine.joining import NO_EDGE, Join, StoredEdge, join_tail
 from slamon.engine.timeline import Carry, Outage, OutageEnd, Timeline, Transition
 from slamon.model import DeviceState, Micros
 from slamon.store import schema as t
-from slamon.store.sql import Part, chunks
+from slamon.store.sql import CHUNK, Part, chunks
+
+W = TypeVar("W")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,35 @@ def _outage_row(key: int, o: Outage) -> dict[str, Any]:
     }
 
 
+def _outage(r: sa.Row[Any]) -> Outage:
+    return Outage(
+        start=r.start_at,
+        end=r.end_at,
+        open=r.open,
+        end_reason=OutageEnd(r.end_reason) if r.end_reason else None,
+        first_failure=r.first_failure,
+        last_failure=r.last_failure,
+        recovered=r.recovered,
+    )
+
+
+_FOREVER = sa.literal(-(1 << 63), sa.BigInteger)  # before any instant: no second-last transition
+
+
+def _waves(items: Sequence[W], key: Callable[[W], int]) -> list[list[W]]:
+    """The items split so that each device is in a wave at most once, in order: a device's later
+    write lands after its earlier one, and a wave can be written in bulk."""
+    waves: list[list[W]] = []
+    seen: dict[int, int] = {}
+    for item in items:
+        n = seen.get(key(item), 0)
+        seen[key(item)] = n + 1
+        if n == len(waves):
+            waves.append([])
+        waves[n].append(item)
+    return waves
+
+
 def _carry_json(carry: Carry) -> str:
     return json.dumps(
         {"reach_down": carry.reach_down, "reach_last": carry.reach_last, "video_bad": carry.video_bad}
@@ -74,49 +106,24 @@ class Timelines(Part):
         return found
 
     def replace_many(self, writes: Sequence[TimelineWrite], at: Micros) -> None:
-        """Store recomputed timelines: those without a carry replace everything in bulk; those with
-        one keep what is stored before it (see replace_timeline)."""
-        plain = [w for w in writes if w.carry is None]
-        for w in writes:
-            if w.carry is not None:
-                self.replace(w.key, w.timeline, params=w.params, at=at, carry=w.carry, kept_from=w.kept_from)
-        if not plain:
-            return
-        tr, ou = t.transitions, t.outages
-        for part in chunks([w.key for w in plain]):
-            self.conn.execute(tr.delete().where(tr.c.device.in_(part)))
-            self.conn.execute(ou.delete().where(ou.c.device.in_(part)))
-        transitions = [
-            {"device": w.key, "at": x.at, "state": x.state.value}
-            for w in plain
-            for x in w.timeline.transitions
-        ]
-        if transitions:
-            self.conn.execute(tr.insert(), transitions)
-        outages = [_outage_row(w.key, o) for w in plain for o in w.timeline.outages]
-        if outages:
-            self.conn.execute(ou.insert(), outages)
-        metas = [
-            {
-                "device": w.key,
-                "params": w.params,
-                "firm_until": w.timeline.firm_until,
-                "updated_at": at,
-                "carry": None,
-                "kept_from": w.kept_from,
-            }
-            for w in plain
-        ]
-        stmt = self._insert(t.timelines)
-        self.conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["device"],
-                set_={
-                    c: stmt.excluded[c] for c in ("params", "firm_until", "updated_at", "carry", "kept_from")
-                },
-            ),
-            metas,
-        )
+        """Store recomputed timelines and their retention state, in bulk: those without a carry
+        replace everything stored; those with one keep what is stored before `carry.reach_last`
+        and join the rest there (engine.joining)."""
+        for wave in _waves(writes, lambda w: w.key):
+            self._write([(w.key, w.timeline, None if w.carry is None else w.carry.reach_last) for w in wave])
+            self._upsert_metas(
+                [
+                    {
+                        "device": w.key,
+                        "params": w.params,
+                        "firm_until": w.timeline.firm_until,
+                        "updated_at": at,
+                        "carry": None if w.carry is None else _carry_json(w.carry),
+                        "kept_from": w.kept_from,
+                    }
+                    for w in wave
+                ]
+            )
 
     def replace(
         self,
@@ -128,72 +135,27 @@ class Timelines(Part):
         carry: Carry | None = None,
         kept_from: Micros | None = None,
     ) -> None:
-        """Store a device's recomputed timeline and its retention state. Without `carry` it replaces
-        everything; with it, what is stored before `carry.reach_last` stays (see write_tail)."""
-        if carry is None:
-            self._replace_all(key, tl)
-        else:
-            self._merge_tail(key, tl, carry.reach_last)
-        meta = {
-            "params": params,
-            "firm_until": tl.firm_until,
-            "updated_at": at,
-            "carry": None if carry is None else _carry_json(carry),
-            "kept_from": kept_from,
-        }
-        stmt = self._insert(t.timelines).values(device=key, **meta)
-        self.conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=meta))
+        """Store a device's recomputed timeline and its retention state (see replace_many)."""
+        self.replace_many([TimelineWrite(key, tl, params, carry, kept_from)], at)
 
     def write_tail(self, key: int, tail: Timeline, since: Micros | None, *, params: str, at: Micros) -> None:
-        """Store the live tail of a device's timeline, from `since` (the carry it was built on) on;
-        the retention state is left alone."""
-        if since is None:
-            self._replace_all(key, tail)
-        else:
-            self._merge_tail(key, tail, since)
-        meta = {"params": params, "firm_until": tail.firm_until, "updated_at": at}
-        stmt = self._insert(t.timelines).values(device=key, **meta)
-        self.conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=meta))
+        """Store the live tail of a device's timeline (see write_tails)."""
+        self.write_tails([(key, tail, since, params)], at=at)
 
     def write_tails(self, writes: Sequence[tuple[int, Timeline, Micros | None, str]], *, at: Micros) -> None:
-        """write_tail for many devices, (key, tail, since, params) each. Tails with no `since` (a
-        device's first, or a rebuilt one) replace everything in bulk: a round where thousands of
-        devices change at once (a start on a new database, a district's power cut) stays short."""
-        if len({w[0] for w in writes}) < len(writes):  # a device twice: in order, one at a time
-            for key, tail, since, params in writes:
-                self.write_tail(key, tail, since, params=params, at=at)
-            return
-        whole = [(key, tail, params) for key, tail, since, params in writes if since is None]
-        for key, tail, since, params in writes:
-            if since is not None:
-                self.write_tail(key, tail, since, params=params, at=at)
-        if not whole:
-            return
-        tr, ou = t.transitions, t.outages
-        for part in chunks([key for key, _, _ in whole]):
-            self.conn.execute(tr.delete().where(tr.c.device.in_(part)))
-            self.conn.execute(ou.delete().where(ou.c.device.in_(part)))
-        transitions = [
-            {"device": key, "at": x.at, "state": x.state.value}
-            for key, tail, _ in whole
-            for x in tail.transitions
-        ]
-        if transitions:
-            self.conn.execute(tr.insert(), transitions)
-        outages = [_outage_row(key, o) for key, tail, _ in whole for o in tail.outages]
-        if outages:
-            self.conn.execute(ou.insert(), outages)
-        stmt = self._insert(t.timelines)
-        self.conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["device"],
-                set_={c: stmt.excluded[c] for c in ("params", "firm_until", "updated_at")},
-            ),
-            [
-                {"device": key, "params": params, "firm_until": tail.firm_until, "updated_at": at}
-                for key, tail, params in whole
-            ],
-        )
+        """Store live tails, (key, tail, since, params) each: from `since` (the carry the tail was
+        built on) on, joined to what is stored before it; with no `since` (a device's first tail,
+        or a rebuilt one) the tail replaces everything. The retention state is left alone. All in
+        bulk, so a round where thousands of devices change at once (a start on a new database, a
+        district's power cut) stays short; a device given twice is written in order."""
+        for wave in _waves(writes, lambda w: w[0]):
+            self._write([(key, tail, since) for key, tail, since, _ in wave])
+            self._upsert_metas(
+                [
+                    {"device": key, "params": params, "firm_until": tail.firm_until, "updated_at": at}
+                    for key, tail, _, params in wave
+                ]
+            )
 
     def last_changes(self, keys: Iterable[int]) -> dict[int, tuple[Micros, DeviceState]]:
         """Each device's latest stored transition into a known state: when its current state began."""
@@ -254,70 +216,113 @@ class Timelines(Part):
             [{"key": k, "horizon": h, "last": lf} for k, h, lf in moves],
         )
 
-    def _replace_all(self, key: int, tl: Timeline) -> None:
+    def _write(self, wave: Sequence[tuple[int, Timeline, Micros | None]]) -> None:
+        """Write the timelines of distinct devices, (key, timeline, since) each: with no `since`
+        it replaces everything stored, with one it is joined at `since` (engine.joining)."""
         tr, ou = t.transitions, t.outages
-        self.conn.execute(tr.delete().where(tr.c.device == key))
-        self.conn.execute(ou.delete().where(ou.c.device == key))
-        self._insert_timeline(key, list(tl.transitions), list(tl.outages))
-
-    def _merge_tail(self, key: int, tail: Timeline, since: Micros) -> None:
-        """Keep what is stored before `since`, take the tail from there, and join the two.
-
-        A stored `unknown` that is the last stored transition and lies before `since` was only where
-        the evidence ran out then (later results moved it), so it goes; an `unknown` followed by
-        other stored transitions is a real gap and stays. An outage stored as open, or running into
-        `since`, is the same outage as the tail's first when that starts at `since` (the carry's
-        result): it keeps its start and first failure."""
-        tr, ou = t.transitions, t.outages
-        transitions = list(tail.transitions)
-        outages = list(tail.outages)
-        last = self.conn.execute(
-            sa.select(tr.c.at, tr.c.state)
-            .where(tr.c.device == key, tr.c.at < since)
-            .order_by(tr.c.at.desc())
-            .limit(2)
-        ).all()
-        if last and last[0].state == DeviceState.UNKNOWN.value:
-            later = self.conn.execute(
-                sa.select(sa.func.count()).where(tr.c.device == key, tr.c.at > last[0].at)
-            ).scalar()
-            if later == 0:  # the very last stored transition: a provisional horizon
-                self.conn.execute(tr.delete().where(tr.c.device == key, tr.c.at == last[0].at))
-                last = last[1:]
-        if transitions and last and last[0].state == transitions[0].state.value:
-            transitions = transitions[1:]
-        self.conn.execute(tr.delete().where(tr.c.device == key, tr.c.at >= since))
-        joined = self.conn.execute(
-            sa.select(ou)
-            .where(ou.c.device == key, ou.c.start_at <= since, sa.or_(ou.c.open, ou.c.end_at >= since))
-            .order_by(ou.c.start_at.desc())
-            .limit(1)
-        ).first()
-        if joined is not None and outages and outages[0].start == since:
-            first = outages[0]
-            outages[0] = Outage(
-                start=joined.start_at,
-                end=first.end,
-                open=first.open,
-                end_reason=first.end_reason,
-                first_failure=joined.first_failure
-                if joined.first_failure is not None
-                else first.first_failure,
-                last_failure=first.last_failure if first.last_failure is not None else joined.last_failure,
-                recovered=first.recovered,
-            )
-            self.conn.execute(ou.delete().where(ou.c.device == key, ou.c.start_at == joined.start_at))
-        self.conn.execute(ou.delete().where(ou.c.device == key, ou.c.start_at >= since))
-        self._insert_timeline(key, transitions, outages)
-
-    def _insert_timeline(self, key: int, transitions: list[Transition], outages: list[Outage]) -> None:
+        whole = [(key, tl) for key, tl, since in wave if since is None]
+        for part in chunks([key for key, _ in whole]):
+            self.conn.execute(tr.delete().where(tr.c.device.in_(part)))
+            self.conn.execute(ou.delete().where(ou.c.device.in_(part)))
+        tails = [(key, tl, since) for key, tl, since in wave if since is not None]
+        edges = self._edges([(key, since) for key, _, since in tails])
+        joins = [(key, join_tail(edges.get(key, NO_EDGE), tl, since)) for key, tl, since in tails]
+        self._delete_joined(joins)
+        transitions = [(key, x) for key, tl in whole for x in tl.transitions]
+        transitions += [(key, x) for key, j in joins for x in j.transitions]
         if transitions:
             self.conn.execute(
-                t.transitions.insert(),
-                [{"device": key, "at": x.at, "state": x.state.value} for x in transitions],
+                tr.insert(), [{"device": key, "at": x.at, "state": x.state.value} for key, x in transitions]
             )
+        outages = [_outage_row(key, o) for key, tl in whole for o in tl.outages]
+        outages += [_outage_row(key, o) for key, j in joins for o in j.outages]
         if outages:
-            self.conn.execute(t.outages.insert(), [_outage_row(key, o) for o in outages])
+            self.conn.execute(ou.insert(), outages)
+
+    def _edges(self, items: Sequence[tuple[int, Micros]]) -> dict[int, StoredEdge]:
+        """What is stored just before `since` of each (key, since): its last two transitions,
+        whether the last is the very last stored, and the outage open or running into `since`.
+        Two queries per chunk of devices, each an index seek per device."""
+        tr, ou = t.transitions, t.outages
+        later, second, o2 = tr.alias("later"), tr.alias("second"), ou.alias("o2")
+        before: dict[int, list[Transition]] = {}
+        final: dict[int, bool] = {}
+        outage: dict[int, Outage] = {}
+        for part in chunks(items, CHUNK // 2):  # two parameters per device
+            s = (
+                sa.values(sa.column("device", sa.Integer), sa.column("since", sa.BigInteger), name="s")
+                .data(list(part))
+                .cte("s")
+            )
+            second_last = (
+                sa.select(second.c.at)
+                .where(second.c.device == s.c.device, second.c.at < s.c.since)
+                .order_by(second.c.at.desc())
+                .limit(1)
+                .offset(1)
+                .scalar_subquery()
+            )
+            more = sa.exists().where(later.c.device == s.c.device, later.c.at >= s.c.since)
+            rows = self.conn.execute(
+                sa.select(tr.c.device, tr.c.at, tr.c.state, more.label("more"))
+                .join_from(s, tr, tr.c.device == s.c.device)
+                .where(tr.c.at < s.c.since, tr.c.at >= sa.func.coalesce(second_last, _FOREVER))
+                .order_by(tr.c.device, tr.c.at)
+            )
+            for r in rows:
+                before.setdefault(r.device, []).append(Transition(r.at, DeviceState(r.state)))
+                final[r.device] = not r.more
+            latest = (
+                sa.select(o2.c.start_at)
+                .where(
+                    o2.c.device == s.c.device,
+                    o2.c.start_at <= s.c.since,
+                    sa.or_(o2.c.open, o2.c.end_at >= s.c.since),
+                )
+                .order_by(o2.c.start_at.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            for r in self.conn.execute(
+                sa.select(ou).join_from(s, ou, sa.and_(ou.c.device == s.c.device, ou.c.start_at == latest))
+            ):
+                outage[r.device] = _outage(r)
+        return {
+            key: StoredEdge(tuple(before.get(key, ())), final.get(key, False), outage.get(key))
+            for key, _ in items
+            if key in before or key in outage
+        }
+
+    def _delete_joined(self, joins: Sequence[tuple[int, Join]]) -> None:
+        """Delete what each join replaces, one executemany per kind of deletion."""
+        if not joins:
+            return
+        tr, ou = t.transitions, t.outages
+        key: sa.BindParameter[int] = sa.bindparam("key")
+        since: sa.BindParameter[int] = sa.bindparam("since")
+        at: sa.BindParameter[int] = sa.bindparam("at")
+        gone = [{"key": k, "at": j.drop_transition} for k, j in joins if j.drop_transition is not None]
+        if gone:
+            self.conn.execute(tr.delete().where(tr.c.device == key, tr.c.at == at), gone)
+        cut = [{"key": k, "since": j.since} for k, j in joins]
+        self.conn.execute(tr.delete().where(tr.c.device == key, tr.c.at >= since), cut)
+        continued = [{"key": k, "at": j.drop_outage} for k, j in joins if j.drop_outage is not None]
+        if continued:
+            self.conn.execute(ou.delete().where(ou.c.device == key, ou.c.start_at == at), continued)
+        self.conn.execute(ou.delete().where(ou.c.device == key, ou.c.start_at >= since), cut)
+
+    def _upsert_metas(self, rows: list[dict[str, Any]]) -> None:
+        """Insert or update each device's timeline row with the columns given."""
+        if not rows:
+            return
+        stmt = self._insert(t.timelines)
+        columns = [c for c in rows[0] if c != "device"]
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["device"], set_={c: stmt.excluded[c] for c in columns}
+            ),
+            rows,
+        )
 
     def set_retention(self, key: int, *, kept_from: Micros, carry: Carry, at: Micros) -> None:
         """Record that results before `kept_from` are gone and where the engine resumes."""
@@ -360,17 +365,7 @@ class Timelines(Part):
                 .order_by(ou.c.device, ou.c.start_at)
             )
             for o in orows:
-                result[o.device][1].append(
-                    Outage(
-                        start=o.start_at,
-                        end=o.end_at,
-                        open=o.open,
-                        end_reason=OutageEnd(o.end_reason) if o.end_reason else None,
-                        first_failure=o.first_failure,
-                        last_failure=o.last_failure,
-                        recovered=o.recovered,
-                    )
-                )
+                result[o.device][1].append(_outage(o))
         return {
             k: Timeline(tuple(sorted(trs, key=lambda x: x.at)), tuple(ous))
             for k, (trs, ous) in result.items()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from slamon.engine.joining import StoredEdge, join_tail
 from slamon.engine.timeline import (
     Carry,
     EngineParams,
@@ -16,12 +18,14 @@ from slamon.engine.timeline import (
     Timeline,
     Transition,
     build_timeline,
+    carry_before,
 )
 from slamon.errors import StoreError
 from slamon.model import HOUR, DeviceId, DeviceState, to_micros
-from slamon.store import ResultColumns, ResultConflict, ResultsLetGo, Store
+from slamon.store import ResultColumns, ResultConflict, ResultsLetGo, Store, TimelineWrite
 from slamon.store.blocks import NO_RTT
 from slamon.store.schema import SCHEMA_REVISION
+from tests.engine.test_joining import Results
 
 T0 = to_micros(datetime(2025, 7, 1, tzinfo=UTC))
 MIN = 60_000_000
@@ -243,3 +247,73 @@ def test_write_tails_in_bulk_equals_one_at_a_time(store: Store) -> None:
     assert one[11].outages, "the replaced tail's outage is stored"
     assert [metas[k + 10] for k in (11, 12, 13)] == [metas[k] for k in (11, 12, 13)]
     assert metas[21].params == "p"
+
+
+def _scenario(rnd: random.Random, params: EngineParams) -> tuple[Timeline, Timeline, int | None]:
+    """A device's stored timeline and a later tail with the `since` it starts at (None: whole)."""
+    plan = [
+        (rnd.choice(["ok", "ok", "fail", "video-ok", "video-bad", "gap"]), rnd.randint(0, 2))
+        for _ in range(rnd.randint(1, 12))
+        for _ in range(rnd.randint(1, 5))
+    ]
+    results = Results.of(plan)
+    n = len(results.items)
+    stored_n = rnd.randint(0, n)
+    stored = results.timeline(stored_n, params)
+    known = rnd.randint(stored_n, n)
+    firm = results.timeline(known, params).firm_until
+    points = [at + 1 for at in results.columns(known)[0] if firm is not None and at < firm]
+    if not points or rnd.random() < 0.1:
+        return stored, results.timeline(n, params), None
+    carry = carry_before(*results.columns(known), params, rnd.choice(points))
+    assert carry is not None
+    return stored, results.timeline(n, params, carry), carry.reach_last
+
+
+@pytest.mark.parametrize("how", ["write_tails", "replace_many"])
+def test_tails_written_in_bulk_join_as_join_tail_says(store: Store, how: str) -> None:
+    """1,200 devices (more than one chunk of the store's queries), some given twice in the same
+    call: what the store holds afterwards is each stored timeline with its joins applied in order."""
+    rnd = random.Random(20250701)
+    params = EngineParams(3, 2, 2, 45_000_000)
+    stored: dict[int, Timeline] = {}
+    writes: list[tuple[int, Timeline, int | None]] = []
+    for key in range(1, 1201):
+        stored[key], tail, since = _scenario(rnd, params)
+        writes.append((key, tail, since))
+        if key % 7 == 0:  # a second, later tail of the same device in the same call
+            _, again, since2 = _scenario(random.Random(key), params)
+            writes.append((key, again, since2))
+    with store.begin() as tx:
+        tx.timelines.write_tails([(k, tl, None, "p") for k, tl in stored.items()], at=T0)
+    with store.begin() as tx:
+        if how == "write_tails":
+            tx.timelines.write_tails([(k, tl, since, "q") for k, tl, since in writes], at=T0 + HOUR)
+        else:
+            tx.timelines.replace_many(
+                [
+                    TimelineWrite(k, tl, "q", None if since is None else Carry(False, since), T0)
+                    for k, tl, since in writes
+                ],
+                T0 + HOUR,
+            )
+    want = dict(stored)
+    for key, tail, since in writes:
+        want[key] = (
+            tail
+            if since is None
+            else join_tail(StoredEdge.of(want[key], since), tail, since).applied_to(want[key])
+        )
+    with store.begin() as tx:
+        got = tx.timelines.load(list(want), -(1 << 62), 1 << 62)
+        metas = tx.timelines.metas(want)
+    assert {k: (g.transitions, g.outages) for k, g in got.items()} == {
+        k: (w.transitions, w.outages) for k, w in want.items()
+    }
+    assert {m.params for m in metas.values()} == {"q"}
+    last = {key: (tail, since) for key, tail, since in writes}
+    assert {k: m.firm_until for k, m in metas.items()} == {k: tl.firm_until for k, (tl, _) in last.items()}
+    if how == "replace_many":
+        assert {k: m.carry for k, m in metas.items()} == {
+            k: None if since is None else Carry(False, since) for k, (_, since) in last.items()
+        }
