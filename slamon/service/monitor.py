@@ -151,6 +151,7 @@ class Monitor:
         self.probers = probers
         self.intervals = dict(intervals or {})
         self.flush_every = flush_every
+        self.reload_start_within = RELOAD_START_WITHIN
         self.state = FleetState(fleet)
         self.stats = {kind: RoundStats() for kind in probers}
         self.writer = writer or Writer(store, journal or default_journal(store))
@@ -239,7 +240,7 @@ class Monitor:
         keys; a device whose contract now judges state differently is rebuilt from its stored
         results, like an import would, and resumed from there), then the live state, the probers'
         device lists and the views switch together. When the store does not take it within
-        RELOAD_START_WITHIN seconds, ReloadPostponed is raised and nothing changed."""
+        `reload_start_within` seconds, ReloadPostponed is raised and nothing changed."""
         async with self._gate.alone():
             now = to_micros(self.clock.now())
             fresh = [d for d in fleet.inventory.devices.values() if self._needs_resume(fleet, d)]
@@ -250,7 +251,7 @@ class Monitor:
                 return keys, tx.timelines.resumes(keys[d.id] for d in fresh)
 
             try:
-                keys, resumes = await self.call(record, start_within=RELOAD_START_WITHIN)
+                keys, resumes = await self.call(record, start_within=self.reload_start_within)
             except TimeoutError:
                 status = self.writer.status()
                 raise ReloadPostponed(

@@ -61,6 +61,7 @@ class _Item:
     call: _Call | None = None
     failures: int = 0
     applied: bool = False
+    journaling: bool = False  # a thread is writing its journal file now
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,15 +351,19 @@ class Writer:
     def _journal_one(self, item: _Item) -> None:
         """Put a waiting write on disk (if it is not stored yet), then keep memory under its limit."""
         with self._cond:
-            if item.applied or item.path is not None or item.evidence is None:
+            if item.applied or item.path is not None or item.evidence is None or item.journaling:
                 return
             evidence = item.evidence
+            item.journaling = True
         try:
             path = self.journal.save(item.seq, evidence)
         except OSError as exc:
             logger.error("cannot journal the %s (it stays in memory only): %s", item.what, exc)
+            with self._cond:
+                item.journaling = False
             return
         with self._cond:
+            item.journaling = False
             if item.applied:
                 self.journal.drop(path)
                 return

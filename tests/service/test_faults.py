@@ -1,0 +1,241 @@
+"""Evidence survives faults: whatever the store does, what it ends up holding is what an undisturbed
+run stores — the same transitions, outages and raw results — and nothing is invented.
+
+The monitor is the real one, with a scripted prober on a FakeClock; the store is real (SQLite and
+PostgreSQL) and refuses writes on demand (FlakyStore), or is locked by a real second writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from slamon.errors import StoreError
+from slamon.model import ProbeKind
+from tests.harness.flaky import FlakyStore
+from tests.service.drive import ledger, make_run, play, story, undisturbed
+
+ROUNDS = 24
+
+
+async def until(check: object, limit: float = 10.0) -> None:
+    """Wait for the writer thread to get somewhere (it runs on its own, in real time)."""
+    for _ in range(int(limit / 0.005)):
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the writer did not get there")
+
+
+@pytest.fixture
+def flaky(store_url: str) -> FlakyStore:
+    s = FlakyStore(store_url)
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> dict[str, object]:
+    """The ledger of the same story with nothing going wrong (on SQLite: the ledger is the same data
+    on either backend)."""
+    store = FlakyStore(f"sqlite:///{tmp_path / 'reference.db'}")
+    try:
+        return asyncio.run(undisturbed(store, tmp_path / "reference-journal", ROUNDS))  # type: ignore[return-value]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "reason"),
+    [
+        (4, 4, "locked"),  # one round's write refused once
+        (5, 16, "unreachable"),  # 12 minutes: past the live state's fold (2 minutes), over a recovery
+        (10, 23, "read_only"),  # to the end of the run: only the stop's wait gets it written
+    ],
+    ids=["once", "twelve-minutes", "until-the-end"],
+)
+async def test_a_store_refusing_writes_ends_with_the_undisturbed_ledger(
+    flaky: FlakyStore, tmp_path: Path, reference: dict[str, object], first: int, last: int, reason: str
+) -> None:
+    run = make_run(flaky, tmp_path / "journal")
+    await run.monitor.start()
+    seen_backlog = []
+
+    async def rounds() -> None:
+        for i in range(ROUNDS):
+            if i == first:
+                await run.writer.drained()  # this round's write is the first the store refuses
+                if first == last:
+                    flaky.fail_next(1, reason)
+                else:
+                    flaky.fail(reason)
+            if i == last + 1:
+                flaky.heal()
+            await play(run, [i], story())
+            if i == first:
+                await until(lambda: flaky.refused > 0)
+            seen_backlog.append(run.writer.status().writes)
+
+    await rounds()
+    flaky.heal()
+    await run.monitor.flush()
+    status = run.writer.status()
+    assert (status.writes, status.failing) == (0, None)
+    assert status.failures.get(reason, 0) >= 1
+    assert status.replayed >= 1
+    assert max(seen_backlog) >= (1 if first == last else last - first)
+    assert flaky.refused >= 1
+    await run.monitor.close()
+    assert ledger(flaky, run.fleet) == reference
+    assert not list((tmp_path / "journal").glob("*.npz")), "every journaled write was applied and dropped"
+
+
+async def test_a_store_that_stays_away_keeps_everything_in_the_journal_for_the_next_start(
+    flaky: FlakyStore, tmp_path: Path, reference: dict[str, object]
+) -> None:
+    run = make_run(flaky, tmp_path / "journal", memory_limit=20_000)
+    await run.monitor.start()
+    await play(run, range(6), story())
+    flaky.fail("unreachable")
+    await play(run, range(6, ROUNDS), story())
+    await until(lambda: run.writer.status().journaled == run.writer.status().writes)
+    status = run.writer.status()
+    assert status.writes >= ROUNDS - 6, "every waiting write is on disk"
+    assert status.memory_bytes < 20_000 + 10_000, "past the limit, journaled writes leave memory"
+    assert await run.monitor.close(store_within=0.1) is False
+    journaled = sorted((tmp_path / "journal").glob("*.npz"))
+    assert len(journaled) >= ROUNDS - 6
+
+    flaky.heal()  # the next start: a new monitor, the same store and journal
+    again = make_run(flaky, tmp_path / "journal")
+    await again.monitor.start()
+    await again.monitor.close()
+    assert ledger(flaky, again.fleet) == reference
+    assert not list((tmp_path / "journal").glob("*.npz"))
+
+
+async def test_a_journal_replayed_twice_applies_each_write_once(
+    flaky: FlakyStore, tmp_path: Path, reference: dict[str, object]
+) -> None:
+    """A crash between a write's commit and its journal file's removal: the next start finds the
+    file, and the store's record of the last applied write says to drop it, not apply it again."""
+    run = make_run(flaky, tmp_path / "journal")
+    await run.monitor.start()
+    flaky.fail("unreachable")
+    await play(run, range(ROUNDS), story())
+    await run.monitor.close(store_within=0.05)
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "journal").glob("*.npz")}
+    assert kept
+    flaky.heal()
+    again = make_run(flaky, tmp_path / "journal")
+    await again.monitor.start()
+    await again.monitor.close()
+    for name, data in kept.items():  # as if the files had never been removed
+        (tmp_path / "journal" / name).write_bytes(data)
+    third = make_run(flaky, tmp_path / "journal")
+    await third.monitor.start()
+    assert third.writer.status().replayed == 0
+    await third.monitor.close()
+    assert ledger(flaky, third.fleet) == reference
+
+
+def test_the_journal_belongs_to_one_store(tmp_path: Path) -> None:
+    from slamon.service.journal import Journal, JournalError
+
+    journal = Journal(tmp_path / "journal")
+    journal.claim("store-a")
+    (tmp_path / "journal" / "0000000000000001.npz").write_bytes(b"x")
+    with pytest.raises(JournalError, match="holds 1 writes of another store"):
+        journal.claim("store-b")
+
+
+async def test_a_lock_held_by_another_writer_past_the_fold(
+    tmp_path: Path, reference: dict[str, object]
+) -> None:
+    """A real second writer holds SQLite's write lock for 14 rounds: the live writes wait (each
+    attempt gives up after 50 ms and is retried), rounds go on, and the ledger ends complete."""
+    db = tmp_path / "live.db"
+    store = FlakyStore(f"sqlite:///{db}", wait_for_writer=0.05)
+    run = make_run(store, tmp_path / "journal")
+    await run.monitor.start()
+    other = sqlite3.connect(db, isolation_level=None, timeout=0)
+
+    for i in range(ROUNDS):
+        if i == 5:
+            await run.writer.drained()
+            other.execute("BEGIN IMMEDIATE")
+        if i == 19:
+            other.execute("ROLLBACK")
+        await play(run, [i], story())
+        if i == 5:
+            await until(lambda: run.writer.status().failures.get("locked", 0) > 0)
+    await run.monitor.flush()
+    assert run.writer.status().failures.get("locked", 0) >= 1
+    await run.monitor.close()
+    other.close()
+    assert ledger(store, run.fleet) == reference
+    store.close()
+
+
+async def test_a_moved_database_stops_the_writer_and_keeps_the_evidence(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    store = FlakyStore(f"sqlite:///{db}")
+    stopped: list[StoreError] = []
+    run = make_run(store, tmp_path / "journal", on_fatal=stopped.append)
+    await run.monitor.start()
+    await play(run, range(3), story())
+    await run.monitor.flush()
+    db.rename(tmp_path / "elsewhere.db")
+    await play(run, range(3, 5), story())
+    await until(lambda: stopped)
+    assert "is gone while slamon was using it" in str(stopped[0])
+    status = run.writer.status()
+    assert status.fatal is not None
+    assert status.failures["moved"] == 1
+    assert not db.exists(), "no new, empty database was made where the old one was"
+    assert len(list((tmp_path / "journal").glob("*.npz"))) >= 2, "the rounds after the move wait on disk"
+    await run.monitor.close(store_within=0.05)
+    store.close()
+
+
+async def test_a_reload_while_the_store_is_away_changes_nothing_until_it_goes_through(
+    flaky: FlakyStore, tmp_path: Path
+) -> None:
+    """SIGHUP with a camera moved to a new address while the store refuses writes: the reload is
+    postponed and the service goes on exactly as before (API, prober and store agree on the old
+    address); once the store is back the reload goes through, all of it."""
+    from dataclasses import replace
+
+    from slamon.model import DeviceId, Inventory
+    from slamon.service.monitor import ReloadPostponed
+
+    run = make_run(flaky, tmp_path / "journal")
+    await run.monitor.start()
+    await play(run, range(3), story())
+    camera = DeviceId("SIM-S1W1C1")
+    old = run.fleet
+    moved = replace(old.inventory.devices[camera], address="127.99.0.1")
+    new = replace(old, inventory=Inventory(old.inventory.sites, {**old.inventory.devices, camera: moved}))
+
+    flaky.fail("unreachable")
+    await play(run, [3], story())
+    run.monitor.reload_start_within = 0.2
+    with pytest.raises(ReloadPostponed, match="the store is not taking writes"):
+        await run.monitor.reload(new)
+    assert run.monitor.fleet is old
+    assert run.monitor.state.fleet is old
+    assert run.monitor.view is not None
+    assert run.monitor.view.fleet is old
+    await play(run, [4], story())
+    addresses = {d.id: d.address for d in run.monitor._devices_of(ProbeKind.ICMP)}
+    assert addresses[camera] == old.inventory.devices[camera].address
+
+    flaky.heal()
+    await run.monitor.reload(new)
+    assert run.monitor.fleet is new
+    assert {d.id: d.address for d in run.monitor._devices_of(ProbeKind.ICMP)}[camera] == "127.99.0.1"
+    with flaky.read() as tx:
+        assert tx.versions.inventory_as_of(1 << 62).devices[camera].address == "127.99.0.1"  # type: ignore[union-attr]
+    await run.monitor.close()
