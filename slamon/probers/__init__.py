@@ -12,7 +12,7 @@ from typing import ClassVar, Protocol
 
 from slamon.clock import Clock
 from slamon.loaders.config import Config
-from slamon.model import Device, ProbeKind, ProbeResult
+from slamon.model import Device, DeviceKind, Fleet, ProbeKind, ProbeResult
 
 
 class Prober(Protocol):
@@ -44,3 +44,15 @@ def build_probers(config: Config, clock: Clock, devices: Iterable[Device] = ()) 
     prober = IcmpProber(clock, timeout=icmp.timeout, count=icmp.count, rate=icmp.rate)
     prober.check(devices)
     return {ProbeKind.ICMP: prober}
+
+
+def devices_for(fleet: Fleet, kind: ProbeKind) -> list[Device]:
+    """Which devices a probe kind watches, by id: everyone answers ping; SNMP for switches that
+    have it; video for cameras with a stream. (Here, not in the service, so that `probe --once`
+    needs none of the service's imports.)"""
+    devices = fleet.inventory.devices.values()
+    if kind is ProbeKind.ICMP:
+        return sorted(devices, key=lambda d: d.id)
+    if kind is ProbeKind.SNMP:
+        return sorted((d for d in devices if d.kind is DeviceKind.SWITCH and d.snmp), key=lambda d: d.id)
+    return sorted((d for d in devices if d.kind is DeviceKind.CAMERA and d.stream), key=lambda d: d.id)

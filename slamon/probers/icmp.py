@@ -246,18 +246,21 @@ class IcmpProber:
             await asyncio.gather(*senders, return_exceptions=True)
 
     def _group(self, devices: Sequence[Device]) -> dict[int, tuple[list[Device], list[str]]]:
-        """Devices by address family, with their addresses as the kernel writes them."""
-        groups: dict[int, tuple[list[Device], list[str]]] = {}
+        """Devices by address family, with their addresses as the kernel writes them (in bulk:
+        `probe --once` pays this for every device of the fleet)."""
         known = self._addresses
-        for d in devices:
-            where = known.get(d.address)
-            if where is None:
-                where = known[d.address] = _canonical(d.address)
-            group = groups.get(where[0])
-            if group is None:
-                group = groups[where[0]] = ([], [])
+        addresses = [d.address for d in devices]
+        for a in set(addresses).difference(known):
+            known[a] = _canonical(a)
+        where = list(map(known.__getitem__, addresses))
+        families = {family for family, _ in where}
+        if len(families) == 1:  # the usual inventory
+            return {families.pop(): (list(devices), [text for _, text in where])}
+        groups: dict[int, tuple[list[Device], list[str]]] = {f: ([], []) for f in sorted(families)}
+        for d, (family, text) in zip(devices, where, strict=True):
+            group = groups[family]
             group[0].append(d)
-            group[1].append(where[1])
+            group[1].append(text)
         return groups
 
     def _start(self, family: int, targets: list[Device], addresses: list[str]) -> _Round:
@@ -272,12 +275,17 @@ class IcmpProber:
 
 def _canonical(address: str) -> tuple[int, str]:
     """(family, the address as the kernel writes it); inet_pton first, as it is 20 times faster
-    than ipaddress, which remains the judge of anything unusual."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            return family, socket.inet_ntop(family, socket.inet_pton(family, address))
-        except OSError:
-            continue
+    than ipaddress, which remains the judge of anything unusual. IPv4 text that inet_pton takes is
+    already canonical (four decimal octets, no leading zeros)."""
+    try:
+        socket.inet_pton(socket.AF_INET, address)
+        return socket.AF_INET, address
+    except OSError:
+        pass
+    try:
+        return socket.AF_INET6, socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, address))
+    except OSError:
+        pass
     try:
         addr = ipaddress.ip_address(address)  # e.g. a zone: fe80::1%eth0
     except ValueError:
