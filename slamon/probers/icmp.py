@@ -39,6 +39,7 @@ from slamon.clock import Clock
 from slamon.errors import SlamonError
 from slamon.model import Defect, Device, ProbeKind, ProbeResult
 from slamon.probers.mmsg import AVAILABLE, Batch, Receiver, Sender, sockaddrs
+from slamon.units import format_duration
 
 logger = logging.getLogger(__name__)
 
@@ -228,8 +229,9 @@ class IcmpProber:
                                 ProbeResult(targets[i].id, _ICMP, at, True, rtt, 1 - received / count)
                             )
                         else:
+                            error = r.refused if r.cut[i] else NO_REPLY
                             batch.append(
-                                ProbeResult(targets[i].id, _ICMP, at, False, None, 1.0, _NONE, NO_REPLY)
+                                ProbeResult(targets[i].id, _ICMP, at, False, None, 1.0, _NONE, error)
                             )
                     if r.done:
                         runs.remove(r)
@@ -360,7 +362,10 @@ class _Round:
         self.swept = 0  # targets 0..swept-1 are past their deadline
         self.complete: list[np.ndarray] = []  # targets all of whose echoes came back
         self.unreported = n
-        self.all_sent = False
+        self.all_sent = False  # the sender is done: every echo went, or it gave up on the rest
+        self.cut = np.zeros(n, bool)  # targets with an echo the sender gave up on
+        self.cut_pending = False  # `cut` is set and not yet reported
+        self.refused = ""  # why it gave up: the error of the cut targets that got no reply
         self.ip_header = fam.family == socket.AF_INET and fam.raw  # raw IPv4 replies start with it
         self.reply_type = ECHO_REPLY[fam.family]
 
@@ -370,7 +375,10 @@ class _Round:
 
     async def send(self) -> None:
         """Every echo request of the round, paced at `rate` per second, a slice per sendmmsg;
-        replies are read between slices so the receive buffer never fills."""
+        replies are read between slices so the receive buffer never fills. A socket that takes
+        nothing for `timeout` ends the sending: the echoes not sent yet are given up together (a
+        round lasts at most its sending, that `timeout` and the last echoes' `timeout`), not one
+        `timeout` each."""
         total = self.count * self.n
         # a slice's replies must fit the receive queue until the next read (~2 KiB each, queued)
         step = max(1, min(int(self.rate * SLICE), self.fam.buffer // 2048))
@@ -393,8 +401,8 @@ class _Round:
                     if before - stuck < self.timeout_ns:
                         await asyncio.sleep(0.001)
                         continue
-                    logger.debug("icmp send: the socket takes nothing, giving up on one echo")
-                    went = 1
+                    self._give_up(row)
+                    return
                 stuck = 0
                 # the time before the call: a reply cannot be stamped earlier, so an RTT is never
                 # short, and at most one call's sending (~BURST × 3 µs) long
@@ -407,6 +415,24 @@ class _Round:
             if ahead > 0:
                 await asyncio.sleep(ahead)
         self.all_sent = True
+
+    def _give_up(self, row: int) -> None:
+        """Rows from `row` on are never sent: their targets are reported at the next look, with
+        what came back for the echoes that did go (sent at least `timeout` ago by now)."""
+        total = self.count * self.n
+        self.rows_sent = row
+        first = row % self.n if total - row < self.n else 0  # echo-major: the cut is a tail
+        self.cut[first:] = True
+        waited = format_duration(timedelta(microseconds=self.timeout_ns // 1000))
+        self.refused = f"the socket refused sends for {waited}"
+        self.cut_pending = True
+        self.all_sent = True
+        logger.warning(
+            "icmp: %s: gave up on the round's other %d echoes (%d devices)",
+            self.refused,
+            total - row,
+            self.n - first,
+        )
 
     def drain(self) -> None:
         """Take every reply the kernel holds for this socket."""
@@ -478,6 +504,9 @@ class _Round:
         """Targets to report now: (index, echoes received, sum of their RTTs in ns)."""
         parts = self.complete
         self.complete = []
+        if self.cut_pending:  # the sender gave up: those targets are done now
+            parts.append(np.flatnonzero(self.cut))
+            self.cut_pending = False
         # the deadline sweep: targets whose last echo went more than `timeout` ago
         last_sent = max(0, self.rows_sent - (self.count - 1) * self.n)
         upto = int(

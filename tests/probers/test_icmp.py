@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from slamon.clock import FakeClock
 from slamon.model import ContractId, Device, DeviceId, DeviceKind, ProbeResult, SiteId
 from slamon.probers.icmp import IcmpProber, IcmpUnavailable, build_requests
+from slamon.probers.mmsg import Sender
 from tests.harness import no_ipv6
 from tests.harness.fixtures import unavailable
 from tests.harness.netns import FleetNamespace
@@ -293,3 +295,66 @@ def test_a_small_receive_buffer_loses_no_reply(
     devices = cameras([f"127.0.{30 + i // 250}.{i % 250 + 1}" for i in range(3000)])
     results = probe(fleet_ns, devices, rate=200_000)
     assert sum(r.ok for r in results.values()) == 3000
+
+
+class RefusingSender:
+    """The ICMP sender's interface (`send(start, count) -> packets taken`) over a socket that takes
+    `accept` packets and then refuses every send, as a send buffer that never drains does
+    (sendmmsg takes 0)."""
+
+    def __init__(self, real: Sender, accept: int) -> None:
+        self.real, self.accept, self.taken, self.refusals = real, accept, 0, 0
+
+    def send(self, start: int, count: int) -> int:
+        if self.taken >= self.accept:
+            self.refusals += 1
+            return 0
+        went = self.real.send(start, min(count, self.accept - self.taken))
+        self.taken += went
+        return went
+
+
+@pytest.mark.parametrize(
+    ("count", "accept", "expected"),
+    [
+        # one echo each: the first 50 went and answered, the other 150 were never sent
+        (1, 50, {range(50): (True, 0.0, None), range(50, 200): (False, 1.0, "refused")}),
+        # two echoes each, echo-major: every first echo went, the second one to the first 50 only
+        (2, 250, {range(50): (True, 0.0, None), range(50, 200): (True, 0.5, None)}),
+        # two echoes each: the first echo to the first 50 only, no second echo at all
+        (2, 50, {range(50): (True, 0.5, None), range(50, 200): (False, 1.0, "refused")}),
+    ],
+)
+def test_a_socket_that_keeps_refusing_ends_the_round_not_each_echo(
+    fleet_ns: FleetNamespace,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    count: int,
+    accept: int,
+    expected: dict[range, tuple[bool, float, str | None]],
+) -> None:
+    """Once the socket has taken nothing for `timeout`, every echo not sent yet is given up at once
+    (each of their devices failed with the reason, unless an echo that did go came back): the round
+    ends about `timeout` after the refusals began, where giving up one echo per `timeout` took
+    150 × 300 ms."""
+    from slamon.probers import icmp, mmsg
+
+    senders: list[RefusingSender] = []
+
+    def refusing(sock: socket.socket, packets: object, names: object, name_len: int) -> RefusingSender:
+        senders.append(RefusingSender(mmsg.Sender(sock, packets, names, name_len), accept))  # type: ignore[arg-type]
+        return senders[-1]
+
+    monkeypatch.setattr(icmp, "Sender", refusing)
+    devices = cameras([f"127.0.30.{i}" for i in range(1, 201)])
+    started = time.monotonic()
+    results = probe(fleet_ns, devices, count=count)
+    took = time.monotonic() - started
+    assert (senders[0].taken, senders[0].refusals > 0) == (accept, True)
+    assert took < 2 * 0.3 + 0.3, f"{took:.2f} s: the sending, one timeout of refusals, one for the replies"
+    for indices, (ok, loss, error) in expected.items():
+        for i in indices:
+            r = results[f"C{i:03d}"]
+            reason = "the socket refused sends for 300ms" if error == "refused" else None
+            assert (r.ok, r.loss, r.error) == (ok, loss, reason), (i, r)
+    assert "the socket refused sends for 300ms: gave up on the round's other" in caplog.text
