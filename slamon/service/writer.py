@@ -337,7 +337,8 @@ class Writer:
                     self.store.check_identity()
                     with self.store.begin() as tx:
                         self.store.check_identity(tx)
-                        call.future.set_result(call.fn(tx))
+                        result = call.fn(tx)
+                    call.future.set_result(result)  # once committed: the caller may read it at once
             except Exception as exc:  # noqa: BLE001  (handed to the caller, who decides)
                 call.future.set_exception(exc)
         with self._cond:
