@@ -311,11 +311,13 @@ class Monitor:
         started = time.monotonic()
         stats.last_started = time.time()
         taken = _Taken(self.state)
+        cut = False
         try:
             async with asyncio.timeout(None if interval is None else interval.total_seconds()):
                 async for batch in prober.round(devices):
                     taken.add(batch)
         except TimeoutError:
+            cut = True
             stats.timeouts += 1
             logger.warning(
                 "%s round cut at its deadline (%.0f s) with %d of %d results; they are stored",
@@ -333,8 +335,8 @@ class Monitor:
         finally:
             stats.rounds += 1
             stats.last_duration = time.monotonic() - started
-            if interval is not None and stats.last_duration > interval.total_seconds():
-                stats.overruns += 1
+            if interval is not None and stats.last_duration > interval.total_seconds() and not cut:
+                stats.overruns += 1  # (a cut round is counted as a timeout)
                 logger.warning(
                     "%s round took %.1f s, longer than its interval", kind.value, stats.last_duration
                 )

@@ -1,0 +1,147 @@
+"""The monitor end to end without root: scripted rounds → live state → store → /metrics and /api/v1,
+for every harness scenario; a round's deadline; an open outage's evidence kept current."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slamon.model import DeviceId, DeviceState, ProbeKind, to_micros
+from slamon.service.web import create_app
+from tests.harness.flaky import FlakyStore
+from tests.harness.scenarios import Scenario, camera_fails_and_recovers, flapping, site_power, switch_down
+from tests.service.drive import INTERVAL, PLAN, T0, make_run
+
+SCENARIOS = {
+    "camera": camera_fails_and_recovers(PLAN, "SIM-S1W1C2"),
+    "blip": camera_fails_and_recovers(PLAN, "SIM-S1W1C2", down_rounds=2),
+    "flapping": flapping(PLAN, "SIM-S2W2C1", flaps=3),
+    "switch": switch_down(PLAN, "SIM-S1W2"),
+    "site": site_power(PLAN, "SIM-S2"),
+}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+async def test_scenario_end_to_end(name: str, store_url: str, tmp_path: Path, aiohttp_client: Any) -> None:
+    scenario: Scenario = SCENARIOS[name]
+    store = FlakyStore(store_url)
+    run = make_run(store, tmp_path / "journal")
+    await run.monitor.start()
+    client = await aiohttp_client(create_app(run.monitor, run.clock, {ProbeKind.ICMP: INTERVAL}))
+    causes_seen: dict[str, str] = {}
+    for rnd in scenario.timeline(T0, INTERVAL):
+        scenario.apply(run.paper, rnd.index)
+        run.clock.set(rnd.now)
+        await run.monitor.run_round(ProbeKind.ICMP)
+        down = (await (await client.get("/api/v1/devices", params={"state": "down"})).json())["devices"]
+        causes_seen.update({d["id"]: d["cause"] for d in down})
+    await run.monitor.flush()
+
+    resp = await client.get("/api/v1/outages", params={"from": T0.isoformat(), "to": run.clock.now().isoformat()})
+    found = (await resp.json())["outages"]
+    got = sorted((o["device"], o["start"], o["end"], sorted(o["causes"])) for o in found)
+    want = sorted(
+        (
+            o.device,
+            o.start(T0, INTERVAL).astimezone(_cst()).isoformat(),
+            None if o.recovered_round is None else o.end(T0, INTERVAL).astimezone(_cst()).isoformat(),
+            [o.cause],
+        )
+        for o in scenario.outages
+    )
+    assert got == want, scenario.describe()
+    assert causes_seen == {o.device: o.cause for o in scenario.outages}
+    await run.monitor.close()
+    store.close()
+
+
+async def test_a_round_is_cut_at_its_deadline_and_stores_what_it_got(tmp_path: Path) -> None:
+    """The prober answers for the first 10 devices, then hangs: the round ends at its interval, the
+    10 results are stored, the timeout is counted, and the next round runs as usual."""
+    store = FlakyStore(f"sqlite:///{tmp_path / 'deadline.db'}")
+    run = make_run(store, tmp_path / "journal")
+    run.monitor.intervals[ProbeKind.ICMP] = timedelta(milliseconds=300)
+    run.prober.batch = 10
+    await run.monitor.start()
+    run.prober.hang = True
+    started = time.monotonic()
+    await run.monitor.run_round(ProbeKind.ICMP)
+    took = time.monotonic() - started
+    assert 0.3 <= took < 1.5
+    stats = run.monitor.stats[ProbeKind.ICMP]
+    assert (stats.rounds, stats.timeouts, stats.probes, stats.overruns) == (1, 1, 10, 0)
+    run.prober.hang = False
+    run.clock.set(T0 + INTERVAL)
+    await run.monitor.run_round(ProbeKind.ICMP)
+    assert (stats.rounds, stats.timeouts, stats.probes) == (2, 1, 28)
+    await run.monitor.flush()
+    with store.read() as tx:
+        stored = {k: len(r.reach_time) for k, r in tx.results.of_devices(run.monitor._keys.values())}
+    assert sorted(stored.values()).count(2) == 10, "the cut round's 10 results are stored"
+    assert sorted(stored.values()).count(1) == 8
+    await run.monitor.close()
+    store.close()
+
+
+async def test_a_stop_during_a_round_stores_what_it_got(tmp_path: Path) -> None:
+    store = FlakyStore(f"sqlite:///{tmp_path / 'stop.db'}")
+    run = make_run(store, tmp_path / "journal")
+    run.prober.batch = 5
+    await run.monitor.start()
+    run.prober.hang = True
+    task = asyncio.create_task(run.monitor.run_round(ProbeKind.ICMP))
+    while not run.monitor.stats[ProbeKind.ICMP].last_started:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await run.monitor.close()
+    with store.read() as tx:
+        stored = sum(len(r.reach_time) for _, r in tx.results.of_devices(run.monitor._keys.values()))
+    assert stored == 5
+    store.close()
+
+
+async def test_an_open_outage_keeps_its_latest_failure_current(tmp_path: Path) -> None:
+    """docs/monitoring.md: an open outage's last failure is refreshed with every flush (about once a
+    minute) and at the stop — also while the device is steady down and its results skip the rebuild."""
+    store = FlakyStore(f"sqlite:///{tmp_path / 'lf.db'}")
+    run = make_run(store, tmp_path / "journal")
+    await run.monitor.start()
+    camera = DeviceId("SIM-S1W1C1")
+    run.prober.silence(camera)
+    key = run.monitor._keys[camera]
+
+    def stored_last_failure() -> int | None:
+        with store.read() as tx:
+            outages = tx.timelines.load([key], -(1 << 62), 1 << 62)[key].outages
+        assert len(outages) == 1
+        assert outages[0].open
+        return outages[0].last_failure
+
+    for i in range(12):
+        run.clock.set(T0 + i * INTERVAL)
+        await run.monitor.run_round(ProbeKind.ICMP)
+        if i >= 3:
+            await run.monitor.flush()
+            assert stored_last_failure() == to_micros(T0 + i * INTERVAL), f"round {i}"
+    live = run.monitor.state.get(camera)
+    assert live is not None
+    assert live.state_at(to_micros(run.clock.now())) is DeviceState.DOWN
+    run.clock.set(T0 + 12 * INTERVAL)
+    await run.monitor.run_round(ProbeKind.ICMP)
+    await run.monitor.close()  # the stop's flush refreshes it too
+    assert stored_last_failure() == to_micros(T0 + 12 * INTERVAL)
+    store.close()
+
+
+def _cst() -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("Asia/Shanghai")
