@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import deque
 from dataclasses import fields
 from datetime import datetime
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,8 @@ CACHE_FORMAT = "slamon-fleet-columns/1"  # part of the key: an entry of another 
 _PLAIN = ("id", "address")  # different for every device: plain lists
 _TEXT = ("site", "contract", "parent")  # strings (or None) used as they are
 _FIELDS = tuple(f.name for f in fields(Device))  # every other field: runs of canonical values
+# Devices can be built slot by slot (_devices) while __init__ only stores its arguments
+_BY_SLOT = not hasattr(Device, "__post_init__") and set(getattr(Device, "__slots__", ())) == set(_FIELDS)
 
 
 def load_fleet(config: Config) -> Fleet:
@@ -117,7 +121,7 @@ def decode_fleet(body: str) -> Fleet:
         if len(column) != n:
             raise ValueError(f"devices.{name}: {len(column)} values for {n} devices")
         values.append(column)
-    devices = dict(zip(ids, map(Device, *values), strict=True))
+    devices = dict(zip(ids, _devices(values, n), strict=True))
     if len(devices) != n:
         raise ValueError("devices: an id appears twice")
     sites = [site_from_dict(s) for s in doc["sites"]]
@@ -127,6 +131,18 @@ def decode_fleet(body: str) -> Fleet:
         contracts={ContractId(c.id): c for c in contracts},
         exclusions=tuple(exclusion_from_dict(e) for e in doc["exclusions"]),
     )
+
+
+def _devices(columns: list[list[object]], n: int) -> list[Device]:
+    """Device(*row) for each row of the columns (in field order). Device's frozen __init__ costs
+    ~1.3 µs a device, an object.__setattr__ per field; setting each slot through its descriptor,
+    one C-level pass per field, costs a third of that: 30 ms of a 50,000-device read."""
+    if not _BY_SLOT:
+        return list(map(Device, *columns))
+    made: list[Device] = list(map(object.__new__, repeat(Device, n)))
+    for name, column in zip(_FIELDS, columns, strict=True):
+        deque(map(getattr(Device, name).__set__, made, column), maxlen=0)
+    return made
 
 
 def _field_value(name: str, value: object, first: dict[str, object]) -> object:
