@@ -240,3 +240,55 @@ async def test_a_reload_while_the_store_is_away_changes_nothing_until_it_goes_th
     with flaky.read() as tx:
         assert tx.versions.inventory_as_of(1 << 62).devices[camera].address == "127.99.0.1"  # type: ignore[union-attr]
     await run.monitor.close()
+
+
+async def test_an_import_waits_for_the_live_writer_and_rounds_stay_on_time(tmp_path: Path) -> None:
+    """`slamon import` into the SQLite file a live service writes every round: the import waits for
+    the writer's lock instead of failing with 'database is locked', and the rounds go on meanwhile
+    (their writes wait their turn)."""
+    import threading
+    import time
+
+    from slamon.history import import_history
+    from tests.service.drive import INTERVAL, T0
+
+    db = tmp_path / "live.db"
+    store = FlakyStore(f"sqlite:///{db}")
+    run = make_run(store, tmp_path / "journal")
+    await run.monitor.start()
+    csv = tmp_path / "history.csv"
+    with csv.open("w") as f:  # a day of minutely history for every device, the day before
+        f.write("device,time,probe,ok,rtt_ms,defects\n")
+        for minute in range(24 * 60):
+            at = (T0 - (24 * 60 - minute) * INTERVAL).isoformat()
+            for d in run.fleet.inventory.devices:
+                f.write(f"{d},{at},icmp,1,0.5,\n")
+    importer = FlakyStore(f"sqlite:///{db}")
+    outcome: list[object] = []
+
+    def imports() -> None:
+        try:
+            outcome.append(import_history(csv, importer, run.fleet, run.clock.now()))
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=imports)
+    thread.start()
+    gaps = []
+    i = 0
+    while thread.is_alive():
+        started = time.monotonic()
+        await play(run, [i], story())
+        gaps.append(time.monotonic() - started)
+        i += 1
+        await asyncio.sleep(0.01)
+    thread.join()
+    assert not isinstance(outcome[0], Exception), outcome[0]
+    assert outcome[0].rows == 24 * 60 * 18  # type: ignore[attr-defined]
+    assert i >= 2, "rounds ran while the import did"
+    assert max(gaps) < 0.5, f"a round waited for the import: {max(gaps):.2f} s"
+    await run.monitor.flush()
+    assert run.writer.status().writes == 0
+    await run.monitor.close()
+    importer.close()
+    store.close()
