@@ -38,6 +38,7 @@ class ScriptedProber:
         self.hang = False  # a round sends its first batch, then never ends (until cancelled)
         self.rounds = 0
         self.closed = False
+        self.hanging = asyncio.Event()  # set once a round hangs
 
     def silence(self, *devices: str) -> None:
         self.silent.update(devices)
@@ -58,6 +59,7 @@ class ScriptedProber:
                 await asyncio.sleep(pause)
             yield [self._result(d, now) for d in chunk]
             if self.hang and n == 0:
+                self.hanging.set()
                 await asyncio.Event().wait()
 
     def _result(self, device: Device, now: datetime) -> ProbeResult:

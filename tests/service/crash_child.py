@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 from tests.harness.flaky import FlakyStore
@@ -24,8 +23,8 @@ async def main(db: str, journal: str, rounds: int, fail_from: int | None) -> Non
         await play(run, [i], story())
         sys.stdout.write(f"{i}\n")
         sys.stdout.flush()
-        time.sleep(0.02)
-    time.sleep(60)  # waits to be killed
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(60)  # waits to be killed
 
 
 if __name__ == "__main__":

@@ -45,11 +45,15 @@ def run_child_until(db: Path, journal: Path, kill_after: int, fail_from: int | N
     [(2, None), (9, None), (15, None), (12, 4)],
     ids=["early", "during-an-outage", "after-recovery", "while-the-store-refuses"],
 )
-async def test_a_kill_loses_at_most_the_round_in_flight(tmp_path: Path, kill_after: int, fail_from: int | None) -> None:
+async def test_a_kill_loses_at_most_the_round_in_flight(
+    tmp_path: Path, kill_after: int, fail_from: int | None
+) -> None:
     db, journal = tmp_path / "crash.db", tmp_path / "journal"
     run_child_until(db, journal, kill_after, fail_from)
     if fail_from is not None:
-        assert len(list(journal.glob("*.npz"))) >= 2 * (kill_after - fail_from), "the refused writes are on disk"
+        assert len(list(journal.glob("*.npz"))) >= 2 * (kill_after - fail_from), (
+            "the refused writes are on disk"
+        )
 
     # the restart, 10 minutes later (past stale_after: the time away is unknown), then the rest
     store = FlakyStore(f"sqlite:///{db}")
@@ -70,5 +74,6 @@ async def test_a_kill_loses_at_most_the_round_in_flight(tmp_path: Path, kill_aft
         tl = build_timeline(times, oks, [], [], params)
         assert transitions == [(t.at, t.state.value) for t in tl.transitions], device
         assert outages == [
-            (o.start, o.end, o.open, o.end_reason, o.first_failure, o.last_failure, o.recovered) for o in tl.outages
+            (o.start, o.end, o.open, o.end_reason, o.first_failure, o.last_failure, o.recovered)
+            for o in tl.outages
         ], device

@@ -42,7 +42,9 @@ async def test_scenario_end_to_end(name: str, store_url: str, tmp_path: Path, ai
         causes_seen.update({d["id"]: d["cause"] for d in down})
     await run.monitor.flush()
 
-    resp = await client.get("/api/v1/outages", params={"from": T0.isoformat(), "to": run.clock.now().isoformat()})
+    resp = await client.get(
+        "/api/v1/outages", params={"from": T0.isoformat(), "to": run.clock.now().isoformat()}
+    )
     found = (await resp.json())["outages"]
     got = sorted((o["device"], o["start"], o["end"], sorted(o["causes"])) for o in found)
     want = sorted(
@@ -95,9 +97,7 @@ async def test_a_stop_during_a_round_stores_what_it_got(tmp_path: Path) -> None:
     await run.monitor.start()
     run.prober.hang = True
     task = asyncio.create_task(run.monitor.run_round(ProbeKind.ICMP))
-    while not run.monitor.stats[ProbeKind.ICMP].last_started:
-        await asyncio.sleep(0.001)
-    await asyncio.sleep(0.01)
+    await run.prober.hanging.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
