@@ -14,7 +14,7 @@ from slamon.engine.joining import NO_EDGE, Join, StoredEdge, join_tail
 from slamon.engine.timeline import Carry, Outage, OutageEnd, Timeline, Transition
 from slamon.model import DeviceState, Micros
 from slamon.store import schema as t
-from slamon.store.sql import CHUNK, Part, chunks
+from slamon.store.sql import Part, chunks
 
 W = TypeVar("W")
 
@@ -61,6 +61,15 @@ def _outage(r: sa.Row[Any]) -> Outage:
         last_failure=r.last_failure,
         recovered=r.recovered,
     )
+
+
+def _pairs(part: Sequence[tuple[int, Micros]]) -> sa.CTE:
+    """(device, since) pairs as a table to join. The integers are written into the statement (each
+    coerced by int(), so nothing else can get in): a bound parameter per value cost more to build
+    and compile than the queries took to run."""
+    rows = ", ".join(f"({int(key)}, {int(since)})" for key, since in part)
+    sql = f"SELECT v.column1 AS device, v.column2 AS since FROM (VALUES {rows}) AS v"  # noqa: S608
+    return sa.text(sql).columns(sa.column("device", sa.Integer), sa.column("since", sa.BigInteger)).cte("s")
 
 
 _FOREVER = sa.literal(-(1 << 63), sa.BigInteger)  # before any instant: no second-last transition
@@ -242,18 +251,14 @@ class Timelines(Part):
     def _edges(self, items: Sequence[tuple[int, Micros]]) -> dict[int, StoredEdge]:
         """What is stored just before `since` of each (key, since): its last two transitions,
         whether the last is the very last stored, and the outage open or running into `since`.
-        Two queries per chunk of devices, each an index seek per device."""
+        Two queries per chunk of devices, each an index seek or two per device."""
         tr, ou = t.transitions, t.outages
         later, second, o2 = tr.alias("later"), tr.alias("second"), ou.alias("o2")
         before: dict[int, list[Transition]] = {}
         final: dict[int, bool] = {}
         outage: dict[int, Outage] = {}
-        for part in chunks(items, CHUNK // 2):  # two parameters per device
-            s = (
-                sa.values(sa.column("device", sa.Integer), sa.column("since", sa.BigInteger), name="s")
-                .data(list(part))
-                .cte("s")
-            )
+        for part in chunks(items):
+            s = _pairs(part)
             second_last = (
                 sa.select(second.c.at)
                 .where(second.c.device == s.c.device, second.c.at < s.c.since)
