@@ -27,7 +27,7 @@ from tests.harness import no_ipv6
 from tests.harness.fixtures import require_tool, unavailable
 from tests.harness.netns import FleetNamespace
 
-PORT = 19131
+PORT = 19131  # inside each test's own network namespace: nothing else can hold it
 CONTRACT = "id: C1\nvendor: v\nterm: {start: 2025-01-01, months: 60}\nfees: {camera: '10', switch: '0'}\n"
 INVENTORY = """\
 sites:
@@ -100,6 +100,7 @@ def devices(fleet_ns: FleetNamespace) -> dict[str, dict[str, object]]:
 def test_it_serves_stops_on_sigterm_and_reloads_on_sighup(
     fleet_ns: FleetNamespace, service_files: Path, service: subprocess.Popen[str]
 ) -> None:
+    out = Output(service)
     wait_for(fleet_ns, lambda: {d["state"] for d in devices(fleet_ns).values()} == {"up"}, "every device up")
 
     fleet_ns.silence("127.0.30.12")
@@ -119,7 +120,7 @@ def test_it_serves_stops_on_sigterm_and_reloads_on_sighup(
         "devices: [oops\n", encoding="utf-8"
     )  # a broken file is refused, the service goes on
     service.send_signal(signal.SIGHUP)
-    time.sleep(1.5)
+    wait_for(fleet_ns, lambda: "reload refused" in out.text(), "the broken file to be refused")
     assert service.poll() is None
     assert "CAM3" in devices(fleet_ns)
 
@@ -127,7 +128,7 @@ def test_it_serves_stops_on_sigterm_and_reloads_on_sighup(
     service.send_signal(signal.SIGTERM)
     assert service.wait(timeout=5) == 0
     assert time.monotonic() - started < 5
-    log = service.stdout.read() if service.stdout else ""
+    log = out.all()
     assert "reload refused" in log
     assert "device CAM2 down" in log
     assert "stopped" in log
