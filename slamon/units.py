@@ -2,6 +2,8 @@
 
 Pure functions: they raise ValueError with the human half of the message ("'30 s' is not a
 duration …"); the loaders add the file and the key, so the same rules read the same everywhere.
+Both refuse absurd sizes from the text alone, before anything is built from it: `1e999999999` is
+a valid Decimal, but adding a cent to it takes minutes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 DURATION_HINT = "use 500ms, 30s, 15m, 4h, 1d"
+DECIMAL_MAX_EXPONENT = 30
+"""A decimal's digits may reach from 10^-30 to 10^30 (money and rates need far less: the loaders
+bound each kind of number tighter); anything outside is refused as out of range."""
+_DURATION_MAX_CHARS = 32  # longer than any duration timedelta can hold ("999999999d" is 10)
+_QUOTE_MAX_CHARS = 40
 
 # Units largest first, each at most once: "1h30m", "1d4h", "1m30s", "500ms".
 _DURATION = re.compile(
@@ -42,6 +49,8 @@ def quote(value: object) -> str:
         return value.isoformat()
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"a {len(str(abs(value)))}-digit number"  # (YAML reads at most 4,300 digits)
     if isinstance(value, int | Decimal):
         return str(value)
     if isinstance(value, list | tuple):
@@ -49,6 +58,14 @@ def quote(value: object) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return repr(value)
+
+
+def quote_short(value: object) -> str:
+    """`quote`, with text longer than 40 characters cut (`'YJ-C0001YJ-C0001YJ-C0001…'`): for
+    values that are wrong because they are long."""
+    if isinstance(value, str) and len(value) > _QUOTE_MAX_CHARS:
+        return repr(value[:_QUOTE_MAX_CHARS]) + "…"
+    return quote(value)
 
 
 def parse_duration(text: object) -> timedelta:
@@ -63,6 +80,8 @@ def parse_duration(text: object) -> timedelta:
     match = _DURATION.fullmatch(text)
     if match is None or not any(match.groups()):
         raise bad
+    if len(text) > _DURATION_MAX_CHARS:
+        raise ValueError(f"{quote_short(text)} is too long a duration")
     micros = sum(int(match[unit]) * size for unit, size in _UNITS if match[unit] is not None)
     try:
         return timedelta(microseconds=micros)
@@ -95,20 +114,44 @@ def parse_decimal(value: object) -> Decimal:
 
     A float is taken by its shortest repr, so YAML `0.1` is Decimal("0.1") and not
     0.1000000000000000055511151231257827…; booleans, NaN and infinities are not numbers here.
+    A number whose digits reach beyond 10^±30 (`DECIMAL_MAX_EXPONENT`) is out of range, judged
+    from its text before a Decimal is made.
     """
-    bad = ValueError(f"{quote(value)} is not a decimal number")
+    bad = ValueError(f"{quote_short(value)} is not a decimal number")
     if isinstance(value, bool):
         raise bad
     if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
+        if value.bit_length() > 4 * DECIMAL_MAX_EXPONENT:  # (10^30 < 2^100 < 2^120)
+            raise ValueError(f"{quote(value)} is out of range")
+        text = str(value)
+    elif isinstance(value, float):
         if not math.isfinite(value):
             raise bad
-        return Decimal(repr(value))
-    if isinstance(value, Decimal):
+        text = repr(value)
+    elif isinstance(value, Decimal):
         if not value.is_finite():
             raise bad
-        return value
-    if isinstance(value, str) and _DECIMAL.fullmatch(value):
-        return Decimal(value)
-    raise bad
+        text = str(value)
+    elif isinstance(value, str) and _DECIMAL.fullmatch(value):
+        text = value
+    else:
+        raise bad
+    if not _in_range(text):
+        raise ValueError(f"{quote_short(value)} is out of range")
+    return Decimal(text)
+
+
+def _in_range(text: str) -> bool:
+    """Whether the decimal `text` (of `_DECIMAL`'s form) has its digits within 10^±30."""
+    mantissa, _, exponent = text.lower().partition("e")
+    if len(exponent) > 12:
+        return False  # an exponent of more than 10 digits, whatever the mantissa
+    shift = int(exponent) if exponent else 0
+    whole, _, fraction = mantissa.lstrip("+-").partition(".")
+    whole = whole.lstrip("0")
+    fraction = fraction.rstrip("0")
+    if not whole and not fraction:
+        return abs(shift) <= DECIMAL_MAX_EXPONENT  # zero
+    top = len(whole) - 1 + shift if whole else shift - (len(fraction) - len(fraction.lstrip("0"))) - 1
+    bottom = shift - len(fraction) if fraction else shift + len(whole) - len(whole.rstrip("0"))
+    return top < DECIMAL_MAX_EXPONENT and bottom >= -DECIMAL_MAX_EXPONENT

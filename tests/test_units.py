@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slamon.units import format_duration, parse_decimal, parse_duration, quote
+from slamon.units import format_duration, parse_decimal, parse_duration, quote, quote_short
 
 HINT = "(use 500ms, 30s, 15m, 4h, 1d)"
 
@@ -66,9 +67,17 @@ def test_parse_duration_rejects(value: object, shown: str) -> None:
         parse_duration(value)
 
 
-def test_parse_duration_too_long() -> None:
-    with pytest.raises(ValueError, match=re.escape("'999999999999d' is too long a duration")):
-        parse_duration("999999999999d")
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("999999999999d", "'999999999999d'"),
+        ("9" * 5000 + "d", f"'{'9' * 40}'…"),  # more digits than int() takes: refused before
+        ("1d" + "0" * 40 + "1s", "'1d00000000000000000000000000000000000000'…"),
+    ],
+)
+def test_parse_duration_too_long(text: str, shown: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(shown)} is too long a duration$"):
+        parse_duration(text)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +156,55 @@ def test_parse_decimal_rejects(value: object, shown: str) -> None:
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_parse_decimal_takes_the_shortest_repr_of_a_float(value: float) -> None:
-    assert float(parse_decimal(value)) == value
+    if value != 0 and not 1e-30 <= abs(value) < 1e30:
+        with pytest.raises(ValueError, match="is out of range"):
+            parse_decimal(value)
+    elif value != 0 and len(Decimal(repr(value)).as_tuple().digits) - Decimal(repr(value)).adjusted() > 31:
+        with pytest.raises(ValueError, match="is out of range"):
+            parse_decimal(value)  # 1.5e-29 has digits down to 10^-30 and beyond
+    else:
+        assert float(parse_decimal(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1e30", "'1e30' is out of range"),
+        ("1e999999999", "'1e999999999' is out of range"),
+        ("-1e999999999", "'-1e999999999' is out of range"),
+        ("1e-999999999", "'1e-999999999' is out of range"),
+        ("1e99999999999999999999", "'1e99999999999999999999' is out of range"),
+        ("0e999999999", "'0e999999999' is out of range"),
+        ("0.0000000000000000000000000000001", "'0.0000000000000000000000000000001' is out of range"),
+        ("1" * 31, f"'{'1' * 31}' is out of range"),
+        ("1" * 1000, f"'{'1' * 40}'… is out of range"),
+        ("x" * 1000, f"'{'x' * 40}'… is not a decimal number"),
+        (10**30, f"{10**30} is out of range"),
+        (10**200, "a 201-digit number is out of range"),
+        (1e30, "1e+30 is out of range"),
+        (1e-31, "1e-31 is out of range"),
+    ],
+)
+def test_parse_decimal_refuses_what_is_out_of_range(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_decimal(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1e29", "123456789012345678901234567890", "1e-30", "0.000000000000000000000000000001", "0e30", "-1.5"],
+)
+def test_parse_decimal_takes_the_edges_of_the_range(text: str) -> None:
+    assert parse_decimal(text) == Decimal(text)
+
+
+def test_parse_decimal_refuses_a_huge_exponent_at_once() -> None:
+    """The text decides: no Decimal arithmetic on 10^999999999 (which takes minutes)."""
+    started = time.process_time()
+    for _ in range(1000):
+        with pytest.raises(ValueError, match="out of range"):
+            parse_decimal("9.99e999999999")
+    assert time.process_time() - started < 1.0
 
 
 def test_quote() -> None:
@@ -155,3 +212,12 @@ def test_quote() -> None:
     assert quote(3) == "3"
     assert quote(None) == "null"
     assert quote([1]) == "a list"
+    assert quote(10**40) == "a 41-digit number"
+    assert quote(-(10**40)) == "a 41-digit number"
+    assert quote(2**128 - 1) == str(2**128 - 1)
+
+
+def test_quote_short() -> None:
+    assert quote_short("x" * 40) == repr("x" * 40)
+    assert quote_short("x" * 41) == repr("x" * 40) + "…"
+    assert quote_short(12) == "12"

@@ -24,6 +24,10 @@ from slamon.units import format_duration, quote
 DEFAULT_DATABASE = "sqlite:///slamon.db"
 DEFAULT_LISTEN = "127.0.0.1:9108"
 DEFAULT_RETENTION = timedelta(days=90)
+MAX_RETENTION = timedelta(days=3650)  # ten years of raw results
+MAX_INTERVAL = timedelta(days=1)  # between two rounds of a probe
+MAX_ICMP_COUNT = 10  # echo requests per device per round
+MAX_ICMP_RATE = 1_000_000  # echo requests per second: beyond what one host's stack sends
 DATABASE_HINT = "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
 LISTEN_HINT = "use HOST:PORT, e.g. 127.0.0.1:9108 or [::1]:9108"
 
@@ -89,7 +93,9 @@ def load_config(path: str | PathLike[str]) -> Config:
     contracts = _contract_files(src, doc["contracts"], base)
     exclusions = _existing_file(src, "exclusions", doc["exclusions"], base) if "exclusions" in doc else None
     host, port = _listen(src, doc.get("listen", DEFAULT_LISTEN))
-    retention = src.duration("retention", doc["retention"]) if "retention" in doc else DEFAULT_RETENTION
+    retention = DEFAULT_RETENTION
+    if "retention" in doc:
+        retention = src.duration("retention", doc["retention"], maximum=MAX_RETENTION)
     probes = _probes(src, doc.get("probes", {}))
     return Config(
         path=Path(path).absolute(),
@@ -189,8 +195,12 @@ def _probes(src: Source, value: object) -> ProbesConfig:
     icmp_default = IcmpProbeConfig()
     icmp_interval = _interval(src, "probes.icmp.interval", icmp, icmp_default.interval)
     icmp_timeout = _within(src, "probes.icmp", "timeout", icmp, icmp_default.timeout, icmp_interval)
-    count = src.integer("probes.icmp.count", icmp["count"], minimum=1) if "count" in icmp else 1
-    rate = src.integer("probes.icmp.rate", icmp["rate"], minimum=1) if "rate" in icmp else icmp_default.rate
+    count = icmp_default.count
+    if "count" in icmp:
+        count = src.integer("probes.icmp.count", icmp["count"], minimum=1, maximum=MAX_ICMP_COUNT)
+    rate = icmp_default.rate
+    if "rate" in icmp:
+        rate = src.integer("probes.icmp.rate", icmp["rate"], minimum=1, maximum=MAX_ICMP_RATE)
 
     snmp = src.mapping("probes.snmp", doc.get("snmp", {}), ("interval", "timeout", "community_env"))
     snmp_default = SnmpProbeConfig()
@@ -214,7 +224,7 @@ def _probes(src: Source, value: object) -> ProbesConfig:
 
 def _interval(src: Source, where: str, doc: dict[str, object], default: timedelta) -> timedelta:
     key = where.rsplit(".", 1)[1]
-    return src.duration(where, doc[key]) if key in doc else default
+    return src.duration(where, doc[key], maximum=MAX_INTERVAL) if key in doc else default
 
 
 def _within(

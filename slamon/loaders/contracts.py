@@ -34,6 +34,13 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 AREA_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 AREA_HINT = "use lowercase letters, digits and _, e.g. urban"
 
+MAX_TERM_MONTHS = 1200  # a hundred years
+TERM_START_YEARS = (1970, 2199)  # so that every month of any term has a 4-digit year
+MAX_COUNT = 10_000  # down_after, up_after, degrade_after: probes in a row
+MAX_STALE_AFTER = timedelta(days=1)
+MAX_UPSTREAM_GRACE = timedelta(days=1)
+MAX_REPAIR_DEADLINE = timedelta(days=365)
+
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _TOP_KEYS = ("id", "vendor", "currency", "timezone", "term", "fees", "prorate", "sla")
 _SLA_KEYS = (
@@ -77,7 +84,13 @@ def load_contract(path: str | PathLike[str]) -> Contract:
         timezone = _timezone(src, doc["timezone"])
     term = src.mapping("term", doc["term"], ("start", "months"), required=("start", "months"))
     term_start = src.calendar_date("term.start", term["start"])
-    term_months = src.integer("term.months", term["months"], minimum=1)
+    if not TERM_START_YEARS[0] <= term_start.year <= TERM_START_YEARS[1]:
+        src.fail(
+            "term.start",
+            f"{term_start.isoformat()} is out of range (use a date from {TERM_START_YEARS[0]}-01-01 "
+            f"to {TERM_START_YEARS[1]}-12-31)",
+        )
+    term_months = src.integer("term.months", term["months"], minimum=1, maximum=MAX_TERM_MONTHS)
     fees = _fees(src, doc["fees"])
     prorate = src.boolean("prorate", doc["prorate"]) if "prorate" in doc else True
     sla = _sla(src, doc.get("sla", {}))
@@ -137,14 +150,16 @@ def _sla(src: Source, value: object) -> SlaTerms:
     defaults = SlaTerms()
 
     def count(key: str, default: int) -> int:
-        return src.integer(f"sla.{key}", doc[key], minimum=1) if key in doc else default
+        return src.integer(f"sla.{key}", doc[key], minimum=1, maximum=MAX_COUNT) if key in doc else default
 
     stale_after = defaults.stale_after
     if "stale_after" in doc:
-        stale_after = src.duration("sla.stale_after", doc["stale_after"])
+        stale_after = src.duration("sla.stale_after", doc["stale_after"], maximum=MAX_STALE_AFTER)
     upstream_grace = defaults.upstream_grace
     if "upstream_grace" in doc:
-        upstream_grace = src.duration("sla.upstream_grace", doc["upstream_grace"], zero_ok=True)
+        upstream_grace = src.duration(
+            "sla.upstream_grace", doc["upstream_grace"], zero_ok=True, maximum=MAX_UPSTREAM_GRACE
+        )
     unknown_counts_as = defaults.unknown_counts_as
     if "unknown_counts_as" in doc:
         unknown_counts_as = src.choice(
@@ -197,7 +212,7 @@ def _repair_deadline(src: Source, value: object) -> dict[str, timedelta]:
             src.fail(where, f"{quote(area)} is not an area name ({AREA_HINT})")
         if deadline is None:
             src.fail(where, "empty (required)")
-        deadlines[area] = src.duration(where, deadline)
+        deadlines[area] = src.duration(where, deadline, maximum=MAX_REPAIR_DEADLINE)
     return deadlines
 
 

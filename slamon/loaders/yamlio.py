@@ -1,18 +1,38 @@
 """Reading slamon's YAML files: safe loading, and typed access that names the key on every error.
 
-`load_yaml` is PyYAML's safe loader (libyaml when present) plus the check PyYAML leaves out:
-a duplicated key in a mapping is an error, not a silent "last one wins" — in a contract that
-would quietly change what gets paid. `Source`'s methods turn YAML values into typed values or
-raise the file's own InputError subclass with a jq-style key path (`devices[3].parent`) and a
-short message. (Hand-written rather than pydantic: the messages must be exact and in file order,
-YAML has already typed the values — dates, floats that must become exact Decimals — and the CSV
-inventory needs the same rules with `line N, column C` locations.)
+`load_yaml` gives what PyYAML's safe loader gives, plus the checks PyYAML leaves out: a duplicated
+key in a mapping is an error, not a silent "last one wins" (in a contract that would quietly
+change what gets paid), and so is nesting deeper than `MAX_DEPTH` (PyYAML would recurse until
+Python gives up). `Source`'s methods turn YAML values into typed values or raise the file's own
+InputError subclass with a jq-style key path (`devices[3].parent`) and a short message.
+(Hand-written rather than pydantic: the messages must be exact and in file order, YAML has
+already typed the values — dates, floats that must become exact Decimals — and the CSV inventory
+needs the same rules with `line N, column C` locations.)
+
+Three readers, fastest first, each trusted only where it gives PyYAML's answer:
+
+1. rapidyaml (C++, `ryml`) parses, emits the tree as JSON and `json` builds it: a 100,000-device
+   inventory in about half a second, where libyaml takes seconds. ryml reads YAML 1.2 and keeps
+   every scalar as text, so its tree is walked once to give plain scalars PyYAML's (YAML 1.1)
+   types: `yes`, `0012`, `2025-06-01`, `~`. It takes only documents it reads exactly as PyYAML
+   does: no tabs, CR, or other line breaks PyYAML knows and YAML 1.2 does not; no anchors,
+   aliases, tags, directives, block scalars or complex keys; a node count equal to ryml's (a
+   duplicated key collapses in JSON, so the counts differ). Anything else is declined, never guessed.
+2. libyaml through PyYAML (`CSafeLoader`) for the documents ryml declines.
+3. PyYAML's pure-Python loader when either fails, so that the message of a broken file (and its
+   line) does not depend on which parser is installed.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Collection, Container
+import sys
+import tempfile
+import threading
+from collections.abc import Collection, Container, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -21,19 +41,33 @@ from os import PathLike
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+import ryml  # type: ignore[import-untyped]
 import yaml
 from yaml.constructor import SafeConstructor
 
 from slamon.errors import InputError
-from slamon.units import parse_decimal, parse_duration, quote
+from slamon.units import format_duration, parse_decimal, parse_duration, quote, quote_short
 
 E = TypeVar("E", bound=StrEnum)
 
+MAX_DEPTH = 32
+"""Lists and mappings inside each other, the document's own counting as 1. slamon's files need 4;
+far deeper nesting is a generated or hostile file, and would exhaust Python's recursion."""
+MAX_ID_LENGTH = 100
+"""Characters in a device, site, contract or exclusion id: the store keeps ids in varchar(200)
+columns on PostgreSQL, and an id is printed on every statement line."""
+MAX_MONEY = Decimal(1_000_000_000)
+"""The largest amount of money a file may give (a fee per channel-month, an overrun amount): far
+above any real fee, and small enough that a month's sums over 100,000 devices keep every cent
+within Decimal's 28 digits."""
+MONEY_PLACES = 2
+SHARE_PLACES = 6  # rates and shares (tiers, KPI targets, deductions, the cap): 0.999999 at finest
 ID_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
 ID_HINT = "use letters, digits, '.', '_', '-'"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
 def _check_unique_keys(loader: SafeConstructor, node: yaml.MappingNode) -> None:
@@ -67,34 +101,52 @@ def _checked_timestamp(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.Sc
 class _PureLoader(yaml.SafeLoader):
     """The pure-Python safe loader; its error messages are the ones we show."""
 
+    def __init__(self, stream: str | bytes) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if not isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            mark = event.start_mark
+            assert isinstance(mark, yaml.error.Mark)  # the pure parser's own
+            raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
         _check_unique_keys(self, node)
         return super().construct_mapping(node, deep=deep)
 
 
-_PureLoader.add_constructor("tag:yaml.org,2002:timestamp", _checked_timestamp)
+_PureLoader.add_constructor(_TIMESTAMP_TAG, _checked_timestamp)
 
 
 _FastLoader: type[yaml.SafeLoader | yaml.CSafeLoader] = _PureLoader
 if yaml.__with_libyaml__:
 
     class _CLoader(yaml.CSafeLoader):
-        """libyaml's parser with the same duplicate-key check."""
+        """libyaml's parser with the same duplicate-key check (depth is checked on the result)."""
 
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
             _check_unique_keys(self, node)
             return super().construct_mapping(node, deep=deep)
 
-    _CLoader.add_constructor("tag:yaml.org,2002:timestamp", _checked_timestamp)
+    _CLoader.add_constructor(_TIMESTAMP_TAG, _checked_timestamp)
     _FastLoader = _CLoader
 
 
 def load_yaml(path: str | PathLike[str], error: type[InputError] = InputError) -> object:
     """The document in `path`, or `error` naming the file, the line and the problem.
 
-    Parsed by libyaml for speed (inventories run to tens of thousands of devices); a file that
-    fails is parsed again by the pure-Python loader so that its message does not depend on
-    whether libyaml is installed.
+    Read by rapidyaml when it reads the document exactly as PyYAML would, else by libyaml; a file
+    that fails either is parsed again by the pure-Python loader so that its message does not
+    depend on which parser took it.
     """
     try:
         data = Path(path).read_bytes()
@@ -105,9 +157,16 @@ def load_yaml(path: str | PathLike[str], error: type[InputError] = InputError) -
     except OSError as exc:
         raise error(path, None, f"cannot read: {(exc.strerror or str(exc)).lower()}") from None
     try:
-        return yaml.load(data, Loader=_FastLoader)  # noqa: S506  # a SafeLoader subclass
-    except yaml.YAMLError:
+        return read_rapid(data)
+    except Declined:
         pass
+    try:
+        value = yaml.load(data, Loader=_FastLoader)  # noqa: S506  # a SafeLoader subclass
+    except (yaml.YAMLError, RecursionError):
+        pass
+    else:
+        if not _deeper_than(value, MAX_DEPTH):
+            return value
     try:
         return yaml.load(data, Loader=_PureLoader)  # noqa: S506  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -116,10 +175,285 @@ def load_yaml(path: str | PathLike[str], error: type[InputError] = InputError) -
         raise error(path, where, _one_line(exc.problem or str(exc))) from None
     except yaml.YAMLError as exc:
         raise error(path, None, _one_line(str(exc))) from None
+    except RecursionError:  # pragma: no cover  (the composer stops at MAX_DEPTH first)
+        raise error(path, None, f"nested more than {MAX_DEPTH} levels deep") from None
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether lists and mappings nest more than `limit` deep (aliases may make a loop: deep too)."""
+    if isinstance(value, dict):
+        items: Collection[object] = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return False
+    if limit <= 0:
+        return True
+    return any(isinstance(v, dict | list) and _deeper_than(v, limit - 1) for v in items)
+
+
+# --- rapidyaml ----------------------------------------------------------------------------------
+
+
+class Declined(Exception):
+    """The document is left to PyYAML: rapidyaml might not read it exactly as PyYAML does.
+    (A verdict, not an error.)"""
+
+
+def _line_grammar() -> re.Pattern[bytes]:
+    """The lines ryml and PyYAML are known to read alike, written over their skeletons
+    (`_SKELETON`: letters, digits, `_`, `.`, `/` and non-ASCII characters all become `x`, which
+    moves no token boundary). One construct a line: `key: value`, `- value`, `- key: value`,
+    `key:` or `-` opening a block below, blank and comment lines; a value is a plain scalar, a
+    one-line quoted scalar (escapes `\\` and `\"` only) or a one-line flow collection nested at
+    most three deep. No anchors, aliases, tags, block scalars, complex keys, multi-line scalars or
+    flows: a line of any other shape declines the document."""
+    start = rb"[x$()+;<=^~\\]"
+    cont = rb"[x$()+;<=^~\\\-!&*%@`|>#]"  # no `?`: in a flow PyYAML ends a plain scalar there
+    plain = rb"(?:%s|-(?=%s))(?:%s|:(?=%s|:)| +(?=%s))*" % (start, start, cont, cont, start)
+    scalar = rb"(?:%s|\"(?:[^\"\\\n]|\\[\\\"])*\"|'(?:[^'\n]|'')*')" % plain
+    value = scalar
+    for _ in range(3):
+        seq = rb"\[ *(?:%s(?: *, *%s)*)? *\]" % (value, value)
+        entry = rb"%s: +%s" % (scalar, value)
+        mapping = rb"\{ *(?:%s(?: *, *%s)*)? *\}" % (entry, entry)
+        value = rb"(?:%s|%s|%s)" % (scalar, seq, mapping)
+    end = rb"(?: +(?:#.*)?)?"
+    return re.compile(
+        rb" *(?:(?:- +)?%s:(?: +%s)?%s|- +%s%s|-%s|(?:#.*)?)" % (scalar, value, end, value, end, end)
+    )
+
+
+_LINE = _line_grammar()
+_SKELETON = bytes(
+    ord("x") if c >= 0x80 or (chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_./")) else c
+    for c in range(256)
+)
+_KNOWN_LINES: set[bytes] = set()  # skeleton lines that matched: a fleet's files have a few shapes
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\n"
+_NON_ASCII = bytes(range(0x80, 0x100))
+# Beyond ASCII, what PyYAML refuses (C1 controls, surrogates, U+FFFE/F) or reads as a line break
+# where YAML 1.2 does not (NEL, LS, PS), and the byte-order mark
+_UNUSUAL_CHAR = re.compile("[^\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+
+# Scalars worth a second look: those PyYAML's resolver may type when plain (they start with one of
+# the resolvers' first characters, or are empty), and those PyYAML would not read as one plain
+# scalar (ryml is laxer: a stray `}` is text to it, an error to PyYAML)
+_RESOLVERS: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    first: tuple(resolvers) for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
+assert None not in _RESOLVERS, "PyYAML has wildcard resolvers now: tag_of must follow"
+assert not yaml.resolver.Resolver.yaml_path_resolvers, "PyYAML has path resolvers now: tag_of must follow"
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@` ")
+_LOOK = frozenset(_RESOLVERS) | _INDICATORS  # first characters (and "" for the empty text)
+_WORDS_FIRST = frozenset("yYnNtTfFoO")  # the words PyYAML types have at most 5 letters
+_DIGITS = frozenset("0123456789")  # a typed scalar starting with a digit has at most one `.`
+_SPECIAL_FLOAT = re.compile(r"[-+]?\.")  # ryml's JSON writes `.NaN` as `.nan`, `inf` as `.inf`
+_ZERO_DOT = re.compile(r"^([-+]?)0\.")  # a JSON `0.5` may have been `.5`
+_DOT_ZERO = re.compile(r"(?<=\.)0(?=$|[eE])")  # a JSON `5.0` may have been `5.`
+_CONSTRUCTOR = _PureLoader("")
+_SCALARS = {
+    tag: _PureLoader.yaml_constructors[tag]
+    for tag in (
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        _TIMESTAMP_TAG,
+    )
+}
+_VAL, _MAP, _SEQ = ryml.VAL, ryml.MAP, ryml.SEQ
+_VAL_PLAIN, _KEY_PLAIN = ryml.VAL_PLAIN, ryml.KEY_PLAIN
+_RYML_NOISE = re.compile(rb"ERROR: \[|\(detected here\)|^line=[0-9]+ col=[0-9]+")
+_RYML_LOCK = threading.Lock()
+
+
+def read_rapid(data: bytes) -> object:
+    """The document as PyYAML's safe loader (with slamon's checks) would give it, read by rapidyaml;
+    Declined when that cannot be guaranteed, which includes every document PyYAML would refuse."""
+    _screen(data)
+    with _quiet_stderr():  # ryml prints each error on stderr before raising it
+        try:
+            tree = ryml.parse_in_arena(data)
+            tree.reorder()  # node ids in document order, the order JSON lists them in
+            root = tree.root_id()
+            if tree.is_stream(root):  # a first line `---`
+                if tree.num_children(root) != 1:
+                    raise Declined
+                root = tree.first_child(root)
+            if not tree.type(root) & (_MAP | _SEQ | _VAL):
+                raise Declined  # an empty document: PyYAML's own answer is quick
+            body = ryml.emit_json(tree, root)
+        except (ryml.ExceptionParse, ryml.ExceptionVisit, ryml.ExceptionBasic):
+            raise Declined from None
+    typing = _Typing(tree)
+    try:
+        value = json.loads(body, parse_int=typing.number, parse_float=typing.number)
+    except (ValueError, RecursionError):
+        raise Declined from None
+    if isinstance(value, dict | list):
+        end = typing.walk(value, root, 1)
+    else:
+        if isinstance(value, str) and (not value or value[0] in _LOOK or " #" in value):
+            value = typing.scalar(value, root)
+        end = root + 1
+    if end != tree.size():
+        raise Declined  # a key given twice collapsed in the JSON; PyYAML reports it
+    return value
+
+
+def _screen(data: bytes) -> None:
+    """Declined unless every character and every line is of a kind ryml reads as PyYAML does."""
+    rest = data.translate(None, _PRINTABLE_ASCII)  # whole UTF-8 sequences stay whole
+    if rest.translate(None, _NON_ASCII):
+        raise Declined  # a tab, CR or other control character
+    try:
+        if _UNUSUAL_CHAR.search(rest.decode("utf-8")):
+            raise Declined
+    except UnicodeDecodeError:
+        raise Declined from None
+    body = data[4:] if data.startswith(b"---\n") else data
+    if body.startswith((b"---", b"...")) or b"\n---" in body or b"\n..." in body:
+        raise Declined  # document markers (only a first line `---` is read)
+    lines = set(body.translate(_SKELETON).split(b"\n"))
+    for line in lines - _KNOWN_LINES:
+        if not _LINE.fullmatch(line):
+            raise Declined
+    if len(_KNOWN_LINES) > 10_000:
+        _KNOWN_LINES.clear()
+    _KNOWN_LINES.update(lines)
+
+
+class _Typing:
+    """Gives ryml's text scalars the types PyYAML's resolver gives plain scalars (YAML 1.1), and
+    declines what ryml may have read otherwise than PyYAML."""
+
+    def __init__(self, tree: object) -> None:
+        self.tree = tree
+        self.safe: dict[str, bool] = {}  # text -> whether it is the same text whatever its style
+        self.values: dict[tuple[str, str], object] = {}  # (tag, text) -> its (immutable) value
+        self.numbers: dict[str, object] = {}  # JSON number text -> its value
+
+    def is_safe(self, text: str) -> bool:
+        """Text however it was written: PyYAML leaves it text even plain, ryml wrote it as is."""
+        if text and (
+            (len(text) > 5 and text[0] in _WORDS_FIRST) or (text[0] in _DIGITS and text.count(".") > 1)
+        ):
+            return " #" not in text  # longer than yes/no/true/false/on/off/null; not a number or date
+        safe = self.safe[text] = tag_of(text) == _STR_TAG and not _odd(text)
+        return safe
+
+    def plain(self, text: str) -> object:
+        """What PyYAML makes of `text` as a plain scalar."""
+        tag = tag_of(text)
+        if tag == _STR_TAG:
+            return text
+        key = (tag, text)
+        if key not in self.values:
+            build = _SCALARS.get(tag)
+            if build is None:
+                raise Declined  # `<<`, `=`, ...: PyYAML's own handling (or error)
+            try:
+                self.values[key] = build(_CONSTRUCTOR, yaml.ScalarNode(tag, text))
+            except (yaml.YAMLError, ValueError, OverflowError):
+                raise Declined from None
+        return self.values[key]
+
+    def number(self, text: str) -> object:
+        """A bare JSON number: a plain scalar, as ryml wrote it. ryml writes `.5` as `0.5` and `5.`
+        as `5.0`, which PyYAML may type differently (`-.5` is text to it, `-0.5` a float): taken
+        when every text it may have been gives the same value, declined otherwise."""
+        if text in self.numbers:
+            return self.numbers[text]
+        value = self.plain(text)
+        if "." in text:
+            for source in _DOT_ZERO.sub("", text), _ZERO_DOT.sub(r"\1.", text):
+                other = self.plain(source)
+                if type(other) is not type(value) or other != value:
+                    raise Declined
+        self.numbers[text] = value
+        return value
+
+    def node_type(self, node: int) -> int:
+        kind: int = self.tree.type(node)  # type: ignore[attr-defined]
+        return kind
+
+    def scalar(self, text: str, node: int) -> object:
+        """PyYAML's value of tree node `node`, a scalar JSON gave as `text` (not `is_safe`)."""
+        kind = self.node_type(node)
+        if not kind & _VAL or kind & (_MAP | _SEQ) or _SPECIAL_FLOAT.match(text):
+            raise Declined  # not the node we counted to (never guess), or a rewritten `.NaN`
+        if not kind & _VAL_PLAIN:
+            return text  # quoted: text as written
+        if _odd(text):
+            raise Declined  # PyYAML would not read this as one plain scalar
+        return self.plain(text)
+
+    def key(self, key: str, node: int) -> None:
+        """A key (not `is_safe`) must be text to PyYAML too."""
+        if _SPECIAL_FLOAT.match(key) or self.node_type(node) & _KEY_PLAIN:
+            raise Declined  # `1:`, `yes:`, `~:` are typed keys to PyYAML; `}:` is an error
+
+    def walk(self, node: dict[str, object] | list[object], at: int, depth: int) -> int:
+        """Types the scalars under `node`, JSON's value for tree node `at`; returns the id after it."""
+        if depth > MAX_DEPTH:
+            raise Declined
+        at += 1
+        safe, is_safe = self.safe, self.is_safe
+        items: Iterable[tuple[str, object]] | Iterable[tuple[int, object]]
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            if type(key) is str and (key[:1] in _LOOK or " #" in key) and not (safe.get(key) or is_safe(key)):
+                self.key(key, at)
+            kind = type(value)
+            if kind is str:
+                text: str = value  # type: ignore[assignment]
+                if (text[:1] in _LOOK or " #" in text) and not (safe.get(text) or is_safe(text)):
+                    typed = self.scalar(text, at)
+                    if typed is not text:
+                        node[key] = typed  # type: ignore[index]
+                at += 1
+            elif kind is dict or kind is list:
+                at = self.walk(value, at, depth + 1)  # type: ignore[arg-type]
+            else:
+                at += 1
+        return at
+
+
+def tag_of(text: str) -> str:
+    """The tag PyYAML's resolver gives a plain scalar `text` (BaseResolver.resolve, unrolled)."""
+    for tag, regexp in _RESOLVERS.get(text[:1], ()):
+        if regexp.match(text):
+            return tag
+    return _STR_TAG
+
+
+def _odd(text: str) -> bool:
+    """Not a plain scalar to PyYAML, or rewritten in ryml's JSON."""
+    return not text or text[0] in _INDICATORS or " #" in text or bool(_SPECIAL_FLOAT.match(text))
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 into a temporary file while ryml runs; what others wrote meanwhile goes
+    back out afterwards, ryml's own error lines do not."""
+    with _RYML_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            others = [line for line in sink.read().splitlines(keepends=True) if not _RYML_NOISE.search(line)]
+            if others:
+                os.write(2, b"".join(others))
 
 
 # --- typed access -------------------------------------------------------------------------------
@@ -196,7 +530,9 @@ class Source:
     def ident(self, where: str, value: object) -> str:
         text = self.text(where, value)
         if not ID_PATTERN.fullmatch(text):
-            self.fail(where, f"{quote(text)} is not a valid id ({ID_HINT})")
+            self.fail(where, f"{quote_short(text)} is not a valid id ({ID_HINT})")
+        if len(text) > MAX_ID_LENGTH:
+            self.fail(where, f"{quote_short(text)} is {len(text)} characters long (at most {MAX_ID_LENGTH})")
         return text
 
     def boolean(self, where: str, value: object) -> bool:
@@ -204,11 +540,15 @@ class Source:
             self.fail(where, f"{quote(value)} is not true or false")
         return value
 
-    def integer(self, where: str, value: object, minimum: int | None = None) -> int:
+    def integer(
+        self, where: str, value: object, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(where, f"{quote(value)} is not a whole number")
         if minimum is not None and value < minimum:
-            self.fail(where, f"{value} must be at least {minimum}")
+            self.fail(where, f"{quote(value)} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            self.fail(where, f"{quote(value)} must be at most {maximum:,}")
         return value
 
     def decimal(self, where: str, value: object) -> Decimal:
@@ -218,27 +558,43 @@ class Source:
             self.fail(where, str(exc))
 
     def fraction(self, where: str, value: object, *, zero_ok: bool) -> Decimal:
-        """A rate or share: `0 <= x <= 1`, or `0 < x <= 1` when zero would be meaningless."""
+        """A rate or share: `0 <= x <= 1`, or `0 < x <= 1` when zero would be meaningless; at most
+        `SHARE_PLACES` decimal places."""
         number = self.decimal(where, value)
         if zero_ok and not 0 <= number <= 1:
             self.fail(where, f"{number} must be between 0 and 1")
         if not zero_ok and not 0 < number <= 1:
             self.fail(where, f"{number} must be more than 0 and at most 1")
+        self.places(where, number, SHARE_PLACES)
         return number
 
     def money(self, where: str, value: object) -> Decimal:
+        """An amount: `0 <= x <= MAX_MONEY`, in whole cents."""
         number = self.decimal(where, value)
         if number < 0:
             self.fail(where, f"{number} must not be negative")
+        if number > MAX_MONEY:
+            self.fail(where, f"{number} must be at most {MAX_MONEY:,}")
+        self.places(where, number, MONEY_PLACES)
         return number
 
-    def duration(self, where: str, value: object, *, zero_ok: bool = False) -> timedelta:
+    def places(self, where: str, number: Decimal, places: int) -> None:
+        exponent = number.normalize().as_tuple().exponent
+        assert isinstance(exponent, int)  # finite: parse_decimal refuses the rest
+        if exponent < -places:
+            self.fail(where, f"{number} has more than {places} decimal places")
+
+    def duration(
+        self, where: str, value: object, *, zero_ok: bool = False, maximum: timedelta | None = None
+    ) -> timedelta:
         try:
             td = parse_duration(value)
         except ValueError as exc:
             self.fail(where, str(exc))
         if not zero_ok and td <= timedelta(0):
             self.fail(where, f"{quote(value)} must be longer than 0s")
+        if maximum is not None and td > maximum:
+            self.fail(where, f"{quote(value)} must be at most {format_duration(maximum)}")
         return td
 
     def choice(self, where: str, value: object, enum: type[E], noun: str) -> E:
