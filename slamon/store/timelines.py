@@ -75,6 +75,44 @@ def _pairs(part: Sequence[tuple[int, Micros]]) -> sa.CTE:
 _FOREVER = sa.literal(-(1 << 63), sa.BigInteger)  # before any instant: no second-last transition
 
 
+def _last_two_before(pairs: sa.CTE) -> sa.Select[Any]:
+    """Each device's last two transitions before its `since`, and whether any is stored from there on."""
+    tr, later, second = t.transitions, t.transitions.alias("later"), t.transitions.alias("second")
+    second_last = (
+        sa.select(second.c.at)
+        .where(second.c.device == pairs.c.device, second.c.at < pairs.c.since)
+        .order_by(second.c.at.desc())
+        .limit(1)
+        .offset(1)
+        .scalar_subquery()
+    )
+    more = sa.exists().where(later.c.device == pairs.c.device, later.c.at >= pairs.c.since)
+    return (
+        sa.select(tr.c.device, tr.c.at, tr.c.state, more.label("more"))
+        .join_from(pairs, tr, tr.c.device == pairs.c.device)
+        .where(tr.c.at < pairs.c.since, tr.c.at >= sa.func.coalesce(second_last, _FOREVER))
+        .order_by(tr.c.device, tr.c.at)
+    )
+
+
+def _outage_into(pairs: sa.CTE) -> sa.Select[Any]:
+    """Each device's latest-starting outage from at or before its `since` that is open or ends at
+    or after it."""
+    ou, o2 = t.outages, t.outages.alias("o2")
+    latest = (
+        sa.select(o2.c.start_at)
+        .where(
+            o2.c.device == pairs.c.device,
+            o2.c.start_at <= pairs.c.since,
+            sa.or_(o2.c.open, o2.c.end_at >= pairs.c.since),
+        )
+        .order_by(o2.c.start_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.select(ou).join_from(pairs, ou, sa.and_(ou.c.device == pairs.c.device, ou.c.start_at == latest))
+
+
 def _waves(items: Sequence[W], key: Callable[[W], int]) -> list[list[W]]:
     """The items split so that each device is in a wave at most once, in order: a device's later
     write lands after its earlier one, and a wave can be written in bulk."""
@@ -252,45 +290,15 @@ class Timelines(Part):
         """What is stored just before `since` of each (key, since): its last two transitions,
         whether the last is the very last stored, and the outage open or running into `since`.
         Two queries per chunk of devices, each an index seek or two per device."""
-        tr, ou = t.transitions, t.outages
-        later, second, o2 = tr.alias("later"), tr.alias("second"), ou.alias("o2")
         before: dict[int, list[Transition]] = {}
         final: dict[int, bool] = {}
         outage: dict[int, Outage] = {}
         for part in chunks(items):
-            s = _pairs(part)
-            second_last = (
-                sa.select(second.c.at)
-                .where(second.c.device == s.c.device, second.c.at < s.c.since)
-                .order_by(second.c.at.desc())
-                .limit(1)
-                .offset(1)
-                .scalar_subquery()
-            )
-            more = sa.exists().where(later.c.device == s.c.device, later.c.at >= s.c.since)
-            rows = self.conn.execute(
-                sa.select(tr.c.device, tr.c.at, tr.c.state, more.label("more"))
-                .join_from(s, tr, tr.c.device == s.c.device)
-                .where(tr.c.at < s.c.since, tr.c.at >= sa.func.coalesce(second_last, _FOREVER))
-                .order_by(tr.c.device, tr.c.at)
-            )
-            for r in rows:
+            pairs = _pairs(part)
+            for r in self.conn.execute(_last_two_before(pairs)):
                 before.setdefault(r.device, []).append(Transition(r.at, DeviceState(r.state)))
                 final[r.device] = not r.more
-            latest = (
-                sa.select(o2.c.start_at)
-                .where(
-                    o2.c.device == s.c.device,
-                    o2.c.start_at <= s.c.since,
-                    sa.or_(o2.c.open, o2.c.end_at >= s.c.since),
-                )
-                .order_by(o2.c.start_at.desc())
-                .limit(1)
-                .scalar_subquery()
-            )
-            for r in self.conn.execute(
-                sa.select(ou).join_from(s, ou, sa.and_(ou.c.device == s.c.device, ou.c.start_at == latest))
-            ):
+            for r in self.conn.execute(_outage_into(pairs)):
                 outage[r.device] = _outage(r)
         return {
             key: StoredEdge(tuple(before.get(key, ())), final.get(key, False), outage.get(key))
