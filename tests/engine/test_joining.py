@@ -201,3 +201,10 @@ def test_an_outage_stored_open_is_continued_from_its_start() -> None:
 def test_nothing_stored_takes_the_tail_as_it_is() -> None:
     tail = Timeline((Transition(3, UP), Transition(9, UNKNOWN)), ())
     assert join_tail(NO_EDGE, tail, 3) == Join(3, None, None, tail.transitions, ())
+
+
+def test_joining_imports_no_io_library() -> None:
+    """The pure core's rule (tests/test_architecture.py), for this module too."""
+    from tests.test_architecture import test_the_pure_core_imports_no_io_library
+
+    test_the_pure_core_imports_no_io_library("slamon.engine.joining")
