@@ -21,6 +21,8 @@ from slamon.store import Store
 from tests.billing.test_against_reference import assert_matches_reference
 from tests.reference.sla_reference import compute_statement
 
+pytestmark = pytest.mark.slow  # the July example month: a 1.5-million-row import
+
 EXAMPLE = Path(__file__).parent.parent / "examples" / "july-2025"
 
 

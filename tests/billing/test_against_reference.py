@@ -27,6 +27,8 @@ from slamon.store import Store
 from tests.reference.generate import generate_case
 from tests.reference.sla_reference import compute_statements
 
+pytestmark = pytest.mark.slow  # statements of generated months against the reference
+
 SEEDS = range(int(os.environ.get("SLAMON_REFERENCE_SEEDS", "8")))
 
 

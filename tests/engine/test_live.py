@@ -76,6 +76,7 @@ KEYS = itertools.count(1)
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
+@pytest.mark.slow
 @given(steps, terms, st.integers(1, 6), st.randoms(use_true_random=False))
 def test_live_feeding_equals_the_batch_engine(
     store: Store, plan: list[tuple[str, int]], sla: SlaTerms, batch: int, rnd: random.Random

@@ -20,6 +20,8 @@ from tests.reference.sla_reference import (
     round_money,
 )
 
+pytestmark = pytest.mark.slow  # generated months against the reference implementation
+
 MONTH = range(745)  # one result per hour, 07-01 00:00 .. 08-01 00:00
 
 

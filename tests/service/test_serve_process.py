@@ -27,6 +27,8 @@ from tests.harness import no_ipv6
 from tests.harness.fixtures import require_tool, unavailable
 from tests.harness.netns import FleetNamespace
 
+pytestmark = pytest.mark.slow  # `slamon run` as a process, in real time
+
 PORT = 19131  # inside each test's own network namespace: nothing else can hold it
 CONTRACT = "id: C1\nvendor: v\nterm: {start: 2025-01-01, months: 60}\nfees: {camera: '10', switch: '0'}\n"
 INVENTORY = """\
