@@ -11,6 +11,12 @@ Most files are plain (no quotes), so a block is split on bytes and each column i
 cache (a month of one-minute history has 44,640 distinct timestamps for millions of rows); a block
 with quotes or blank lines goes through the csv module instead, which also finds the exact line
 of any problem.
+
+Evidence is refused, with its line, when it cannot be true: a result dated more than
+`FUTURE_SKEW` after now (a wrong clock or time zone on the collector would otherwise make a
+camera "down since 2031"), or before the term of its device's contract (no SLA applied then). A
+file that is not UTF-8, holds a NUL byte, or is a corrupt or cut-short gzip is named with the
+line where reading stopped.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ import gc
 import gzip
 import io
 import time as timer
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 from os import PathLike
 from pathlib import Path
 from typing import IO, Generic, TypeVar
@@ -46,12 +53,16 @@ from slamon.model import (
 from slamon.store import ResultColumns, ResultConflict, ResultsLetGo, Store
 from slamon.store.blocks import KIND_CODES, KINDS_BY_CODE, NO_RTT
 from slamon.store.upkeep import rebuild_timelines, sync_fleet
+from slamon.units import format_duration
 
 COLUMNS = ("device", "time", "probe", "ok", "rtt_ms", "defects")
 REQUIRED = ("device", "time", "probe", "ok")
 BLOCK_BYTES = 8 << 20
 MERGE_ROWS = 1_000_000  # rows gathered before they go into the store: an hour's block is written ~once
 VIDEO = KIND_CODES[ProbeKind.VIDEO]
+FUTURE_SKEW = timedelta(minutes=5)
+"""How far after now a result may be dated: collectors' clocks drift a little, never by hours."""
+NOT_UTF8 = "not UTF-8 text (save the file as UTF-8)"
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -152,8 +163,10 @@ Progress = Callable[[int, int, int | None], None]
 class _Parser:
     """Turns blocks of CSV into ResultColumns, with caches shared across blocks."""
 
-    def __init__(self, path: Path, fleet: Fleet, keys: Mapping[DeviceId, int]) -> None:
+    def __init__(self, path: Path, fleet: Fleet, keys: Mapping[DeviceId, int], now: datetime) -> None:
         self.path = path
+        self.now = now
+        self.latest = to_micros(now + FUTURE_SKEW)
         devices = fleet.inventory.devices
         known = {d.encode(): keys[d] for d in devices}
 
@@ -181,12 +194,27 @@ class _Parser:
         }
         top = max(keys.values(), default=0) + 1
         self.is_camera = np.zeros(top, dtype=bool)
+        self.term_start = np.zeros(top, dtype=np.int64)  # 00:00 of term.start in the contract's zone
+        starts: dict[str, int] = {}
         for d, dev in devices.items():
             self.is_camera[keys[d]] = dev.kind is DeviceKind.CAMERA
+            if dev.contract not in starts:
+                contract = fleet.contracts[dev.contract]
+                zone = ZoneInfo(contract.timezone)
+                starts[dev.contract] = to_micros(datetime.combine(contract.term_start, time(0), tzinfo=zone))
+            self.term_start[keys[d]] = starts[dev.contract]
+        self.devices = devices
+        self.contracts = fleet.contracts
         self.ids = {v: k for k, v in keys.items()}
 
     def header(self, raw: bytes) -> list[str]:
-        names = [c.strip() for c in _text(raw.removeprefix(b"\xef\xbb\xbf")).rstrip("\r\n").split(",")]
+        if b"\0" in raw:
+            raise HistoryError(self.path, "line 1", "holds a NUL byte (is it a CSV file?)")
+        try:
+            text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+        except UnicodeDecodeError:
+            raise HistoryError(self.path, "line 1", NOT_UTF8) from None
+        names = [c.strip() for c in text.rstrip("\r\n").split(",")]
         for name in names:
             if name not in COLUMNS:
                 raise HistoryError(
@@ -254,24 +282,62 @@ class _Parser:
                     else f"device {self.ids[int(c.device[i])]} is not a camera: {problem}"
                 )
                 raise HistoryError(self.path, f"line {int(c.line[i])}, column {column}", what)
+        self._check_times(c)
+
+    def _check_times(self, c: ResultColumns) -> None:
+        """No result from the future (beyond `FUTURE_SKEW`), none before its contract's term."""
+        assert c.line is not None
+        late = c.time > self.latest
+        early = c.time < self.term_start[c.device]
+        if not late.any() and not early.any():
+            return
+        i = int(np.flatnonzero(late | early)[0])
+        at = from_micros(int(c.time[i])).isoformat()
+        if late[i]:
+            problem = (
+                f"{at} is later than now + {format_duration(FUTURE_SKEW)} "
+                f"({from_micros(self.latest).isoformat()}): a result from the future"
+            )
+        else:
+            contract = self.contracts[self.devices[self.ids[int(c.device[i])]].contract]
+            problem = (
+                f"{at} is before the term of contract {contract.id} "
+                f"(from {contract.term_start.isoformat()} in {contract.timezone})"
+            )
+        raise HistoryError(self.path, f"line {int(c.line[i])}, column time", problem)
 
 
 def _blocks(stream: io.BufferedIOBase) -> Iterator[bytes]:
-    """Whole lines, a few megabytes at a time."""
+    """Whole lines, a few megabytes at a time. When reading fails (a corrupt or cut-short gzip),
+    the whole lines read before are given first, so the error is met at the line it stopped at."""
     rest = b""
     while True:
-        data = stream.read(BLOCK_BYTES)
-        if not data:
-            if rest:
-                yield rest if rest.endswith(b"\n") else rest + b"\n"
+        parts, size, failure = [rest], len(rest), None
+        while size < BLOCK_BYTES:
+            try:
+                data = stream.read1(BLOCK_BYTES - size)
+            except (EOFError, zlib.error, OSError) as exc:  # (gzip.BadGzipFile is an OSError)
+                failure = exc
+                break
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+        block = b"".join(parts)
+        cut = block.rfind(b"\n") + 1
+        if size < BLOCK_BYTES:  # the end, or where reading failed
+            if cut:
+                yield block[:cut]
+            if failure is not None:
+                raise failure
+            if block[cut:]:
+                yield block[cut:] + b"\n"
             return
-        data = rest + data
-        cut = data.rfind(b"\n") + 1
         if cut == 0:
-            rest = data
+            rest = block
             continue
-        rest = data[cut:]
-        yield data[:cut]
+        rest = block[cut:]
+        yield block[:cut]
 
 
 def _fast_fields(block: bytes, width: int) -> list[bytes] | None:
@@ -297,8 +363,14 @@ def _slow_rows(block: bytes, first_line: int, width: int, path: Path) -> tuple[l
     rows: list[list[bytes]] = []
     lines: list[int] = []
     line = first_line
-    for row in reader:
+    while True:
         here = line
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            raise HistoryError(path, f"line {here}", str(exc).lower()) from None
+        if row is None:
+            break
         line = first_line + reader.line_num
         if not row or row == [""]:
             continue
@@ -310,25 +382,25 @@ def _slow_rows(block: bytes, first_line: int, width: int, path: Path) -> tuple[l
 
 
 def read_history(
-    path: Path, fleet: Fleet, keys: Mapping[DeviceId, int]
+    path: Path, fleet: Fleet, keys: Mapping[DeviceId, int], now: datetime
 ) -> Iterator[tuple[ResultColumns, int]]:
     """The file's results, block by block, every value checked, with how far into the file we are."""
     raw = path.open("rb")
-    stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw
+    gzipped = path.suffix == ".gz"
+    stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
     position = raw.tell
     with raw, stream:
-        parser = _Parser(path, fleet, keys)
+        parser = _Parser(path, fleet, keys, now)
+        line = 1
         try:
             head = stream.readline()
-        except (OSError, EOFError) as exc:
-            raise HistoryError(path, None, f"cannot read: {exc}") from None
-        if not head.strip():
-            raise HistoryError(path, "line 1", f"empty file (expected the header {','.join(COLUMNS)})")
-        names = parser.header(head)
-        width = len(names)
-        line = 2
-        try:
+            if not head.strip():
+                raise HistoryError(path, "line 1", f"empty file (expected the header {','.join(COLUMNS)})")
+            names = parser.header(head)
+            width = len(names)
+            line = 2
             for block in _blocks(stream):
+                _check_text(path, block, line)
                 flat = _fast_fields(block, width)
                 fields: dict[str, Sequence[bytes]]
                 if flat is not None:
@@ -342,8 +414,31 @@ def read_history(
                     fields = {name: [r[i] for r in rows] for i, name in enumerate(names)}
                 if len(lines):
                     yield parser.columns(names, fields, lines), position()
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise HistoryError(path, f"line {line}", f"cannot read: {exc}") from None
+        except EOFError:
+            raise HistoryError(
+                path, f"line {line}", "the gzip file is cut short (it ends before its end-of-stream marker)"
+            ) from None
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            if gzipped and line == 1 and isinstance(exc, gzip.BadGzipFile):
+                raise HistoryError(path, "line 1", "not gzip data, though the name ends in .gz") from None
+            raise HistoryError(path, f"line {line}", f"the gzip data is corrupt ({exc})") from None
+        except OSError as exc:
+            raise HistoryError(path, f"line {line}", f"cannot read: {exc.strerror or exc}") from None
+
+
+def _check_text(path: Path, block: bytes, first_line: int) -> None:
+    """Every byte of a block is text: UTF-8, no NUL."""
+    nul = block.find(b"\0")
+    if nul >= 0:
+        line = first_line + block.count(b"\n", 0, nul)
+        raise HistoryError(path, f"line {line}", "holds a NUL byte (is it a CSV file?)")
+    if block.isascii():
+        return
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = first_line + block.count(b"\n", 0, exc.start)
+        raise HistoryError(path, f"line {line}", NOT_UTF8) from None
 
 
 def import_history(
@@ -388,7 +483,7 @@ def import_history(
                 repeated += merged.repeated
                 touched.update(merged.earliest)
 
-            for cols, position in read_history(path, fleet, keys):
+            for cols, position in read_history(path, fleet, keys, now):
                 rows += len(cols)
                 batch.append(cols)
                 pending += len(cols)

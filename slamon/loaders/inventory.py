@@ -4,6 +4,14 @@ Both forms are read into the same raw rows and go through the same checks, so a 
 valid or not regardless of the file it came from. The checks that need other files (each
 device's contract exists, bills its kind, knows its site's area, and gives dates their time
 zone) run here too: an inventory is only ever loaded against its contracts.
+
+A city's inventory has 100,000 devices, and `slamon check` must take seconds, so there are two
+paths. The quick one (`_Quick`) reads the whole file into columns and checks them in bulk: sets
+for uniqueness and references, one regex over all the ids, each distinct value (a date, an snmp
+setting, a contract and kind) checked once. It decides only "all good": at the first doubt it
+gives up, and the exact path (`_Checker`, row by row in file order) runs instead and names the
+first problem. The quick path accepts a file only when the exact one does, and builds the same
+inventory (tests/loaders/test_inventory.py compares them).
 """
 
 from __future__ import annotations
@@ -11,18 +19,20 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import operator
 import re
 import zoneinfo
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from os import PathLike
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 from slamon.errors import InventoryError
 from slamon.loaders.contracts import AREA_HINT, AREA_PATTERN
-from slamon.loaders.yamlio import Source, key_path, load_yaml
+from slamon.loaders.yamlio import ID_PATTERN, MAX_ID_LENGTH, Source, key_path, load_yaml
 from slamon.model import (
     Contract,
     ContractId,
@@ -34,7 +44,7 @@ from slamon.model import (
     SiteId,
     SnmpTarget,
 )
-from slamon.units import quote
+from slamon.units import quote, quote_short
 
 DEVICE_FIELDS = (
     "id",
@@ -54,9 +64,13 @@ CSV_COLUMNS = (*DEVICE_FIELDS, "site_name", "site_district", "site_area")
 CSV_REQUIRED = ("id", "kind", "address", "site", "contract", "site_name", "site_district", "site_area")
 SERVICE_TIME_HINT = "use a date like 2025-06-01 or an instant like 2025-06-01T08:00:00+08:00"
 
+MAX_CHANNELS = 1000  # video channels of one device (an NVR has up to a few hundred)
+
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CSV_SNMP = re.compile(r"(2c|3)(?::([0-9]{1,5}))?")
 _SNMP_VERSIONS = ("2c", "3")
+_REQUIRED = ("id", "kind", "address", "site", "contract")
+assert tuple(f.name for f in fields(Device)) == DEVICE_FIELDS, "the quick path builds devices by position"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +86,28 @@ def load_inventory(path: str | PathLike[str], contracts: Mapping[ContractId, Con
     """Read a `.yaml`/`.yml` or `.csv` inventory and check it against `contracts`."""
     src = Source(path, InventoryError)
     if Path(path).suffix.lower() == ".csv":
-        sites, rows = _read_csv(src)
-    else:
-        sites, rows = _read_yaml(src)
-    return _Checker(src, sites, contracts).inventory(rows)
+        text = _csv_text(src)
+        quick = _quick_csv(text, contracts)
+        if quick is not None:
+            return quick
+        sites, rows = _read_csv(src, text)
+        return _Checker(src, sites, contracts).inventory(rows)
+    doc = src.mapping("", load_yaml(src.file, InventoryError), ("sites", "devices"), ("sites", "devices"))
+    sites = _yaml_sites(src, doc["sites"])
+    items = src.sequence("devices", doc["devices"])
+    devices = _Quick(sites, contracts).devices(_yaml_columns(items), len(items))
+    if devices is not None:
+        return Inventory(sites=sites, devices=devices)
+    return _Checker(src, sites, contracts).inventory(_yaml_rows(src, items))
 
 
 # --- YAML ---------------------------------------------------------------------------------------
 
 
-def _read_yaml(src: Source) -> tuple[dict[SiteId, Site], list[_Row]]:
-    doc = src.mapping("", load_yaml(src.file, InventoryError), ("sites", "devices"), ("sites", "devices"))
+def _yaml_sites(src: Source, value: object) -> dict[SiteId, Site]:
     sites: dict[SiteId, Site] = {}
     first: dict[SiteId, str] = {}
-    for i, item in enumerate(src.sequence("sites", doc["sites"])):
+    for i, item in enumerate(src.sequence("sites", value)):
         where = key_path("sites", i)
         fields = src.mapping(where, item, SITE_FIELDS, required=SITE_FIELDS)
         site_id = SiteId(src.ident(key_path(where, "id"), fields["id"]))
@@ -98,14 +120,25 @@ def _read_yaml(src: Source) -> tuple[dict[SiteId, Site], list[_Row]]:
             district=src.text(key_path(where, "district"), fields["district"]),
             area=_area(src, key_path(where, "area"), fields["area"]),
         )
-    rows: list[_Row] = []
-    for i, item in enumerate(src.sequence("devices", doc["devices"])):
+    return sites
+
+
+def _yaml_rows(src: Source, items: list[object]) -> Iterable[_Row]:
+    for i, item in enumerate(items):
         where = key_path("devices", i)
-        fields = src.mapping(
-            where, item, DEVICE_FIELDS, required=("id", "kind", "address", "site", "contract")
-        )
-        rows.append(_Row(fields, _yaml_at(where), f"at {where}"))
-    return sites, rows
+        fields = src.mapping(where, item, DEVICE_FIELDS, required=_REQUIRED)
+        yield _Row(fields, _yaml_at(where), f"at {where}")
+
+
+def _yaml_columns(items: list[object]) -> dict[str, list[object]] | None:
+    """The devices as columns (None where a field is not given), or None unless every item is a
+    mapping of known keys."""
+    allowed = frozenset(DEVICE_FIELDS)
+    for item in items:
+        if type(item) is not dict or not item.keys() <= allowed:
+            return None
+    dicts: list[dict[str, object]] = items  # type: ignore[assignment]
+    return {name: [d.get(name) for d in dicts] for name in DEVICE_FIELDS}
 
 
 def _yaml_at(where: str) -> Callable[[str], str]:
@@ -122,16 +155,19 @@ def _area(src: Source, where: str, value: object) -> str:
 # --- CSV ----------------------------------------------------------------------------------------
 
 
-def _read_csv(src: Source) -> tuple[dict[SiteId, Site], list[_Row]]:
-    """One row per device; the site columns repeat on every row of a site and must agree."""
+def _csv_text(src: Source) -> str:
     try:
-        text = Path(src.file).read_text(encoding="utf-8-sig")
+        return Path(src.file).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         src.fail(None, "file not found")
     except UnicodeDecodeError:
         src.fail(None, "not UTF-8 text (save the CSV as UTF-8)")
     except OSError as exc:
         src.fail(None, f"cannot read: {(exc.strerror or str(exc)).lower()}")
+
+
+def _read_csv(src: Source, text: str) -> tuple[dict[SiteId, Site], list[_Row]]:
+    """One row per device; the site columns repeat on every row of a site and must agree."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
@@ -172,9 +208,7 @@ def _read_csv(src: Source) -> tuple[dict[SiteId, Site], list[_Row]]:
         _csv_site(src, given, at, start, sites, site_lines)
         values: dict[str, object] = {k: v for k, v in given.items() if k in DEVICE_FIELDS}
         if "channels" in given:
-            if not given["channels"].isascii() or not given["channels"].isdigit():
-                src.fail(at("channels"), f"{quote(given['channels'])} is not a whole number")
-            values["channels"] = int(given["channels"])
+            values["channels"] = _csv_channels(src, at("channels"), given["channels"])
         if "snmp" in given:
             values["snmp"] = _csv_snmp(src, at("snmp"), given["snmp"])
         rows.append(_Row(values, at, f"on line {start}"))
@@ -228,6 +262,14 @@ def _csv_site(
             )
 
 
+def _csv_channels(src: Source, where: str, cell: str) -> int:
+    if not cell.isascii() or not cell.isdigit():
+        src.fail(where, f"{quote_short(cell)} is not a whole number")
+    if len(cell) > 9:  # (int() would read it, slowly past 4,300 digits, then not at all)
+        src.fail(where, f"{quote_short(cell)} must be at most {MAX_CHANNELS:,}")
+    return int(cell)
+
+
 def _csv_snmp(src: Source, where: str, cell: str) -> SnmpTarget:
     match = _CSV_SNMP.fullmatch(cell)
     if match is None or (match[2] is not None and not 1 <= int(match[2]) <= 65535):
@@ -251,7 +293,7 @@ class _Checker:
         self.addresses: dict[str, _Row] = {}
         self.zones: dict[str, zoneinfo.ZoneInfo] = {}
 
-    def inventory(self, rows: list[_Row]) -> Inventory:
+    def inventory(self, rows: Iterable[_Row]) -> Inventory:
         devices: dict[DeviceId, Device] = {}
         for row in rows:
             device = self.device(row)
@@ -292,14 +334,15 @@ class _Checker:
             parent = DeviceId(src.ident(at("parent"), values["parent"]))
             if parent == device_id:
                 src.fail(at("parent"), "a device cannot be its own parent")
-        channels = src.integer(at("channels"), values["channels"], minimum=1) if "channels" in values else 1
+        channels = 1
+        if "channels" in values:
+            channels = src.integer(at("channels"), values["channels"], minimum=1, maximum=MAX_CHANNELS)
         stream: str | None = None
         if "stream" in values:
             if kind is not DeviceKind.CAMERA:
                 src.fail(at("stream"), "only cameras have a stream")
             stream = src.text(at("stream"), values["stream"])
-            parts = urlsplit(stream)
-            if not parts.scheme or not parts.netloc:
+            if not is_stream_url(stream):
                 src.fail(at("stream"), f"{quote(stream)} is not a stream URL (e.g. rtsp://host:554/path)")
         snmp: SnmpTarget | None = None
         if "snmp" in values:
@@ -400,3 +443,302 @@ class _Checker:
                 on_path.add(current)
                 current = devices[current].parent
             done.update(path)
+
+
+def is_stream_url(text: str) -> bool:
+    """A URL with a scheme and a host, as urlsplit reads it (`rtsp://[::1` is not one)."""
+    if _PLAIN_URL.fullmatch(text):
+        return True  # the common form, without urlsplit's cost
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.netloc)
+
+
+# scheme://host[:port][/path?query#fragment] in URI characters, no brackets: urlsplit gives it a
+# scheme and a host
+_PLAIN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(?:[/?#][!-~]*)?")
+
+
+# --- the quick path ---------------------------------------------------------------------------
+
+
+_IPV4 = (
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}"
+)
+_IPV4_LINES = re.compile(rf"(?:{_IPV4}\n)*{_IPV4}")  # addresses ipaddress writes back unchanged
+_ID = rf"[A-Za-z0-9._-]{{1,{MAX_ID_LENGTH}}}"
+_ID_LINES = re.compile(rf"(?:{_ID}\n)*{_ID}")
+_KINDS = {kind.value: kind for kind in DeviceKind}
+_NO = object()  # "not valid" in the quick path's caches
+
+
+class _Quick:
+    """The devices of a whole file, checked column by column; None at the first doubt."""
+
+    def __init__(self, sites: Mapping[SiteId, Site], contracts: Mapping[ContractId, Contract]) -> None:
+        self.sites = sites
+        self.contracts = contracts
+        # the exact path's own checks, for each distinct value: any problem means "not quick"
+        self.exact = _Checker(Source("", InventoryError), dict(sites), contracts)
+
+    def devices(self, columns: Mapping[str, list[object]] | None, n: int) -> dict[DeviceId, Device] | None:
+        if columns is None or n == 0:
+            return None if columns is None else {}
+        try:
+            return self._devices(columns, n)
+        except (InventoryError, TypeError, ValueError):  # TypeError: an unhashable YAML value
+            return None
+
+    def _devices(self, c: Mapping[str, list[object]], n: int) -> dict[DeviceId, Device] | None:
+        for name in _REQUIRED:
+            if not _all_text(c[name]):
+                return None
+        ids = cast(list[DeviceId], c["id"])
+        if not _ID_LINES.fullmatch("\n".join(ids)) or len(set(ids)) != n:
+            return None
+        kinds = cast(list[DeviceKind], [_KINDS.get(kind) for kind in cast(list[str], c["kind"])])
+        addresses = _addresses(cast(list[str], c["address"]))
+        if None in kinds or addresses is None or len(set(addresses)) != n:
+            return None
+        sites, contract_ids = cast(list[SiteId], c["site"]), cast(list[ContractId], c["contract"])
+        if not set(sites) <= self.sites.keys() or not set(contract_ids) <= self.contracts.keys():
+            return None
+        for contract_id, kind in set(zip(contract_ids, kinds, strict=True)):
+            if kind not in self.contracts[contract_id].fees:
+                return None
+        for site_id, contract_id in set(zip(sites, contract_ids, strict=True)):
+            deadlines = self.contracts[contract_id].sla.repair_deadline
+            if deadlines and self.sites[site_id].area not in deadlines:
+                return None
+        parents = cast(list[DeviceId | None], c["parent"])
+        if any(parents):
+            given = {p for p in parents if p is not None}
+            if not _all_text(given) or not given <= set(ids) or any(map(operator.eq, ids, parents)):
+                return None
+        channels = [1 if v is None else v for v in c["channels"]]
+        if not set(map(type, channels)) <= {int}:
+            return None
+        counts = cast(list[int], channels)
+        if not 1 <= min(counts) <= max(counts) <= MAX_CHANNELS:
+            return None
+        streams = self.streams(c["stream"], kinds)
+        snmps = self.per_value(c["snmp"], kinds, DeviceKind.SWITCH, self.snmp)
+        zone_of = {x: self.exact.zone(self.contracts[x].timezone) for x in set(contract_ids)}
+        zones = list(map(zone_of.__getitem__, contract_ids))
+        ins = self.times(c["in_service"], zones)
+        outs = self.times(c["out_of_service"], zones)
+        if streams is None or snmps is None or ins is None or outs is None:
+            return None
+        for start, end in zip(ins, outs, strict=True):
+            if start is not None and end is not None and end <= start:
+                return None
+        if _has_cycle(dict(zip(ids, parents, strict=True))):
+            return None
+        made = map(
+            Device, ids, kinds, addresses, sites, contract_ids, parents, counts, streams, snmps, ins, outs
+        )
+        return dict(zip(ids, made, strict=True))
+
+    def streams(self, values: list[object], kinds: list[DeviceKind]) -> list[object] | None:
+        """Given only for cameras, and each a stream URL."""
+        for value, kind in zip(values, kinds, strict=True):
+            if value is None:
+                continue
+            if kind is not DeviceKind.CAMERA or not isinstance(value, str):
+                return None
+            if not value.strip() or not is_stream_url(value):
+                return None
+        return values
+
+    def per_value(
+        self,
+        values: list[object],
+        kinds: list[DeviceKind],
+        only: DeviceKind,
+        check: Callable[[object], object],
+    ) -> list[object] | None:
+        """Each value given (for `only` devices) through `check`, once per distinct value."""
+        seen: dict[object, object] = {}
+        out: list[object] = []
+        for value, kind in zip(values, kinds, strict=True):
+            if value is None:
+                out.append(None)
+                continue
+            if kind is not only:
+                return None
+            key = _hashable(value)
+            if key not in seen:
+                seen[key] = check(value)
+            if seen[key] is _NO:
+                return None
+            out.append(seen[key])
+        return out
+
+    def snmp(self, value: object) -> object:
+        try:
+            return self.exact.snmp("", value)
+        except InventoryError:
+            return _NO
+
+    def times(self, values: list[object], zones: list[zoneinfo.ZoneInfo]) -> list[datetime | None] | None:
+        """Each in_service (or out_of_service) as the exact path reads it, once per distinct value
+        and zone (values equal in Python are equal instants: the same date, text or instant)."""
+        if not any(values):
+            return [None] * len(values)
+        pairs = list(zip(values, zones, strict=True))
+        read: dict[tuple[object, zoneinfo.ZoneInfo], datetime | None] = {}
+        for value, zone in set(pairs):
+            try:
+                read[value, zone] = self.exact.service_time("", value, zone)
+            except InventoryError:
+                return None
+        return list(map(read.__getitem__, pairs))
+
+
+def _all_text(values: Iterable[object]) -> bool:
+    return set(map(type, values)) <= {str}
+
+
+def _hashable(value: object) -> object:
+    """A key for a YAML value in the caches: mappings and lists by their repr, typed."""
+    if isinstance(value, dict | list):
+        return (type(value), repr(value))
+    if isinstance(value, SnmpTarget):
+        return value
+    return (type(value), value)  # 1 and True, a date and a datetime: never the same key
+
+
+def _addresses(values: list[str]) -> list[str] | None:
+    """Each address as the exact path normalises it; None if one is not an address."""
+    if _IPV4_LINES.fullmatch("\n".join(values)):
+        return values  # canonical IPv4 text only: ipaddress would write each back unchanged
+    out: list[str] = []
+    for text in values:
+        try:
+            out.append(str(ipaddress.ip_address(text)))
+        except ValueError:
+            return None
+    return out
+
+
+def _has_cycle(parent_of: Mapping[str, str | None]) -> bool:
+    """Whether following parents from some device comes back to a device of the same walk."""
+    done: set[str] = set()
+    for start in parent_of:
+        path: set[str] = set()
+        current: str | None = start
+        while current is not None and current not in done:
+            if current in path:
+                return True
+            path.add(current)
+            current = parent_of[current]
+        done |= path
+    return False
+
+
+def _quick_csv(text: str, contracts: Mapping[ContractId, Contract]) -> Inventory | None:
+    """The inventory of a CSV file read as columns, or None when the exact path must read it."""
+    split = _split_plain(text) or _split_csv(text)
+    if split is None:
+        return None
+    names, cells = split
+    header = [name.strip() for name in names]
+    if (
+        len(set(header)) != len(header)
+        or not set(header) <= set(CSV_COLUMNS)
+        or not set(CSV_REQUIRED) <= set(header)
+    ):
+        return None
+    table = dict(zip(header, (list(map(str.strip, column)) for column in cells), strict=True))
+    count = len(table["id"])
+    for name in CSV_REQUIRED:
+        if "" in table[name]:
+            return None  # (or a blank line)
+    sites = _quick_csv_sites(table)
+    if sites is None:
+        return None
+    columns: dict[str, list[object]] = {
+        name: [cell or None for cell in table[name]] if name in table else [None] * count
+        for name in DEVICE_FIELDS
+    }
+    if "channels" in table:
+        channels = columns["channels"]
+        for i, cell in enumerate(table["channels"]):
+            if cell:
+                if not cell.isascii() or not cell.isdigit() or len(cell) > 9:
+                    return None
+                channels[i] = int(cell)
+    if "snmp" in table:
+        snmps = columns["snmp"]
+        parsed: dict[str, SnmpTarget | None] = {}
+        for i, cell in enumerate(table["snmp"]):
+            if cell:
+                if cell not in parsed:
+                    parsed[cell] = _snmp_cell(cell)
+                if parsed[cell] is None:
+                    return None
+                snmps[i] = parsed[cell]
+    devices = _Quick(sites, contracts).devices(columns, count)
+    return None if devices is None else Inventory(sites=sites, devices=devices)
+
+
+def _snmp_cell(cell: str) -> SnmpTarget | None:
+    match = _CSV_SNMP.fullmatch(cell)
+    if match is None or (match[2] is not None and not 1 <= int(match[2]) <= 65535):
+        return None
+    return SnmpTarget(version=match[1], port=int(match[2]) if match[2] else 161)
+
+
+def _split_plain(text: str) -> tuple[list[str], list[list[str]]] | None:
+    """Header and columns of a CSV with no quotes, CR, NUL or blank lines: each line split on its
+    commas, which is what the csv module reads from such a file. None for any other."""
+    if '"' in text or "\r" in text or "\0" in text:
+        return None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if not lines:
+        return None
+    names = lines[0].split(",")
+    commas = len(names) - 1
+    if not all(line.count(",") == commas for line in lines):
+        return None
+    cells = ",".join(lines[1:]).split(",") if len(lines) > 1 else []
+    return names, [cells[i :: len(names)] for i in range(len(names))]
+
+
+def _split_csv(text: str) -> tuple[list[str], list[list[str]]] | None:
+    """Header and columns through the csv module; None if a row is not as wide as the header."""
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        return None
+    if not rows:
+        return None
+    body = [row for row in rows[1:] if row]
+    if any(len(row) != len(rows[0]) for row in body):
+        return None  # (a row of blanks of another width is skipped by the exact path: it decides)
+    return rows[0], [list(column) for column in zip(*body, strict=True)] or [[] for _ in rows[0]]
+
+
+def _quick_csv_sites(table: Mapping[str, list[str]]) -> dict[SiteId, Site] | None:
+    """The sites, in order of first mention, when every row of a site agrees and each is valid."""
+    site_ids = table["site"]
+    sites: dict[SiteId, Site] = {}
+    columns = {name: table[f"site_{name}"] for name in ("name", "district", "area")}
+    for name, column in columns.items():
+        of_site = dict(zip(site_ids, column, strict=True))  # the last row of each site
+        if list(map(of_site.__getitem__, site_ids)) != column:
+            return None  # a site with two names, districts or areas
+        columns[name] = list(map(of_site.__getitem__, dict.fromkeys(site_ids)))
+    for site_id, name, district, area in zip(dict.fromkeys(site_ids), *columns.values(), strict=True):
+        if (
+            len(site_id) > MAX_ID_LENGTH
+            or not ID_PATTERN.fullmatch(site_id)
+            or not AREA_PATTERN.fullmatch(area)
+        ):
+            return None
+        sites[SiteId(site_id)] = Site(id=SiteId(site_id), name=name, district=district, area=area)
+    return sites

@@ -31,7 +31,7 @@ import re
 import sys
 import tempfile
 import threading
-from collections.abc import Collection, Container, Iterable, Iterator
+from collections.abc import Collection, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -250,6 +250,7 @@ assert None not in _RESOLVERS, "PyYAML has wildcard resolvers now: tag_of must f
 assert not yaml.resolver.Resolver.yaml_path_resolvers, "PyYAML has path resolvers now: tag_of must follow"
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@` ")
 _LOOK = frozenset(_RESOLVERS) | _INDICATORS  # first characters (and "" for the empty text)
+_ODD = object()  # "not one plain scalar to PyYAML" in _Typing.plain_of
 _WORDS_FIRST = frozenset("yYnNtTfFoO")  # the words PyYAML types have at most 5 letters
 _DIGITS = frozenset("0123456789")  # a typed scalar starting with a digit has at most one `.`
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.")  # ryml's JSON writes `.NaN` as `.nan`, `inf` as `.inf`
@@ -337,14 +338,17 @@ class _Typing:
         self.safe: dict[str, bool] = {}  # text -> whether it is the same text whatever its style
         self.values: dict[tuple[str, str], object] = {}  # (tag, text) -> its (immutable) value
         self.numbers: dict[str, object] = {}  # JSON number text -> its value
+        self.plain_of: dict[str, object] = {}  # text -> PyYAML's value of it as a plain scalar, or _ODD
 
     def is_safe(self, text: str) -> bool:
         """Text however it was written: PyYAML leaves it text even plain, ryml wrote it as is."""
         if text and (
             (len(text) > 5 and text[0] in _WORDS_FIRST) or (text[0] in _DIGITS and text.count(".") > 1)
         ):
-            return " #" not in text  # longer than yes/no/true/false/on/off/null; not a number or date
-        safe = self.safe[text] = tag_of(text) == _STR_TAG and not _odd(text)
+            safe = " #" not in text  # longer than yes/no/true/false/on/off/null; not a number or date
+        else:
+            safe = tag_of(text) == _STR_TAG and not _odd(text)
+        self.safe[text] = safe
         return safe
 
     def plain(self, text: str) -> object:
@@ -378,24 +382,25 @@ class _Typing:
         self.numbers[text] = value
         return value
 
-    def node_type(self, node: int) -> int:
-        kind: int = self.tree.type(node)  # type: ignore[attr-defined]
-        return kind
-
     def scalar(self, text: str, node: int) -> object:
         """PyYAML's value of tree node `node`, a scalar JSON gave as `text` (not `is_safe`)."""
-        kind = self.node_type(node)
-        if not kind & _VAL or kind & (_MAP | _SEQ) or _SPECIAL_FLOAT.match(text):
-            raise Declined  # not the node we counted to (never guess), or a rewritten `.NaN`
+        if text[:1] in "+-." and _SPECIAL_FLOAT.match(text):
+            raise Declined  # ryml may have rewritten it (`inf` as `.inf`)
+        kind: int = self.tree.type(node)  # type: ignore[attr-defined]
+        if not kind & _VAL or kind & (_MAP | _SEQ):
+            raise Declined  # not the node we counted to: never guess
         if not kind & _VAL_PLAIN:
             return text  # quoted: text as written
-        if _odd(text):
+        value = self.plain_of.get(text, _ODD)
+        if value is _ODD and text not in self.plain_of:
+            value = self.plain_of[text] = _ODD if _odd(text) else self.plain(text)
+        if value is _ODD:
             raise Declined  # PyYAML would not read this as one plain scalar
-        return self.plain(text)
+        return value
 
     def key(self, key: str, node: int) -> None:
         """A key (not `is_safe`) must be text to PyYAML too."""
-        if _SPECIAL_FLOAT.match(key) or self.node_type(node) & _KEY_PLAIN:
+        if _SPECIAL_FLOAT.match(key) or self.tree.type(node) & _KEY_PLAIN:  # type: ignore[attr-defined]
             raise Declined  # `1:`, `yes:`, `~:` are typed keys to PyYAML; `}:` is an error
 
     def walk(self, node: dict[str, object] | list[object], at: int, depth: int) -> int:
@@ -403,24 +408,29 @@ class _Typing:
         if depth > MAX_DEPTH:
             raise Declined
         at += 1
-        safe, is_safe = self.safe, self.is_safe
-        items: Iterable[tuple[str, object]] | Iterable[tuple[int, object]]
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        for key, value in items:
-            if type(key) is str and (key[:1] in _LOOK or " #" in key) and not (safe.get(key) or is_safe(key)):
-                self.key(key, at)
-            kind = type(value)
-            if kind is str:
-                text: str = value  # type: ignore[assignment]
-                if (text[:1] in _LOOK or " #" in text) and not (safe.get(text) or is_safe(text)):
-                    typed = self.scalar(text, at)
-                    if typed is not text:
-                        node[key] = typed  # type: ignore[index]
-                at += 1
-            elif kind is dict or kind is list:
-                at = self.walk(value, at, depth + 1)  # type: ignore[arg-type]
-            else:
-                at += 1
+        safe, is_safe, scalar, look = self.safe, self.is_safe, self.scalar, _LOOK
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if (key[:1] in look or " #" in key) and not (safe.get(key) or is_safe(key)):
+                    self.key(key, at)
+                if isinstance(value, str):
+                    if (value[:1] in look or " #" in value) and not (safe.get(value) or is_safe(value)):
+                        node[key] = scalar(value, at)
+                    at += 1
+                elif isinstance(value, dict | list):
+                    at = self.walk(value, at, depth + 1)
+                else:
+                    at += 1
+        else:
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    if (item[:1] in look or " #" in item) and not (safe.get(item) or is_safe(item)):
+                        node[i] = scalar(item, at)
+                    at += 1
+                elif isinstance(item, dict | list):
+                    at = self.walk(item, at, depth + 1)
+                else:
+                    at += 1
         return at
 
 
