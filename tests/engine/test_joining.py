@@ -89,7 +89,7 @@ def flushed(stored: Timeline, live: Timeline) -> Timeline:
     return Timeline(trs, outages)
 
 
-@settings(max_examples=int(os.environ.get("SLAMON_HYPOTHESIS_EXAMPLES", "1000")), deadline=None)
+@settings(max_examples=int(os.environ.get("SLAMON_HYPOTHESIS_EXAMPLES", "500")), deadline=None)
 @given(plans, terms, st.data())
 def test_joined_tails_equal_the_batch_engine(
     plan: list[tuple[str, int]], sla: SlaTerms, data: st.DataObject
