@@ -323,12 +323,18 @@ def _probe_text(r: ProbeResult) -> str:
 
 
 async def _probe_once(config: Config, fleet: Fleet, clock: Clock, only: set[str]) -> list[ProbeResult]:
-    chosen = [d for d in fleet.inventory.devices.values() if not only or d.id in only]
+    chosen = (
+        [d for d in fleet.inventory.devices.values() if d.id in only]
+        if only
+        else fleet.inventory.devices.values()
+    )
     probers = build_probers(config, clock, chosen)  # IPv6 is checked only when one of them needs it
     results: list[ProbeResult] = []
     try:
         for kind, prober in probers.items():
-            devices = [d for d in devices_for(fleet, kind) if not only or d.id in only]
+            devices = (
+                [d for d in devices_for(fleet, kind) if d.id in only] if only else devices_for(fleet, kind)
+            )
             async for batch in prober.round(devices):
                 results += batch
     finally:

@@ -8,6 +8,7 @@ which is evidence. The caller (monitor) owns the schedule and what happens to th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
+from operator import attrgetter
 from typing import ClassVar, Protocol
 
 from slamon.clock import Clock
@@ -52,7 +53,10 @@ def devices_for(fleet: Fleet, kind: ProbeKind) -> list[Device]:
     needs none of the service's imports.)"""
     devices = fleet.inventory.devices.values()
     if kind is ProbeKind.ICMP:
-        return sorted(devices, key=lambda d: d.id)
+        return sorted(devices, key=_BY_ID)
     if kind is ProbeKind.SNMP:
-        return sorted((d for d in devices if d.kind is DeviceKind.SWITCH and d.snmp), key=lambda d: d.id)
-    return sorted((d for d in devices if d.kind is DeviceKind.CAMERA and d.stream), key=lambda d: d.id)
+        return sorted((d for d in devices if d.kind is DeviceKind.SWITCH and d.snmp), key=_BY_ID)
+    return sorted((d for d in devices if d.kind is DeviceKind.CAMERA and d.stream), key=_BY_ID)
+
+
+_BY_ID = attrgetter("id")

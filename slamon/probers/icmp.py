@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import logging
 import os
@@ -239,17 +240,22 @@ class IcmpProber:
     def _group(self, devices: Sequence[Device]) -> dict[int, tuple[list[Device], list[str]]]:
         """Devices by address family, with their addresses as the kernel writes them (in bulk:
         `probe --once` pays this for every device of the fleet)."""
-        known = self._addresses
         addresses = [d.address for d in devices]
+        try:  # the usual fleet: IPv4 only, which inet_pton takes only as the kernel writes it
+            b"".join(map(_PTON4, addresses))
+        except OSError:
+            pass
+        else:
+            return {socket.AF_INET: (list(devices), addresses)} if addresses else {}
+        known = self._addresses
         for a in set(addresses).difference(known):
             known[a] = _canonical(a)
-        where = list(map(known.__getitem__, addresses))
-        families = {family for family, _ in where}
-        if len(families) == 1:  # the usual inventory
-            return {families.pop(): (list(devices), [text for _, text in where])}
-        groups: dict[int, tuple[list[Device], list[str]]] = {f: ([], []) for f in sorted(families)}
-        for d, (family, text) in zip(devices, where, strict=True):
-            group = groups[family]
+        groups: dict[int, tuple[list[Device], list[str]]] = {}
+        for d, a in zip(devices, addresses, strict=True):
+            family, text = known[a]
+            group = groups.get(family)
+            if group is None:
+                group = groups[family] = ([], [])
             group[0].append(d)
             group[1].append(text)
         return groups
@@ -262,6 +268,9 @@ class IcmpProber:
         if plan is None or plan.addresses != addresses:
             plan = self._plans[family] = _Plan.build(fam, addresses, self._count)
         return _Round(fam, plan, targets, self._count, self._timeout_ns, self._rate, self._round)
+
+
+_PTON4 = functools.partial(socket.inet_pton, socket.AF_INET)
 
 
 def _canonical(address: str) -> tuple[int, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import socket
 import sys
@@ -92,15 +93,19 @@ def sockaddrs(family: int, addresses: list[str]) -> tuple[np.ndarray, int]:
         out, size, at, width = np.zeros((n, 16), np.uint8), 16, 4, 4
     else:
         out, size, at, width = np.zeros((n, 28), np.uint8), 28, 8, 16
-    packed = bytearray()
     bad: list[int] = []
-    for i, a in enumerate(addresses):
-        one = _packed(family, a.partition("%")[0])
-        if one is None:
-            bad.append(i)
-        packed += one or bytes(width)
+    try:  # the usual fleet: every address plain, packed in one C-level pass
+        packed = b"".join(map(functools.partial(socket.inet_pton, family), addresses))
+    except OSError:  # a zone or an unusable address: one at a time
+        one_by_one = bytearray()
+        for i, a in enumerate(addresses):
+            one = _packed(family, a.partition("%")[0])
+            if one is None:
+                bad.append(i)
+            one_by_one += one or bytes(width)
+        packed = bytes(one_by_one)
     if n:
-        out[:, at : at + width] = np.frombuffer(bytes(packed), np.uint8).reshape(n, width)
+        out[:, at : at + width] = np.frombuffer(packed, np.uint8).reshape(n, width)
     out[:, 0:2] = np.frombuffer(int(family).to_bytes(2, sys.byteorder), np.uint8)
     # no family at all: the kernel refuses to send there (EAFNOSUPPORT); an all-zero address would
     # be this host, which answers: a false "up"
