@@ -317,3 +317,151 @@ def test_the_fleet_is_parsed_once_and_reparsed_when_a_file_changes(
     _, out, _ = july(capsys, case)
     assert len(parses) == 2
     assert json.loads(out)["fee_total"] == "200.00"
+
+
+# --- probe --once: the fleet cache and the JSON lines ---------------------------------------------
+
+ROOT = Path(__file__).parent.parent
+
+
+def probe_usage(capsys: pytest.CaptureFixture[str], config: Path) -> str:
+    """`probe --once --device NOPE`: the fleet is loaded (cache or parse), then the usage error
+    stops it before any socket is opened (no privilege needed); returns stderr."""
+    with pytest.raises(SystemExit) as done:
+        run(capsys, "-c", str(config), "probe", "--once", "--device", "NOPE")
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "--device: not in the inventory: NOPE" in err
+    return err
+
+
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import slamon.loaders.fleet
+
+    parses: list[int] = []
+    real = slamon.loaders.fleet.load_fleet
+    monkeypatch.setattr(slamon.loaders.fleet, "load_fleet", lambda config: parses.append(1) or real(config))
+    return parses
+
+
+def test_probe_goes_through_the_fleet_cache(
+    case: Path, store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsed once per change of bytes; on SQLite the entry is read without the Store (SQLAlchemy)."""
+    from slamon.store import Store
+
+    case.write_text(case.read_text().replace("sqlite:///slamon.db", store_url), encoding="utf-8")
+    Store(store_url).close()  # a database, as `slamon run` leaves it
+    parses = count_parses(monkeypatch)
+    probe_usage(capsys, case)
+    assert len(parses) == 1, "cold: parsed, and the entry written"
+    if store_url.startswith("sqlite"):
+
+        def no_store(*args: object, **kw: object) -> None:
+            raise AssertionError("a warm probe on SQLite does not open the Store")
+
+        monkeypatch.setattr(Store, "__init__", no_store)
+    probe_usage(capsys, case)
+    assert len(parses) == 1, "warm: read back"
+    inventory = case.parent / "inventory.yaml"
+    inventory.write_text(inventory.read_text() + "# a comment is a change of bytes\n", encoding="utf-8")
+    monkeypatch.undo()
+    parses = count_parses(monkeypatch)
+    probe_usage(capsys, case)
+    probe_usage(capsys, case)
+    assert len(parses) == 1
+
+
+def test_probe_never_creates_a_database(
+    case: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses = count_parses(monkeypatch)
+    probe_usage(capsys, case)
+    probe_usage(capsys, case)
+    assert len(parses) == 2, "no database: nowhere to remember the fleet, so parsed each time"
+    assert not (case.parent / "slamon.db").exists()
+
+
+def test_probe_with_a_damaged_cache_entry_parses_and_says_so(
+    case: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import sqlite3
+
+    run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")  # caches the fleet
+    with sqlite3.connect(case.parent / "slamon.db") as conn:
+        assert conn.execute("UPDATE fleet_cache SET body = '{'").rowcount == 1
+    parses = count_parses(monkeypatch)
+    probe_usage(capsys, case)
+    assert len(parses) == 1
+    assert "fleet cache entry sha256:" in caplog.text
+    assert "unreadable, parsing the files instead" in caplog.text
+
+
+def test_probe_loads_neither_the_store_nor_the_service_libraries(
+    case: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a warm cache `probe` needs none of SQLAlchemy, aiohttp, Alembic (numpy comes with the ICMP
+    engine, which this run stops before)."""
+    from slamon.store import Store
+
+    Store(f"sqlite:///{case.parent / 'slamon.db'}").close()
+    probe_usage(capsys, case)  # cold: the entry is written through the Store
+    script = (
+        "import sys\nfrom slamon.cli import main\ntry:\n"
+        f"    main(['-c', {str(case)!r}, 'probe', '--once', '--device', 'NOPE'])\n"
+        "except SystemExit as done:\n    assert done.code == 2\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'aiohttp', 'alembic', 'numpy'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_probe_json_lines_are_what_json_dumps_writes() -> None:
+    """The fast lines are byte for byte json.dumps(probe_json(...)), whatever the result holds."""
+    from zoneinfo import ZoneInfo
+
+    from slamon.cli import probe_json, probe_json_lines
+    from slamon.model import Defect, DeviceId, ProbeKind, ProbeResult
+
+    at = datetime(2025, 7, 1, 1, 2, 3, 456789, tzinfo=UTC)
+    later = datetime(2025, 7, 1, 1, 2, 33, tzinfo=UTC)
+    results = [
+        ProbeResult(DeviceId("CAM1"), ProbeKind.ICMP, at, True, 0.0512345, 0.0),
+        ProbeResult(DeviceId("CAM2"), ProbeKind.ICMP, at, False, None, 1.0, error="no echo reply"),
+        ProbeResult(DeviceId("CAM3"), ProbeKind.ICMP, at, True, 12.3456, 1 / 3),
+        ProbeResult(DeviceId('引号"\\\n'), ProbeKind.ICMP, at, True, 1e-9, 0.5),
+        ProbeResult(DeviceId("CAM5"), ProbeKind.ICMP, later, False, None, None, error='socket "refused"'),
+        ProbeResult(DeviceId("CAM6"), ProbeKind.ICMP, at, True, float("nan"), 0.0),
+        ProbeResult(DeviceId("CAM7"), ProbeKind.ICMP, at, True, 1.0, 0),
+        ProbeResult(DeviceId("CAM8"), ProbeKind.VIDEO, at, True, defects=frozenset({Defect("black")})),
+        ProbeResult(DeviceId("CAM9"), ProbeKind.SNMP, at, True, 2.0, 0.0, detail={"ports": [1, 2]}),
+        ProbeResult(DeviceId("CAM1"), ProbeKind.SNMP, at, True, 0.0004999, 0.0),
+    ]
+    zones = {r.device: ZoneInfo("Asia/Shanghai") for r in results}
+    zones[DeviceId("CAM3")] = ZoneInfo("UTC")
+    expected = [json.dumps(probe_json(r, zones[r.device]), ensure_ascii=False) + "\n" for r in results]
+    assert probe_json_lines(results, zones) == expected
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "examples/july-2025/slamon.yaml",
+        "examples/quickstart/slamon.yaml",
+        "tests/testdata/config/good/slamon.yaml",
+    ],
+)
+def test_probe_reads_back_from_the_cache_exactly_the_fleet_the_files_give(config: str) -> None:
+    """Every field of every device, site, contract and exclusion survives the cache's form."""
+    from slamon.loaders.config import load_config
+    from slamon.loaders.fleet import decode_fleet, encode_fleet, load_fleet
+
+    fleet = load_fleet(load_config(ROOT / config))
+    again = decode_fleet(encode_fleet(fleet))
+    assert again == fleet
+    assert list(again.inventory.devices) == sorted(fleet.inventory.devices)

@@ -358,3 +358,40 @@ def test_a_socket_that_keeps_refusing_ends_the_round_not_each_echo(
             reason = "the socket refused sends for 300ms" if error == "refused" else None
             assert (r.ok, r.loss, r.error) == (ok, loss, reason), (i, r)
     assert "the socket refused sends for 300ms: gave up on the round's other" in caplog.text
+
+
+def test_probe_once_reads_the_fleet_cache_and_loads_no_store_library(
+    fleet_ns: FleetNamespace, tmp_path: Path
+) -> None:
+    """With a database there (as `slamon run` leaves it), the first probe parses the files and
+    remembers the fleet, the next one reads it back; both print the same devices, and the warm one
+    imports neither SQLAlchemy nor aiohttp (numpy is the ICMP engine's)."""
+    from slamon.store import Store
+
+    config = probe_files(tmp_path, "127.0.30.1", "127.0.30.2")
+    Store(f"sqlite:///{tmp_path / 'db.sqlite'}").close()
+    fleet_ns.silence("127.0.30.2")
+    argv = [
+        sys.executable,
+        "-X",
+        "importtime",
+        "-m",
+        "slamon.cli",
+        "-c",
+        str(config),
+        "probe",
+        "--once",
+        "--json",
+    ]
+    runs = [fleet_ns.run(argv, capture_output=True, text=True, check=False) for _ in range(2)]
+    for done in runs:
+        assert done.returncode == 0, done.stderr
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [(x["device"], x["ok"], x["error"]) for x in lines] == [
+            ("CAM1", True, None),
+            ("CAM2", False, "no echo reply"),
+        ]
+    imported = [{line.rpartition("|")[2].strip() for line in done.stderr.splitlines()} for done in runs]
+    assert "sqlalchemy" in imported[0], "cold: the entry is written through the Store"
+    assert {"sqlalchemy", "aiohttp", "alembic"}.isdisjoint(imported[1])
+    assert "numpy" in imported[1]
