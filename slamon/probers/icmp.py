@@ -29,8 +29,9 @@ import socket
 import struct
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from itertools import repeat
 from typing import ClassVar
@@ -512,18 +513,16 @@ class _Round:
         for j in np.flatnonzero(~answered).tolist():
             rtts[j] = None
             errors[j] = self.refused if self.cut[index[j]] else NO_REPLY
-        return list(
-            map(
-                ProbeResult,
-                [targets[i].id for i in index.tolist()],
-                repeat(_ICMP, n),
-                repeat(at, n),
-                answered.tolist(),
-                rtts,
-                (1 - received / self.count).tolist(),
-                repeat(_NONE, n),
-                errors,
-            )
+        return _probe_results(
+            n,
+            [targets[i].id for i in index.tolist()],
+            repeat(_ICMP, n),
+            repeat(at, n),
+            answered.tolist(),
+            rtts,
+            (1 - received / self.count).tolist(),
+            repeat(_NONE, n),
+            errors,
         )
 
     def finished(self, now: int) -> np.ndarray:
@@ -552,5 +551,25 @@ class _Round:
         return index
 
 
+def _probe_results(n: int, *columns: Iterable[object]) -> list[ProbeResult]:
+    """ProbeResult(*row) for each of the n rows of the columns (every field but `detail`, in
+    order). The frozen __init__ costs ~1 µs a result, an object.__setattr__ per field; setting each
+    slot through its descriptor, one C-level pass per field, half of that: 25 ms a 50,000 round."""
+    if not _BY_SLOT:
+        return list(map(ProbeResult, *columns))
+    made: list[ProbeResult] = list(map(object.__new__, repeat(ProbeResult, n)))
+    for name, column in zip(_RESULT_FIELDS, (*columns, map(dict, repeat((), n))), strict=True):
+        deque(map(getattr(ProbeResult, name).__set__, made, column), maxlen=0)
+    return made
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(ProbeResult))
+# built slot by slot while __init__ only stores its arguments and gives `detail` a fresh dict
+_BY_SLOT = (
+    not hasattr(ProbeResult, "__post_init__")
+    and set(getattr(ProbeResult, "__slots__", ())) == set(_RESULT_FIELDS)
+    and _RESULT_FIELDS[-1] == "detail"
+    and fields(ProbeResult)[-1].default_factory is dict
+)
 _MAGIC = np.frombuffer(MAGIC, np.uint8)
 _NO_TARGETS = np.zeros(0, np.int64)
