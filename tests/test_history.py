@@ -6,6 +6,7 @@ import gzip
 import io
 import random
 import re
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -215,6 +216,28 @@ BAD = [
         HEADER + "CAM1,2025-07-01T00:00:00+08:00,icmp,1,0.4,\nCAM1,2025-07-01T00:00:00+08:00,icmp,0,,\n",
         "line 3: conflicting result for CAM1 icmp at 2025-06-30T16:00:00+00:00 (line 2 says otherwise)",
     ),
+    # evidence that cannot be true: from the future (beyond now + 5m), from before the term
+    (
+        HEADER + "CAM1,2025-07-01T00:00:00+08:00,icmp,1,0.4,\nCAM1,2031-07-01T00:00:00+08:00,icmp,1,0.4,\n",
+        (
+            "line 3, column time: 2031-06-30T16:00:00+00:00 is later than now + 5m (2026-01-01T00:05:00+00:00): "
+            "a result from the future"
+        ),
+    ),
+    (
+        HEADER + "SW,2026-01-01T00:05:00.000001Z,snmp,0,,\n",
+        (
+            "line 2, column time: 2026-01-01T00:05:00.000001+00:00 is later than now + 5m "
+            "(2026-01-01T00:05:00+00:00): a result from the future"
+        ),
+    ),
+    (
+        HEADER + "CAM1,2025-07-01T00:00:00+08:00,icmp,1,0.4,\nLINK,2024-12-31T23:59:59+08:00,icmp,1,0.4,\n",
+        (
+            "line 3, column time: 2024-12-31T15:59:59+00:00 is before the term of contract C1 "
+            "(from 2025-01-01 in Asia/Shanghai)"
+        ),
+    ),
 ]
 
 
@@ -339,3 +362,75 @@ def test_a_missing_file_is_named(fleet_dir: Path) -> None:
     with pytest.raises(HistoryError, match=re.escape(f"{fleet_dir / 'nope.csv'}: file not found")):
         import_history(fleet_dir / "nope.csv", store, fleet, NOW)
     store.close()
+
+
+def test_results_at_the_edges_of_now_and_the_term_are_taken(fleet_dir: Path) -> None:
+    """now + 5m exactly, and 00:00 of term.start in the contract's zone, are both fine."""
+    fleet, store = open_fleet(fleet_dir)
+    csv = write(
+        fleet_dir / "edges.csv",
+        ["CAM1,2026-01-01T00:05:00Z,icmp,1,0.4,", "CAM1,2025-01-01T00:00:00+08:00,icmp,1,0.4,"],
+    )
+    assert import_history(csv, store, fleet, NOW).added == 2
+    store.close()
+
+
+GOOD_ROWS = "".join(f"CAM1,2025-07-01T00:{m:02d}:00+08:00,icmp,1,0.4,\n" for m in range(60))
+BIG = (HEADER + "".join(f"CAM{1 + d % 2},2025-07-{1 + h // 24:02d}T{h % 24:02d}:{m:02d}:00+08:00,icmp,1,0.4,\n"
+                        for h in range(48) for m in range(60) for d in range(2))).encode()  # fmt: skip
+BIG_GZ = gzip.compress(BIG, mtime=0)
+
+
+def cut_gzip(data: bytes, keep: float) -> bytes:
+    return data[: int(len(data) * keep)]
+
+
+def bad_crc(data: bytes) -> bytes:
+    return data[:-8] + bytes(4) + data[-4:]
+
+
+BAD_BYTES = [
+    ("not-utf8.csv", (HEADER + GOOD_ROWS).encode() + "CAM1,2025-07-01T01:00:00+08:00,icmp,1,0.4,é\n".encode("latin-1"),
+     "line 62: not UTF-8 text (save the file as UTF-8)"),
+    ("not-utf8-header.csv", b"device,ti\xffme,probe,ok\n" + GOOD_ROWS.encode(), "line 1: not UTF-8 text (save the file as UTF-8)"),
+    ("nul.csv", (HEADER + GOOD_ROWS).encode() + b"CAM1,2025-07-01T01:00:00+08:00,icmp,1,0.4,\0\n",
+     "line 62: holds a NUL byte (is it a CSV file?)"),
+    ("nul-quoted.csv", (HEADER + GOOD_ROWS).encode() + b'CAM1,"2025-07-01T01:00:00+08:00",icmp,1,0.4,\0\n',
+     "line 62: holds a NUL byte (is it a CSV file?)"),
+    ("nul-header.csv", b"device,time,probe\0,ok\n", "line 1: holds a NUL byte (is it a CSV file?)"),
+    ("cut.csv.gz", cut_gzip(BIG_GZ, 0.5), "line {cut}: the gzip file is cut short (it ends before its end-of-stream marker)"),
+    ("cut-in-header.csv.gz", cut_gzip(BIG_GZ, 0.001), "line 1: the gzip file is cut short (it ends before its end-of-stream marker)"),
+    ("crc.csv.gz", bad_crc(BIG_GZ), "line 5762: the gzip data is corrupt (CRC check failed 0x0 != {crc})"),
+    ("corrupt.csv.gz", BIG_GZ[:10] + b"\xff" * 16 + BIG_GZ[26:], "line 1: the gzip data is corrupt ({zlib})"),
+    ("plain.csv.gz", BIG, "line 1: not gzip data, though the name ends in .gz"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "data", "message"), BAD_BYTES, ids=[name for name, _, _ in BAD_BYTES])
+def test_unreadable_files_are_named_with_their_line_and_change_nothing(
+    fleet_dir: Path, name: str, data: bytes, message: str
+) -> None:
+    fleet, store = open_fleet(fleet_dir)
+    import_history(write(fleet_dir / "good.csv", rows(3, minutes=90)), store, fleet, NOW)
+    before = ledger(store)
+    bad = fleet_dir / name
+    bad.write_bytes(data)
+    if "{cut}" in message:  # the first line the cut file does not hold whole
+        whole = _readable(data).count(b"\n")
+        message = message.format(cut=whole + 1)
+    if "{crc}" in message:
+        message = message.format(crc=hex(zlib.crc32(BIG)))
+    if "{zlib}" in message:
+        with pytest.raises(zlib.error) as caught:
+            gzip.decompress(data)
+        message = message.format(zlib=caught.value)
+    with pytest.raises(HistoryError, match=f"^{re.escape(f'{bad}: {message}')}$"):
+        import_history(bad, store, fleet, NOW)
+    assert ledger(store) == before
+    store.close()
+
+
+def _readable(data: bytes) -> bytes:
+    """What can be decompressed of a cut gzip stream."""
+    inflate = zlib.decompressobj(wbits=31)
+    return inflate.decompress(data)

@@ -68,6 +68,7 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_INT_TAG = "tag:yaml.org,2002:int"
 
 
 def _check_unique_keys(loader: SafeConstructor, node: yaml.MappingNode) -> None:
@@ -98,6 +99,16 @@ def _checked_timestamp(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.Sc
         ) from None
 
 
+def _checked_int(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.ScalarNode) -> int:
+    """Python reads at most 4,300 digits (ValueError beyond); make that a YAML error with a line."""
+    try:
+        return loader.construct_yaml_int(node)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{quote_short(node.value)} is too long a number", node.start_mark
+        ) from None
+
+
 class _PureLoader(yaml.SafeLoader):
     """The pure-Python safe loader; its error messages are the ones we show."""
 
@@ -125,6 +136,7 @@ class _PureLoader(yaml.SafeLoader):
 
 
 _PureLoader.add_constructor(_TIMESTAMP_TAG, _checked_timestamp)
+_PureLoader.add_constructor(_INT_TAG, _checked_int)
 
 
 _FastLoader: type[yaml.SafeLoader | yaml.CSafeLoader] = _PureLoader
@@ -138,6 +150,7 @@ if yaml.__with_libyaml__:
             return super().construct_mapping(node, deep=deep)
 
     _CLoader.add_constructor(_TIMESTAMP_TAG, _checked_timestamp)
+    _CLoader.add_constructor(_INT_TAG, _checked_int)
     _FastLoader = _CLoader
 
 
@@ -262,7 +275,7 @@ _SCALARS = {
     for tag in (
         "tag:yaml.org,2002:null",
         "tag:yaml.org,2002:bool",
-        "tag:yaml.org,2002:int",
+        _INT_TAG,
         "tag:yaml.org,2002:float",
         _TIMESTAMP_TAG,
     )
@@ -320,13 +333,48 @@ def _screen(data: bytes) -> None:
     body = data[4:] if data.startswith(b"---\n") else data
     if body.startswith((b"---", b"...")) or b"\n---" in body or b"\n..." in body:
         raise Declined  # document markers (only a first line `---` is read)
-    lines = set(body.translate(_SKELETON).split(b"\n"))
-    for line in lines - _KNOWN_LINES:
-        if not _LINE.fullmatch(line):
+    skeleton = body.translate(_SKELETON).split(b"\n")
+    lines = set(skeleton)
+    if not all(map(_LINE.fullmatch, lines - _KNOWN_LINES)):
+        lines = _logical_lines(skeleton)  # flows over several lines
+        if not all(map(_LINE.fullmatch, lines - _KNOWN_LINES)):
             raise Declined
     if len(_KNOWN_LINES) > 10_000:
         _KNOWN_LINES.clear()
     _KNOWN_LINES.update(lines)
+
+
+def _logical_lines(lines: list[bytes]) -> set[bytes]:
+    """The skeleton lines with each flow that goes on over the next lines joined into one line.
+
+    A line goes on to the next only where it ends in `,`, `[` or `{` outside any quoted scalar or
+    comment (so nothing is cut but whitespace between tokens), and the next line is indented
+    deeper than the flow's first; anything else stays as it is, to be refused."""
+    logical: set[bytes] = set()
+    start: bytes | None = None
+    indent = 0
+    for line in lines:
+        if start is None:
+            start, indent = line, len(line) - len(line.lstrip(b" "))
+        else:
+            if len(line) - len(line.lstrip(b" ")) <= indent or len(start) > 10_000:
+                return {b"\0"}  # not a continuation: declined
+            start += b" " + line.strip(b" ")
+        if (
+            start.rstrip(b" ").endswith((b",", b"[", b"{"))
+            and _OPEN_FLOW.fullmatch(line)
+            and not _LINE.fullmatch(start)
+        ):
+            continue
+        logical.add(start)
+        start = None
+    if start is not None:
+        logical.add(start)
+    return logical
+
+
+# A line cut between tokens: no comment, and each quote char part of a whole quoted scalar
+_OPEN_FLOW = re.compile(rb"(?:[^\"'#]|\"(?:[^\"\\]|\\[\\\"])*\"|'(?:[^']|'')*')*")
 
 
 class _Typing:

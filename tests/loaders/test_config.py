@@ -73,6 +73,16 @@ REJECTS = [
     ("duplicate-key", "line 11, column 1: duplicate key 'retention' (first on line 6)"),
     ("syntax-error", "line 7, column 7: expected ',' or ']', but got ':'"),
     ("empty-file", "the file is empty"),
+    # bounds: every value check accepts works downstream
+    ("icmp-count-too-many", "probes.icmp.count: 11 must be at most 10"),
+    ("icmp-count-huge", "probes.icmp.count: 1000000000000000000000 must be at most 10"),
+    ("icmp-count-1e21", "probes.icmp.count: '1e21' is not a whole number"),
+    ("icmp-rate-too-high", "probes.icmp.rate: 1000001 must be at most 1,000,000"),
+    ("icmp-interval-too-long", "probes.icmp.interval: '1d1s' must be at most 1d"),
+    ("video-interval-too-long", "probes.video.interval: '2d' must be at most 1d"),
+    ("retention-too-long", "retention: '3651d' must be at most 3650d"),
+    ("retention-huge", f"retention: '{'9' * 40}'… is too long a duration"),
+    ("deep-nesting", "line 8, column 75: nested more than 32 levels deep"),
 ]
 
 

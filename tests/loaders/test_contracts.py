@@ -27,6 +27,7 @@ GOOD = TESTDATA / "contracts" / "good"
 BAD = TESTDATA / "contracts" / "bad"
 HINT = "(use 500ms, 30s, 15m, 4h, 1d)"
 ID_HINT = "(use letters, digits, '.', '_', '-')"
+TERM_HINT = "(use a date from 1970-01-01 to 2199-12-31)"
 
 REJECTS = [
     ("unknown-key", "vendorr: unknown key"),
@@ -106,6 +107,31 @@ REJECTS = [
     ("syntax-error", "line 26, column 13: expected ',' or ']', but got ':'"),
     ("top-level-list", "expected a mapping, got a list"),
     ("empty-file", "the file is empty"),
+    # bounds: every value check accepts works downstream
+    ("fees-too-much", "fees.camera: 1000000000.01 must be at most 1,000,000,000"),
+    ("fees-1e30", "fees.camera: '1e30' is out of range"),
+    ("fees-huge-exponent", "fees.camera: '1e999999999' is out of range"),
+    ("fees-tiny-exponent", "fees.camera: '1e-999999999' is out of range"),
+    ("fees-long-number", f"fees.camera: '{'9' * 40}'… is out of range"),
+    ("fees-three-places", "fees.camera: 92.295 has more than 2 decimal places"),
+    ("fees-float-places", "fees.camera: 0.001 has more than 2 decimal places"),
+    ("fees-yaml-huge-float", "fees.camera: 1e+300 is out of range"),
+    ("repair-overrun-places", "sla.repair_overrun.per_started_hour: 50.005 has more than 2 decimal places"),
+    ("repair-overrun-too-much", "sla.repair_overrun.max_per_incident: 5E+9 must be at most 1,000,000,000"),
+    ("tier-places", "sla.availability_tiers[1].deduct: 0.3000001 has more than 6 decimal places"),
+    ("cap-out-of-range", "sla.cap: '1e-31' is out of range"),
+    ("down-after-too-many", "sla.down_after: 10001 must be at most 10,000"),
+    ("up-after-huge", "sla.up_after: a 60-digit number must be at most 10,000"),
+    ("degrade-after-giant", f"line 14, column 18: '{'9' * 40}'… is too long a number"),
+    ("stale-after-too-long", "sla.stale_after: '2d' must be at most 1d"),
+    ("stale-after-long-digits", f"sla.stale_after: '{'1' * 40}'… is too long a duration"),
+    ("upstream-grace-too-long", "sla.upstream_grace: '1d1s' must be at most 1d"),
+    ("repair-deadline-too-long", "sla.repair_deadline.rural: '366d' must be at most 365d"),
+    ("term-months-too-many", "term.months: 1201 must be at most 1,200"),
+    ("term-start-too-early", f"term.start: 1969-12-31 is out of range {TERM_HINT}"),
+    ("term-start-too-late", f"term.start: 2200-01-01 is out of range {TERM_HINT}"),
+    ("id-too-long", "id: 'YJ-2025-YJ-2025-YJ-2025-YJ-2025-YJ-2025-'… is 104 characters long (at most 100)"),
+    ("deep-nesting", "line 2, column 40: nested more than 32 levels deep"),
 ]
 
 

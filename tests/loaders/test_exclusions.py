@@ -70,6 +70,16 @@ REJECTS = [
     ("bad-status", "[0].status: 'done' is not a status (use proposed, approved, rejected)"),
     ("approved-without-approver", "[0].approved_by: missing (required when status is approved)"),
     ("duplicate-key", "line 3, column 36: duplicate key 'status' (first on line 3)"),
+    # bounds: ids as long as the store keeps them, nesting
+    (
+        "id-too-long",
+        "[0].id: 'EX-1111111111111111111111111111111111111'… is 101 characters long (at most 100)",
+    ),
+    (
+        "scope-id-too-long",
+        "[0].scope.devices[0]: 'YJ-C012345678901234567890123456789012345'… is 313 characters long (at most 100)",
+    ),
+    ("deep-nesting", "line 1, column 50: nested more than 32 levels deep"),
 ]
 
 
