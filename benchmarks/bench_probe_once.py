@@ -37,7 +37,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.harness.netns
 
-from common import OUT, TIME, describe, finish, machine, median, run_timed, save, slamon_command, spread
+from common import (
+    OUT,
+    TIME,
+    describe,
+    finish,
+    machine,
+    median,
+    python_with,
+    run_timed,
+    save,
+    slamon_from,
+    spread,
+)
 from make_history import plan_fleet, write_fleet
 
 from tests.harness.netns import FleetNamespace
@@ -58,17 +70,21 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def write_case(where: Path, devices: int) -> tuple[Path, Path]:
-    """(slamon.yaml, fping's targets file) of a fleet of `devices`, with an empty database."""
+def write_case(where: Path, devices: int, source: Path | None) -> tuple[Path, Path]:
+    """(slamon.yaml, fping's targets file) of a fleet of `devices`, with an empty database (the
+    schema, as `slamon run` or any billing command leaves it, made by the slamon measured)."""
     plan = plan_fleet(devices, "2025-07")
     write_fleet(plan, where, 30)
     config = where / "slamon.yaml"
     config.write_text(CONFIG, encoding="utf-8")
     targets = where / "targets.txt"
     targets.write_text("".join(d.address + "\n" for d in plan.devices), encoding="ascii")
-    from slamon.store import Store  # the schema, as `slamon run` or any billing command leaves it
-
-    Store(f"sqlite:///{where / 'slamon.db'}").close()
+    url = f"sqlite:///{where / 'slamon.db'}"
+    subprocess.run(
+        python_with(source, f"from slamon.store import Store; Store({url!r}).close()"),
+        check=True,
+        timeout=300,
+    )
     return config, targets
 
 
@@ -120,10 +136,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         FleetNamespace(prefix="slbench", ipv6_addresses=()) as ns,
     ):
         where = Path(tmp)
-        config, targets = write_case(where, args.devices)
-        probe = [*slamon_command(), "-c", str(config), "probe", "--once", "--json"]
+        config, targets = write_case(where, args.devices, args.source)
+        probe = [*slamon_from(args.source), "-c", str(config), "probe", "--once", "--json"]
         fping = ["fping", "-u", "-r0", "-t500", "-i0", "-f", str(targets)]
-        res["commands"] = {"slamon": "slamon -c slamon.yaml probe --once --json", "fping": " ".join([*fping[:-1], "FILE"])}
+        res["commands"] = {
+            "slamon": "slamon -c slamon.yaml probe --once --json",
+            "fping": " ".join([*fping[:-1], "FILE"]),
+        }
         res["namespace"] = ns.name
         inventory = where / "inventory.yaml"
         res["inventory_bytes"] = inventory.stat().st_size
@@ -161,11 +180,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             path = out / "probe-once-profile.txt"
             script = (
                 "import cProfile, pstats, sys; from slamon.cli import main; p = cProfile.Profile(); "
-                f"p.runcall(main, {probe[1:]!r}); "
+                f"p.runcall(main, {probe[-5:]!r}); "
                 f"f = open({str(path)!r}, 'w'); pstats.Stats(p, stream=f).sort_stats('tottime').print_stats(40)"
             )
             subprocess.run(
-                ns.command([sys.executable, "-c", script]), stdout=subprocess.DEVNULL, timeout=600, check=True
+                ns.command(python_with(args.source, script)),
+                stdout=subprocess.DEVNULL,
+                timeout=600,
+                check=True,
             )
             res["profile"] = str(path)
     finish(info)
@@ -196,7 +218,12 @@ def report(res: dict[str, Any]) -> str:
     lines = [
         f"# slamon probe --once vs fping, {int(res['args']['devices']):,} devices",
         describe(info),
-        f"{info['fping']}; namespace {res['namespace']}; inventory.yaml {res['inventory_bytes'] / 1e6:.1f} MB",
+        f"{info['fping']}; namespace {res['namespace']}; inventory.yaml {res['inventory_bytes'] / 1e6:.1f} MB; "
+        + (
+            f"slamon from {res['args']['source']}"
+            if res["args"].get("source", "None") != "None"
+            else "slamon as installed (the work tree)"
+        ),
         "",
         f"- slamon: `{res['commands']['slamon']} > /dev/null` (warm fleet cache, SQLite)",
         f"- fping: `{res['commands']['fping']}`",
@@ -248,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=5, help="warm runs of each tool, alternating")
     p.add_argument("--cold-runs", type=int, default=1, help="cold-cache runs, each after a change of bytes")
     p.add_argument("--profile", action="store_true", help="one more warm run under cProfile")
+    p.add_argument(
+        "--source",
+        type=Path,
+        help="run slamon from this copy of the package (git archive HEAD slamon | tar -x -C DIR), not the installed one",
+    )
     p.add_argument("--out", type=Path, default=OUT / "probe-once")
     p.add_argument("--json", type=Path, help="write the figures as JSON")
     p.add_argument("--report", type=Path, help="print the report of figures saved with --json; run nothing")

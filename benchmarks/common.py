@@ -35,6 +35,28 @@ def slamon_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "slamon.cli"]
 
 
+def python_with(source: Path | None, code: str) -> list[str]:
+    """`python -c code` with slamon imported from a copy of the package (e.g. `git archive HEAD
+    slamon | tar -x -C DIR`) instead of the installed one, so one commit can be measured while the
+    work tree changes; the installed one when source is None. (PYTHONPATH alone does not do it:
+    the editable install's finder comes first.)"""
+    prelude = ""
+    if source is not None:
+        prelude = (
+            f"import sys; sys.path.insert(0, {str(source.resolve())!r}); "
+            "sys.meta_path[:] = [f for f in sys.meta_path "
+            "if not getattr(f, '__module__', '').startswith('__editable__')]; "
+        )
+    return [sys.executable, "-c", prelude + code]
+
+
+def slamon_from(source: Path | None) -> list[str]:
+    """The slamon command of python_with: the installed console script when source is None."""
+    if source is None:
+        return slamon_command()
+    return python_with(source, "import sys; from slamon.cli import main; sys.exit(main())")
+
+
 @dataclass(slots=True)
 class Measure:
     """One run of a whole process under /usr/bin/time -v."""
