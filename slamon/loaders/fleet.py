@@ -168,7 +168,9 @@ def inputs_key(config: Config) -> str | None:
     ]
     try:
         for path in paths:
-            digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+            digest.update(str(path).encode() + b"\0")
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
     except OSError:
         return None
     return "sha256:" + digest.hexdigest()
