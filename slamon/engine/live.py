@@ -16,7 +16,7 @@ overlap) still lands in order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from slamon.engine.timeline import (
     EMPTY_TIMELINE,
@@ -43,12 +43,14 @@ class DeviceLive:
     reach: list[tuple[Micros, bool]] = field(default_factory=list)  # results after carry.reach_last
     video: list[tuple[Micros, bool]] = field(default_factory=list)  # samples after carry.reach_last
     tail: Timeline = EMPTY_TIMELINE  # build_timeline(reach, video, carry): from carry.reach_last on
+    tail_behind: bool = False  # the carry moved on since `tail` was built (nothing flipped): rebuild before use
     steady: bool = False  # no pending run: an agreeing result only moves the horizon
     judged_down: bool = False  # the reachability machine after the last result
     quality_bad: bool = False  # the quality machine after the last sample
     early_video: list[tuple[Micros, bool]] = field(default_factory=list)  # samples before any reach result
     changed_at: Micros | None = None  # when the state after the last result began
     last_failure: Micros | None = None  # the latest failed reachability result
+    carried_failure: Micros | None = None  # the latest failure folded into a down carry (its outage's)
     outage_start: Micros | None = None  # where the outage open at the carry (or in the tail) began
     recent: dict[Micros, Micros] = field(default_factory=dict)  # closed outages, start -> end
     # the latest observation, for people and metrics
@@ -86,9 +88,12 @@ class DeviceLive:
             return self.horizon
         return self.changed_at
 
-    def open_outage(self) -> Outage | None:
-        outages = self.tail.outages
-        return outages[-1] if outages and outages[-1].open else None
+    def open_last_failure(self) -> Micros | None:
+        """The latest failure of the open outage (None when not down, or when the outage, which
+        began after a monitoring gap, has no failure of its own yet)."""
+        if not self.judged_down or self.last_failure is None or self.outage_start is None:
+            return None
+        return self.last_failure if self.last_failure >= self.outage_start else None
 
     def outages_near(self, now: Micros) -> list[Outage]:
         """The outages that can still name this device as the cause of a child's downtime at
@@ -250,7 +255,7 @@ class FleetState:
         old = live.tail
         rt, rok = [t for t, _ in live.reach], [ok for _, ok in live.reach]
         vt, vok = [t for t, _ in live.video], [ok for _, ok in live.video]
-        live.tail = build_timeline(rt, rok, vt, vok, live.params, live.carry)
+        live.tail = _with_carried_failure(build_timeline(rt, rok, vt, vok, live.params, live.carry), live)
         last = live.last_reach
         live.steady = last is not None and live.tail.settled
         live.judged_down = (
@@ -263,7 +268,8 @@ class FleetState:
         live.quality_bad = quality_after(
             vt, vok, live.params.degrade_after, bool(live.carry and live.carry.video_bad)
         )
-        return _firm_part(old) != _firm_part(live.tail)
+        behind, live.tail_behind = live.tail_behind, False
+        return behind or _firm_part(old) != _firm_part(live.tail)
 
     def _fold(self, live: DeviceLive, newest: Micros) -> None:
         """Move results older than `slack` (and firm) into the carry, keeping the tail short."""
@@ -288,9 +294,14 @@ class FleetState:
             and not any(v[0] <= gone_last for v in live.video)
             and all(ok is not carry.reach_down for _, ok in live.reach[:cut])
         ):
-            # nothing flipped among the results to drop: the carry only moves forward
+            # nothing flipped among the results to drop: the carry only moves forward, and the tail
+            # is rebuilt when next needed (for a steady device: when something changes), not now
             live.carry = Carry(carry.reach_down, gone_last, carry.video_bad)
+            if carry.reach_down:  # every result dropped was a failure of the open outage
+                live.carried_failure = gone_last
             del live.reach[:cut]
+            live.tail_behind = True
+            return
         else:
             rt, rok = [t for t, _ in live.reach], [ok for _, ok in live.reach]
             vt, vok = [t for t, _ in live.video], [ok for _, ok in live.video]
@@ -298,6 +309,8 @@ class FleetState:
             if moved is None or moved == carry:
                 return
             live.carry = moved
+            failed = [t for t, ok in live.reach if not ok and t <= moved.reach_last]
+            live.carried_failure = max(failed, default=live.carried_failure) if moved.reach_down else None
             live.reach = [r for r in live.reach if r[0] > moved.reach_last]
             live.video = [v for v in live.video if v[0] > moved.reach_last]
         self._rebuild(live)
@@ -321,6 +334,19 @@ def _note_change(live: DeviceLive, old: Timeline) -> None:
     if carried and live.changed_at is not None and (not before or before[-1].state is last.state):
         return
     live.changed_at = last.at
+
+
+def _with_carried_failure(tail: Timeline, live: DeviceLive) -> Timeline:
+    """A tail whose first outage was open at the carry has no failure of its own when all of them
+    were folded into the carry: its latest failure is the latest one folded, not unknown (the store
+    would otherwise keep whatever it last heard, up to a flush old)."""
+    carry, failure = live.carry, live.carried_failure
+    if carry is None or not carry.reach_down or failure is None or not tail.outages:
+        return tail
+    first = tail.outages[0]
+    if first.start != carry.reach_last or first.last_failure is not None:
+        return tail
+    return replace(tail, outages=(replace(first, last_failure=failure), *tail.outages[1:]))
 
 
 RECENT_OUTAGES = 8  # closed outages a device remembers for its children's causes (upstream_grace)

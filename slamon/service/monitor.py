@@ -447,7 +447,7 @@ class Monitor:
             horizon, carry = live.horizon, live.carry
             old_horizon, old_carry = self._flushed.get(device, (None, None))
             if horizon is not None and horizon != old_horizon:
-                moves.append(HorizonMove(key, horizon, live.last_failure if live.judged_down else None))
+                moves.append(HorizonMove(key, horizon, live.open_last_failure()))
             if carry is not None and carry != old_carry:
                 resumes.append((key, carry))
             marks[device] = (horizon, carry)

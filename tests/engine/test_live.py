@@ -118,17 +118,16 @@ def test_live_feeding_equals_the_batch_engine(
         [o for _, o in video],
         EngineParams.from_terms(sla),
     )
-    outage = live.open_outage()
-    if live.horizon is not None:
+    if live.horizon is not None:  # as the monitor's flush does
         with store.begin() as tx:
-            tx.timelines.move_horizons([(key, live.horizon, outage.last_failure if outage else None)])
+            tx.timelines.move_horizons([(key, live.horizon, live.open_last_failure())])
     with store.begin() as tx:
         got = tx.timelines.load([key], -(1 << 62), 1 << 62)[key]
     if state.late:
         return  # a result older than the firm point: live skips it, a rebuild from the store takes it
     assert got.transitions == want.transitions
-    assert [(o.start, o.end, o.open, o.end_reason, o.first_failure) for o in got.outages] == [
-        (o.start, o.end, o.open, o.end_reason, o.first_failure) for o in want.outages
+    assert [(o.start, o.end, o.open, o.end_reason, o.first_failure, o.last_failure) for o in got.outages] == [
+        (o.start, o.end, o.open, o.end_reason, o.first_failure, o.last_failure) for o in want.outages
     ]
     if not fed:
         return
