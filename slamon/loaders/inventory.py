@@ -587,14 +587,16 @@ class _Quick:
         and zone (values equal in Python are equal instants: the same date, text or instant)."""
         if not any(values):
             return [None] * len(values)
-        pairs = list(zip(values, zones, strict=True))
-        read: dict[tuple[object, zoneinfo.ZoneInfo], datetime | None] = {}
-        for value, zone in set(pairs):
+        keys: list[object] = values if len(set(zones)) == 1 else list(zip(values, zones, strict=True))
+        zone_of = dict(zip(keys, zones, strict=True))
+        value_of = dict(zip(keys, values, strict=True))
+        read: dict[object, datetime | None] = {}
+        for key, value in value_of.items():
             try:
-                read[value, zone] = self.exact.service_time("", value, zone)
+                read[key] = self.exact.service_time("", value, zone_of[key])
             except InventoryError:
                 return None
-        return list(map(read.__getitem__, pairs))
+        return list(map(read.__getitem__, keys))
 
 
 def _all_text(values: Iterable[object]) -> bool:
@@ -626,7 +628,10 @@ def _addresses(values: list[str]) -> list[str] | None:
 def _has_cycle(parent_of: Mapping[str, str | None]) -> bool:
     """Whether following parents from some device comes back to a device of the same walk."""
     done: set[str] = set()
-    for start in parent_of:
+    for start, parent in parent_of.items():
+        if parent is None or parent in done:
+            done.add(start)  # (most devices: the parent's chain is already walked)
+            continue
         path: set[str] = set()
         current: str | None = start
         while current is not None and current not in done:

@@ -459,11 +459,15 @@ class _Typing:
         safe, is_safe, scalar, look = self.safe, self.is_safe, self.scalar, _LOOK
         if isinstance(node, dict):
             for key, value in node.items():
-                if (key[:1] in look or " #" in key) and not (safe.get(key) or is_safe(key)):
-                    self.key(key, at)
+                if key[:1] in look or " #" in key:
+                    known = safe.get(key)
+                    if not (is_safe(key) if known is None else known):
+                        self.key(key, at)
                 if isinstance(value, str):
-                    if (value[:1] in look or " #" in value) and not (safe.get(value) or is_safe(value)):
-                        node[key] = scalar(value, at)
+                    if value[:1] in look or " #" in value:
+                        known = safe.get(value)
+                        if not (is_safe(value) if known is None else known):
+                            node[key] = scalar(value, at)
                     at += 1
                 elif isinstance(value, dict | list):
                     at = self.walk(value, at, depth + 1)
@@ -472,8 +476,10 @@ class _Typing:
         else:
             for i, item in enumerate(node):
                 if isinstance(item, str):
-                    if (item[:1] in look or " #" in item) and not (safe.get(item) or is_safe(item)):
-                        node[i] = scalar(item, at)
+                    if item[:1] in look or " #" in item:
+                        known = safe.get(item)
+                        if not (is_safe(item) if known is None else known):
+                            node[i] = scalar(item, at)
                     at += 1
                 elif isinstance(item, dict | list):
                     at = self.walk(item, at, depth + 1)
@@ -498,20 +504,32 @@ def _odd(text: str) -> bool:
 @contextmanager
 def _quiet_stderr() -> Iterator[None]:
     """File descriptor 2 into a temporary file while ryml runs; what others wrote meanwhile goes
-    back out afterwards, ryml's own error lines do not."""
-    with _RYML_LOCK, tempfile.TemporaryFile() as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
+    back out afterwards, ryml's own error lines do not. (With no temporary file or no stderr to
+    save, ryml runs as it is.)"""
+    with _RYML_LOCK:
         try:
+            sys.stderr.flush()
+            sink = tempfile.TemporaryFile()  # noqa: SIM115  (entered just below)
+        except (OSError, ValueError):  # ValueError: sys.stderr closed
             yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            others = [line for line in sink.read().splitlines(keepends=True) if not _RYML_NOISE.search(line)]
-            if others:
-                os.write(2, b"".join(others))
+            return
+        with sink:
+            try:
+                saved = os.dup(2)
+            except OSError:
+                yield
+                return
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                lines = sink.read().splitlines(keepends=True)
+                others = [line for line in lines if not _RYML_NOISE.search(line)]
+                if others:
+                    os.write(2, b"".join(others))
 
 
 # --- typed access -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ random damage to both.
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
 import time
@@ -331,3 +332,13 @@ def test_a_number_of_more_digits_than_python_reads(tmp_path: Path) -> None:
         InputError, match=re.escape(f"{path}: line 1, column 4: '{'7' * 40}'… is too long a number")
     ):
         load_yaml(path)
+
+
+def test_what_others_write_on_stderr_meanwhile_comes_out(capfd: pytest.CaptureFixture[str]) -> None:
+    """While ryml runs, descriptor 2 goes to a file: other threads' lines are written out after,
+    ryml's own error lines are not."""
+    with yamlio._quiet_stderr():
+        os.write(2, b"a log line from another thread\n")
+        os.write(2, b"line=1 col=7 (6B): ERROR: [parse] two colons on same line\n")
+        os.write(2, b"/project/cpp/src/c4/yml/parse_engine.def.hpp:4335: (detected here)\n")
+    assert capfd.readouterr().err == "a log line from another thread\n"
