@@ -25,6 +25,7 @@ Three readers, fastest first, each trusted only where it gives PyYAML's answer:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -217,6 +218,7 @@ class Declined(Exception):
     (A verdict, not an error.)"""
 
 
+@functools.cache  # compiled when a first document is screened (~20 ms), not at import
 def _line_grammar() -> re.Pattern[bytes]:
     """The lines ryml and PyYAML are known to read alike, written over their skeletons
     (`_SKELETON`: letters, digits, `_`, `.`, `/` and non-ASCII characters all become `x`, which
@@ -230,10 +232,9 @@ def _line_grammar() -> re.Pattern[bytes]:
     plain = rb"(?:%s|-(?=%s))(?:%s|:(?=%s|:)| +(?=%s))*" % (start, start, cont, cont, start)
     scalar = rb"(?:%s|\"(?:[^\"\\\n]|\\[\\\"])*\"|'(?:[^'\n]|'')*')" % plain
     value = scalar
-    for _ in range(3):
-        seq = rb"\[ *(?:%s(?: *, *%s)*)? *\]" % (value, value)
-        entry = rb"%s: +%s" % (scalar, value)
-        mapping = rb"\{ *(?:%s(?: *, *%s)*)? *\}" % (entry, entry)
+    for _ in range(3):  # each item followed by a comma and another item, or by the closing bracket
+        seq = rb"\[ *(?:%s *(?:, *(?!\])|(?=\])))*\]" % value
+        mapping = rb"\{ *(?:%s: +%s *(?:, *(?!\})|(?=\})))*\}" % (scalar, value)
         value = rb"(?:%s|%s|%s)" % (scalar, seq, mapping)
     end = rb"(?: +(?:#.*)?)?"
     return re.compile(
@@ -241,7 +242,6 @@ def _line_grammar() -> re.Pattern[bytes]:
     )
 
 
-_LINE = _line_grammar()
 _SKELETON = bytes(
     ord("x") if c >= 0x80 or (chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_./")) else c
     for c in range(256)
@@ -335,9 +335,10 @@ def _screen(data: bytes) -> None:
         raise Declined  # document markers (only a first line `---` is read)
     skeleton = body.translate(_SKELETON).split(b"\n")
     lines = set(skeleton)
-    if not all(map(_LINE.fullmatch, lines - _KNOWN_LINES)):
+    grammar = _line_grammar().fullmatch
+    if not all(map(grammar, lines - _KNOWN_LINES)):
         lines = _logical_lines(skeleton)  # flows over several lines
-        if not all(map(_LINE.fullmatch, lines - _KNOWN_LINES)):
+        if not all(map(grammar, lines - _KNOWN_LINES)):
             raise Declined
     if len(_KNOWN_LINES) > 10_000:
         _KNOWN_LINES.clear()
@@ -363,7 +364,7 @@ def _logical_lines(lines: list[bytes]) -> set[bytes]:
         if (
             start.rstrip(b" ").endswith((b",", b"[", b"{"))
             and _OPEN_FLOW.fullmatch(line)
-            and not _LINE.fullmatch(start)
+            and not _line_grammar().fullmatch(start)
         ):
             continue
         logical.add(start)
