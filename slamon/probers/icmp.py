@@ -563,12 +563,13 @@ def _probe_results(n: int, *columns: Iterable[object]) -> list[ProbeResult]:
     return made
 
 
-_RESULT_FIELDS = tuple(f.name for f in fields(ProbeResult))
-# built slot by slot while __init__ only stores its arguments and gives `detail` a fresh dict
+_RESULT_FIELDS = ("device", "kind", "time", "ok", "rtt_ms", "loss", "defects", "error", "detail")
+# built slot by slot while ProbeResult is these fields and __init__ only stores its arguments and
+# gives `detail` a fresh dict (any change to the class falls back to __init__)
 _BY_SLOT = (
-    not hasattr(ProbeResult, "__post_init__")
+    tuple(f.name for f in fields(ProbeResult)) == _RESULT_FIELDS
+    and not hasattr(ProbeResult, "__post_init__")
     and set(getattr(ProbeResult, "__slots__", ())) == set(_RESULT_FIELDS)
-    and _RESULT_FIELDS[-1] == "detail"
     and fields(ProbeResult)[-1].default_factory is dict
 )
 _MAGIC = np.frombuffer(MAGIC, np.uint8)
