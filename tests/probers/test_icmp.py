@@ -395,3 +395,32 @@ def test_probe_once_reads_the_fleet_cache_and_loads_no_store_library(
     assert "sqlalchemy" in imported[0], "cold: the entry is written through the Store"
     assert {"sqlalchemy", "aiohttp", "alembic"}.isdisjoint(imported[1])
     assert "numpy" in imported[1]
+
+
+def test_results_built_slot_by_slot_equal_those_built_by_the_constructor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A round's results are built without ProbeResult.__init__ (half its cost); they must be the
+    very results __init__ gives, each with a `detail` of its own."""
+    from slamon.model import ProbeKind
+    from slamon.probers import icmp
+
+    n = 3
+    columns = (
+        ["C1", "C2", "C3"],
+        [ProbeKind.ICMP] * n,
+        [NOW] * n,
+        [True, False, True],
+        [0.1, None, 2.5],
+        [0.0, 1.0, 0.5],
+        [frozenset()] * n,
+        [None, "no echo reply", None],
+    )
+    assert icmp._BY_SLOT
+    fast = icmp._probe_results(n, *columns)
+    monkeypatch.setattr(icmp, "_BY_SLOT", False)
+    slow = icmp._probe_results(n, *columns)
+    assert fast == slow
+    assert [type(r) for r in fast] == [ProbeResult] * n
+    assert len({id(r.detail) for r in fast}) == n
+    assert hash(fast[0]) == hash(slow[0])
