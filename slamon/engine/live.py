@@ -167,6 +167,13 @@ class FleetState:
         after = carry.reach_last if carry else None
         live.reach = sorted(r for r in reach if after is None or r[0] > after)
         live.video = sorted(v for v in video if after is None or v[0] > after)
+        if carry is not None and not live.video and all(ok is not carry.reach_down for _, ok in live.reach):
+            # everything since the carry agrees with it: steady, and the tail can wait (most devices)
+            live.judged_down, live.quality_bad = carry.reach_down, carry.video_bad
+            live.steady, live.tail_behind = True, True
+            if live.changed_at is None:  # at the latest; the store may know better (Monitor._restore)
+                live.changed_at = carry.reach_last
+            return
         self._rebuild(live)
 
     def __iter__(self) -> Iterator[DeviceLive]:
@@ -289,6 +296,18 @@ class FleetState:
             cut += 1
         gone_last = live.reach[cut - 1][0]
         if (
+            carry is None
+            and not live.judged_down
+            and not any(v[0] <= gone_last for v in live.video)
+            and all(ok for _, ok in live.reach[:cut])
+        ):
+            # the first fold of a device that has answered every time: it is up at the cut, with no
+            # video judged yet (what carry_before gives), and its tail can wait
+            live.carry = Carry(False, gone_last, False)
+            del live.reach[:cut]
+            live.tail_behind = True
+            return
+        if (
             carry is not None
             and carry.reach_down is live.judged_down
             and not any(v[0] <= gone_last for v in live.video)
@@ -340,8 +359,10 @@ def _with_carried_failure(tail: Timeline, live: DeviceLive) -> Timeline:
     """A tail whose first outage was open at the carry has no failure of its own when all of them
     were folded into the carry: its latest failure is the latest one folded, not unknown (the store
     would otherwise keep whatever it last heard, up to a flush old)."""
-    carry, failure = live.carry, live.carried_failure
-    if carry is None or not carry.reach_down or failure is None or not tail.outages:
+    carry, failure, began = live.carry, live.carried_failure, live.outage_start
+    if carry is None or not carry.reach_down or failure is None or began is None or not tail.outages:
+        return tail
+    if failure < began:  # a failure of an earlier outage (a monitoring gap split them)
         return tail
     first = tail.outages[0]
     if first.start != carry.reach_last or first.last_failure is not None:
