@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import itertools
 import operator
 import re
 import zoneinfo
@@ -32,7 +33,7 @@ from urllib.parse import urlsplit
 
 from slamon.errors import InventoryError
 from slamon.loaders.contracts import AREA_HINT, AREA_PATTERN
-from slamon.loaders.yamlio import ID_PATTERN, MAX_ID_LENGTH, Source, key_path, load_yaml
+from slamon.loaders.yamlio import ID_PATTERN, MAX_ID_LENGTH, Source, gc_paused, key_path, load_yaml
 from slamon.model import (
     Contract,
     ContractId,
@@ -70,6 +71,7 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CSV_SNMP = re.compile(r"(2c|3)(?::([0-9]{1,5}))?")
 _SNMP_VERSIONS = ("2c", "3")
 _REQUIRED = ("id", "kind", "address", "site", "contract")
+_DEVICE_KEYS = frozenset(DEVICE_FIELDS)
 assert tuple(f.name for f in fields(Device)) == DEVICE_FIELDS, "the quick path builds devices by position"
 
 
@@ -84,6 +86,11 @@ class _Row:
 
 def load_inventory(path: str | PathLike[str], contracts: Mapping[ContractId, Contract]) -> Inventory:
     """Read a `.yaml`/`.yml` or `.csv` inventory and check it against `contracts`."""
+    with gc_paused():
+        return _load_inventory(path, contracts)
+
+
+def _load_inventory(path: str | PathLike[str], contracts: Mapping[ContractId, Contract]) -> Inventory:
     src = Source(path, InventoryError)
     if Path(path).suffix.lower() == ".csv":
         text = _csv_text(src)
@@ -133,12 +140,10 @@ def _yaml_rows(src: Source, items: list[object]) -> Iterable[_Row]:
 def _yaml_columns(items: list[object]) -> dict[str, list[object]] | None:
     """The devices as columns (None where a field is not given), or None unless every item is a
     mapping of known keys."""
-    allowed = frozenset(DEVICE_FIELDS)
-    for item in items:
-        if type(item) is not dict or not item.keys() <= allowed:
-            return None
-    dicts: list[dict[str, object]] = items  # type: ignore[assignment]
-    return {name: [d.get(name) for d in dicts] for name in DEVICE_FIELDS}
+    if set(map(type, items)) - {dict} or not all(map(_DEVICE_KEYS.issuperset, items)):  # type: ignore[arg-type]
+        return None
+    n = len(items)
+    return {name: list(map(dict.get, items, itertools.repeat(name, n))) for name in DEVICE_FIELDS}  # type: ignore[arg-type]
 
 
 def _yaml_at(where: str) -> Callable[[str], str]:
@@ -543,12 +548,13 @@ class _Quick:
 
     def streams(self, values: list[object], kinds: list[DeviceKind]) -> list[object] | None:
         """Given only for cameras, and each a stream URL."""
+        camera, plain = DeviceKind.CAMERA, _PLAIN_URL.fullmatch
         for value, kind in zip(values, kinds, strict=True):
             if value is None:
                 continue
-            if kind is not DeviceKind.CAMERA or not isinstance(value, str):
+            if kind is not camera or not isinstance(value, str):
                 return None
-            if not value.strip() or not is_stream_url(value):
+            if not plain(value) and not (value.strip() and is_stream_url(value)):
                 return None
         return values
 

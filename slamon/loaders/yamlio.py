@@ -26,6 +26,7 @@ Three readers, fastest first, each trusted only where it gives PyYAML's answer:
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import re
@@ -155,6 +156,20 @@ if yaml.__with_libyaml__:
     _FastLoader = _CLoader
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic collector off while a big file's objects are built: they hold no cycles
+    (plain dicts, lists, texts and frozen values), and its passes over a heap that grows by a
+    million objects cost a quarter of the load. Memory is still freed as usual (reference counts)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_yaml(path: str | PathLike[str], error: type[InputError] = InputError) -> object:
     """The document in `path`, or `error` naming the file, the line and the problem.
 
@@ -170,17 +185,18 @@ def load_yaml(path: str | PathLike[str], error: type[InputError] = InputError) -
         raise error(path, None, "is a directory, not a file") from None
     except OSError as exc:
         raise error(path, None, f"cannot read: {(exc.strerror or str(exc)).lower()}") from None
-    try:
-        return read_rapid(data)
-    except Declined:
-        pass
-    try:
-        value = yaml.load(data, Loader=_FastLoader)  # noqa: S506  # a SafeLoader subclass
-    except (yaml.YAMLError, RecursionError):
-        pass
-    else:
-        if not _deeper_than(value, MAX_DEPTH):
-            return value
+    with gc_paused():
+        try:
+            return read_rapid(data)
+        except Declined:
+            pass
+        try:
+            value = yaml.load(data, Loader=_FastLoader)  # noqa: S506  # a SafeLoader subclass
+        except (yaml.YAMLError, RecursionError):
+            pass
+        else:
+            if not _deeper_than(value, MAX_DEPTH):
+                return value
     try:
         return yaml.load(data, Loader=_PureLoader)  # noqa: S506  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
