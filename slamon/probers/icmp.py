@@ -23,6 +23,7 @@ import errno
 import functools
 import ipaddress
 import logging
+import operator
 import os
 import secrets
 import socket
@@ -179,7 +180,9 @@ class IcmpProber:
         an IPv6 address. So a missing privilege, or a host without IPv6, is an error at start that
         names the problem, not a failure of every round. Says which kind the IPv4 socket is."""
         fam = self._family(socket.AF_INET)
-        v6 = [d for d in devices if ":" in d.address]  # inventory addresses are normalised text
+        listed = list(devices)
+        # inventory addresses are normalised text; one C-level look at them all first
+        v6 = [d for d in listed if ":" in d.address] if ":" in "".join(map(_ADDRESS, listed)) else []
         if v6:
             try:
                 self._family(socket.AF_INET6)
@@ -241,7 +244,7 @@ class IcmpProber:
     def _group(self, devices: Sequence[Device]) -> dict[int, tuple[list[Device], list[str]]]:
         """Devices by address family, with their addresses as the kernel writes them (in bulk:
         `probe --once` pays this for every device of the fleet)."""
-        addresses = [d.address for d in devices]
+        addresses = list(map(_ADDRESS, devices))
         try:  # the usual fleet: IPv4 only, which inet_pton takes only as the kernel writes it
             b"".join(map(_PTON4, addresses))
         except OSError:
@@ -272,6 +275,8 @@ class IcmpProber:
 
 
 _PTON4 = functools.partial(socket.inet_pton, socket.AF_INET)
+_ADDRESS = operator.attrgetter("address")
+_ID = operator.attrgetter("id")
 
 
 def _canonical(address: str) -> tuple[int, str]:
@@ -516,7 +521,7 @@ class _Round:
             errors[j] = self.refused if self.cut[index[j]] else NO_REPLY
         return _probe_results(
             n,
-            [targets[i].id for i in index.tolist()],
+            list(map(_ID, map(targets.__getitem__, index.tolist()))),
             repeat(_ICMP, n),
             repeat(at, n),
             answered.tolist(),
