@@ -57,9 +57,7 @@ class Store:
     import waits for the live service and the other way round), `read()` for a read-only one that
     never waits for writers (SQLite WAL, PostgreSQL MVCC)."""
 
-    def __init__(
-        self, url: str, *, upgrade: bool = True, wait_for_writer: float = WAIT_FOR_WRITER_S
-    ) -> None:
+    def __init__(self, url: str, *, upgrade: bool = True, wait_for_writer: float = WAIT_FOR_WRITER_S) -> None:
         self.url = url
         try:
             parsed = make_url(url)

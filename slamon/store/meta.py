@@ -25,6 +25,8 @@ class Meta(Part):
         found = self.get(STORE_ID)
         if found is None:
             found = uuid.uuid4().hex
-            self.conn.execute(self._insert(t.store_meta).values(key=STORE_ID, value=found).on_conflict_do_nothing())
+            self.conn.execute(
+                self._insert(t.store_meta).values(key=STORE_ID, value=found).on_conflict_do_nothing()
+            )
             found = self.get(STORE_ID) or found
         return found

@@ -190,7 +190,7 @@ def generate_case(seed: int, out_dir: Path) -> CaseInfo:
             c["timezone"] = "Asia/Shanghai"
         c["term"] = {"start": date(2024, 1, 1), "months": 36}
         c["fees"] = {
-            "camera": rng.choice(["92.29", "85.00", "120.5", "99.995", "66.67"]),
+            "camera": rng.choice(["92.29", "85.00", "120.5", "99.99", "66.67"]),
             "switch": rng.choice(["0", "15.50", "33.33"]),
             "link": rng.choice(["0", "300.00", "123.45"]),
         }
