@@ -22,6 +22,7 @@ from slamon.store.blocks import NO_RTT, ResultColumns
 def test_block_rows_equal_encode_and_rollup_block_by_block(
     rows: list[tuple[int, int, int, bool, int]],
 ) -> None:
+    rows = list({(r[0], r[1], r[2]): r for r in rows}.values())  # one result per device, kind and instant
     cols = ResultColumns(
         np.array([r[0] for r in rows], np.int32),
         np.array([r[1] for r in rows], np.uint8),
