@@ -77,9 +77,10 @@ class Config:
     listen_port: int = 9108
     retention: timedelta = DEFAULT_RETENTION  # how long raw probe results are kept
     probes: ProbesConfig = field(default_factory=ProbesConfig)
+    journal: Path | None = None  # where writes wait while the store cannot take them (None: the default)
 
 
-_TOP_KEYS = ("database", "inventory", "contracts", "exclusions", "listen", "retention", "probes")
+_TOP_KEYS = ("database", "inventory", "contracts", "exclusions", "listen", "retention", "probes", "journal")
 
 
 def load_config(path: str | PathLike[str]) -> Config:
@@ -97,6 +98,7 @@ def load_config(path: str | PathLike[str]) -> Config:
     if "retention" in doc:
         retention = src.duration("retention", doc["retention"], maximum=MAX_RETENTION)
     probes = _probes(src, doc.get("probes", {}))
+    journal = _journal(src, doc["journal"], base) if "journal" in doc else None
     return Config(
         path=Path(path).absolute(),
         database=database,
@@ -107,7 +109,17 @@ def load_config(path: str | PathLike[str]) -> Config:
         listen_port=port,
         retention=retention,
         probes=probes,
+        journal=journal,
     )
+
+
+def _journal(src: Source, value: object, base: Path) -> Path:
+    """A folder of our own (made when first needed): not a file, not beside nothing."""
+    text = src.text("journal", value)
+    resolved = Path(os.path.normpath(base / text))
+    if resolved.exists() and not resolved.is_dir():
+        src.fail("journal", f"{quote(text)} is a file; give a folder (it is made when first needed)")
+    return resolved
 
 
 def _database(src: Source, value: object, base: Path) -> str:

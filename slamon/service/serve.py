@@ -146,9 +146,8 @@ async def _unless_stopped(step: Awaitable[None], stop: asyncio.Event) -> bool:
 def journal_for(config: Config, store: Store) -> Journal:
     """Where writes wait while the store cannot take them: `journal` in slamon.yaml, else beside a
     SQLite file, else `slamon-journal/` beside slamon.yaml."""
-    directory = getattr(config, "journal", None)
-    if directory is not None:
-        return Journal(directory)
+    if config.journal is not None:
+        return Journal(config.journal)
     if store.file is not None:
         return default_journal(store)
     return Journal(config.path.parent / "slamon-journal")

@@ -37,6 +37,10 @@ REJECTS = [
     ("inventory-not-found", f"inventory: 'nope.yaml' does not exist (looked for {BAD / 'nope.yaml'})"),
     ("contracts-no-match", "contracts[1]: 'nope/*.yaml' matches no file"),
     ("contracts-empty", "contracts: empty (give at least one glob, e.g. contracts/*.yaml)"),
+    (
+        "journal-is-a-file",
+        "journal: '../good/inventory.yaml' is a file; give a folder (it is made when first needed)",
+    ),
     ("contracts-string", "contracts: expected a list, got '../good/contracts/*.yaml'"),
     (
         "exclusions-not-found",
@@ -130,6 +134,7 @@ def test_every_key_set() -> None:
             ),
             video=VideoProbeConfig(interval=timedelta(hours=1), sample=timedelta(seconds=3)),
         ),
+        journal=good / "data" / "journal",
     )
 
 
@@ -142,6 +147,7 @@ def test_defaults() -> None:
     assert config.exclusions is None
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9108)
     assert config.retention == timedelta(days=90)
+    assert config.journal is None  # slamon run: beside a SQLite file, else slamon-journal/ beside slamon.yaml
     assert config.probes == ProbesConfig(
         icmp=IcmpProbeConfig(interval=timedelta(seconds=30), timeout=timedelta(seconds=1), count=1),
         snmp=SnmpProbeConfig(
