@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import gc
 import json
 import logging
@@ -282,6 +283,8 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
 def cmd_probe(args: argparse.Namespace, clock: Clock) -> int:
     collecting = gc.isenabled()
     gc.disable()  # a short process whose 100,000s of objects all live to its end: nothing to collect
+    atexit.unregister(gc.freeze)  # once, however often main() runs in one process
+    atexit.register(gc.freeze)  # and at exit, no collector passes over what is about to go (0.03 CPU-s)
     try:
         return _probe(args, clock)
     finally:
