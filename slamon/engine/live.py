@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from slamon.engine.timeline import (
     EMPTY_TIMELINE,
@@ -31,6 +32,7 @@ from slamon.engine.timeline import (
 from slamon.model import SECOND, Defect, Device, DeviceId, DeviceState, Fleet, Micros, ProbeResult, to_micros
 
 DEFAULT_SLACK: Micros = 120 * SECOND
+_NO_DETAIL: Mapping[str, object] = MappingProxyType({})  # shared: 100,000 devices need no empty dict each
 
 
 @dataclass(slots=True)
@@ -43,23 +45,25 @@ class DeviceLive:
     reach: list[tuple[Micros, bool]] = field(default_factory=list)  # results after carry.reach_last
     video: list[tuple[Micros, bool]] = field(default_factory=list)  # samples after carry.reach_last
     tail: Timeline = EMPTY_TIMELINE  # build_timeline(reach, video, carry): from carry.reach_last on
-    tail_behind: bool = False  # the carry moved on since `tail` was built (nothing flipped): rebuild before use
+    tail_behind: bool = (
+        False  # the carry moved on since `tail` was built (nothing flipped): rebuild before use
+    )
     steady: bool = False  # no pending run: an agreeing result only moves the horizon
     judged_down: bool = False  # the reachability machine after the last result
     quality_bad: bool = False  # the quality machine after the last sample
-    early_video: list[tuple[Micros, bool]] = field(default_factory=list)  # samples before any reach result
+    early_video: tuple[tuple[Micros, bool], ...] = ()  # samples before any reach result
     changed_at: Micros | None = None  # when the state after the last result began
     last_failure: Micros | None = None  # the latest failed reachability result
     carried_failure: Micros | None = None  # the latest failure folded into a down carry (its outage's)
     outage_start: Micros | None = None  # where the outage open at the carry (or in the tail) began
-    recent: dict[Micros, Micros] = field(default_factory=dict)  # closed outages, start -> end
+    recent: dict[Micros, Micros] | None = None  # closed outages, start -> end (None: none yet)
     # the latest observation, for people and metrics
     last_probe: Micros | None = None
     rtt_ms: float | None = None
     loss: float | None = None
     error: str | None = None
     defects: frozenset[Defect] = frozenset()
-    detail: Mapping[str, object] = field(default_factory=dict)
+    detail: Mapping[str, object] = field(default_factory=lambda: _NO_DETAIL)
 
     @property
     def last_reach(self) -> Micros | None:
@@ -100,7 +104,8 @@ class DeviceLive:
         `now`: the open one (its end is where the evidence runs out) and the recently closed ones,
         each from its true start however much of it was folded into the carry."""
         found = [
-            Outage(start, end, False, None, None, None, None) for start, end in sorted(self.recent.items())
+            Outage(start, end, False, None, None, None, None)
+            for start, end in sorted((self.recent or {}).items())
         ]
         if self.judged_down and self.outage_start is not None:
             horizon = self.horizon
@@ -162,7 +167,7 @@ class FleetState:
             if is_open:
                 live.outage_start = start
             else:
-                live.recent[start] = end
+                _remember(live, start, end)
         live.carry = carry
         after = carry.reach_last if carry else None
         live.reach = sorted(r for r in reach if after is None or r[0] > after)
@@ -238,7 +243,7 @@ class FleetState:
             live.reach.sort()
         if live.early_video and live.carry is None:
             live.video = sorted([*live.video, *live.early_video])
-            live.early_video = []
+            live.early_video = ()
         return self._rebuild(live)
 
     def _video(self, live: DeviceLive, at: Micros, ok: bool) -> bool:
@@ -247,7 +252,10 @@ class FleetState:
             self.late += 1
             return False
         if live.last_reach is None:
-            live.early_video.append((at, ok))  # placed once the first reachability result comes
+            live.early_video = (
+                *live.early_video,
+                (at, ok),
+            )  # placed once the first reachability result comes
             return False
         in_order = not live.video or at > live.video[-1][0]
         if live.steady and in_order and ok is not live.quality_bad:
@@ -305,7 +313,7 @@ class FleetState:
             # video judged yet (what carry_before gives), and its tail can wait
             live.carry = Carry(False, gone_last, False)
             del live.reach[:cut]
-            live.tail_behind = True
+            _tail_behind(live)
             return
         if (
             carry is not None
@@ -319,7 +327,7 @@ class FleetState:
             if carry.reach_down:  # every result dropped was a failure of the open outage
                 live.carried_failure = gone_last
             del live.reach[:cut]
-            live.tail_behind = True
+            _tail_behind(live)
             return
         else:
             rt, rok = [t for t, _ in live.reach], [ok for _, ok in live.reach]
@@ -353,6 +361,15 @@ def _note_change(live: DeviceLive, old: Timeline) -> None:
     if carried and live.changed_at is not None and (not before or before[-1].state is last.state):
         return
     live.changed_at = last.at
+
+
+def _tail_behind(live: DeviceLive) -> None:
+    """The carry moved on: the tail is rebuilt before it is next used. A steady device's is let go
+    now (it is rebuilt from the carry when something changes); one with a pending run keeps it,
+    its firm point still bounds the next fold."""
+    live.tail_behind = True
+    if live.steady:
+        live.tail = EMPTY_TIMELINE
 
 
 def _with_carried_failure(tail: Timeline, live: DeviceLive) -> Timeline:
@@ -389,12 +406,19 @@ def _note_outages(live: DeviceLive) -> None:
         if o.open:
             live.outage_start = start
         else:
-            live.recent[start] = o.end
+            _remember(live, start, o.end)
             if live.outage_start == start:
                 live.outage_start = None
+
+
+def _remember(live: DeviceLive, start: Micros, end: Micros) -> None:
+    """A closed outage, among the device's last RECENT_OUTAGES."""
+    if live.recent is None:
+        live.recent = {}
+    live.recent[start] = end
     if len(live.recent) > RECENT_OUTAGES:
-        for start in sorted(live.recent, key=live.recent.__getitem__)[:-RECENT_OUTAGES]:
-            del live.recent[start]
+        for old in sorted(live.recent, key=live.recent.__getitem__)[:-RECENT_OUTAGES]:
+            del live.recent[old]
 
 
 def _firm_part(tl: Timeline) -> tuple[object, ...]:

@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from slamon.model import SECOND, DeviceId, DeviceState, Kpi, ProbeKind
+from slamon.service.memory import give_back
 from slamon.service.views import DeviceView, FleetView
 from slamon.service.writer import WriterStatus
 
@@ -53,16 +54,20 @@ class FleetExposition:
     def __init__(self) -> None:
         self._label_cache: dict[DeviceId, tuple[object, str]] = {}
         self._lock = threading.Lock()
-        self.body = b""
-        self.gzipped = gzip.compress(b"", GZIP_LEVEL)
+        self.gzipped = gzip.compress(b"", GZIP_LEVEL)  # kept gzipped only: a tenth of the memory
         self.at = 0  # the view's instant (µs); 0: none yet
 
     def update(self, view: FleetView) -> None:
         """Render a view (call it off the event loop: it is the expensive part of a scrape)."""
         with self._lock:
-            body = self.render(view).encode()
-            gzipped = gzip.compress(body, GZIP_LEVEL)
-            self.body, self.gzipped, self.at = body, gzipped, view.at
+            gzipped = gzip.compress(self.render(view).encode(), GZIP_LEVEL)
+            self.gzipped, self.at = gzipped, view.at
+        give_back()  # the render's transient tens of megabytes
+
+    def body(self) -> bytes:
+        """The series uncompressed, for a client that does not take gzip (off the loop: 0.1 s at
+        100,000 devices)."""
+        return gzip.decompress(self.gzipped)
 
     def _device_labels(self, v: DeviceView) -> str:
         d = v.device
@@ -316,8 +321,9 @@ class SelfCollector(Collector):
 def exposition(
     fleet: FleetExposition, figures: Figures, registry: CollectorRegistry, *, gzipped: bool
 ) -> bytes:
-    """The whole /metrics body: the cached fleet series, the month-to-date figures and the registry's."""
+    """The whole /metrics body: the cached fleet series, the month-to-date figures and the registry's.
+    Without gzip the fleet part is decompressed: call it off the loop then."""
     rest = figures_text(figures).encode() + generate_latest(registry)
     if gzipped:
         return fleet.gzipped + gzip.compress(rest, GZIP_LEVEL)
-    return fleet.body + rest
+    return fleet.body() + rest

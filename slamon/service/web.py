@@ -8,6 +8,7 @@ connections (a reader never waits for the writer).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -64,9 +65,13 @@ async def index(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """The body rendered after the last round, gzipped when the client takes gzip."""
     gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
-    body = exposition(
-        request.app[MONITOR].exposition, request.app[FIGURES], request.app[REGISTRY], gzipped=gzipped
-    )
+    args = (request.app[MONITOR].exposition, request.app[FIGURES], request.app[REGISTRY])
+    if gzipped:
+        body = exposition(*args, gzipped=True)
+    else:  # a decompression of the cached body: off the loop
+        body = await asyncio.get_running_loop().run_in_executor(
+            request.app[READER], lambda: exposition(*args, gzipped=False)
+        )
     headers = {"Content-Type": CONTENT_TYPE}
     if gzipped:
         headers["Content-Encoding"] = "gzip"

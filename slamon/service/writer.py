@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from slamon.errors import StoreError, StoreMoved
 from slamon.service.evidence import Evidence, apply
 from slamon.service.journal import Journal, JournalError
+from slamon.service.memory import give_back
 from slamon.store import Store, StoreTx
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ T = TypeVar("T")
 MEMORY_LIMIT = 128 << 20  # bytes of backlog kept in memory; the rest waits in the journal only
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0
+TRIM_AFTER_ROWS = 10_000  # a write this big leaves freed memory worth returning
 BUG_ATTEMPTS = 3  # a write that fails with a bug (not a store error) this often is set aside
 
 
@@ -286,6 +288,8 @@ class Writer:
                 return None
             return exc
         self._done(item)
+        if item.rows > TRIM_AFTER_ROWS:
+            give_back()
         return None
 
     def _failed(self, item: _Item, reason: str, message: str) -> None:
