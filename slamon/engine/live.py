@@ -16,7 +16,7 @@ overlap) still lands in order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from slamon.engine.timeline import (
@@ -54,7 +54,6 @@ class DeviceLive:
     early_video: tuple[tuple[Micros, bool], ...] = ()  # samples before any reach result
     changed_at: Micros | None = None  # when the state after the last result began
     last_failure: Micros | None = None  # the latest failed reachability result
-    carried_failure: Micros | None = None  # the latest failure folded into a down carry (its outage's)
     outage_start: Micros | None = None  # where the outage open at the carry (or in the tail) began
     recent: dict[Micros, Micros] | None = None  # closed outages, start -> end (None: none yet)
     # the latest observation, for people and metrics
@@ -270,7 +269,7 @@ class FleetState:
         old = live.tail
         rt, rok = [t for t, _ in live.reach], [ok for _, ok in live.reach]
         vt, vok = [t for t, _ in live.video], [ok for _, ok in live.video]
-        live.tail = _with_carried_failure(build_timeline(rt, rok, vt, vok, live.params, live.carry), live)
+        live.tail = build_timeline(rt, rok, vt, vok, live.params, live.carry)
         last = live.last_reach
         live.steady = last is not None and live.tail.settled
         live.judged_down = (
@@ -323,9 +322,10 @@ class FleetState:
         ):
             # nothing flipped among the results to drop: the carry only moves forward, and the tail
             # is rebuilt when next needed (for a steady device: when something changes), not now
-            live.carry = Carry(carry.reach_down, gone_last, carry.video_bad)
-            if carry.reach_down:  # every result dropped was a failure of the open outage
-                live.carried_failure = gone_last
+            # down: every result dropped was a failure, the last of them the open outage's latest
+            live.carry = Carry(
+                carry.reach_down, gone_last, carry.video_bad, gone_last if carry.reach_down else None
+            )
             del live.reach[:cut]
             _tail_behind(live)
             return
@@ -336,8 +336,6 @@ class FleetState:
             if moved is None or moved == carry:
                 return
             live.carry = moved
-            failed = [t for t, ok in live.reach if not ok and t <= moved.reach_last]
-            live.carried_failure = max(failed, default=live.carried_failure) if moved.reach_down else None
             live.reach = [r for r in live.reach if r[0] > moved.reach_last]
             live.video = [v for v in live.video if v[0] > moved.reach_last]
         self._rebuild(live)
@@ -370,21 +368,6 @@ def _tail_behind(live: DeviceLive) -> None:
     live.tail_behind = True
     if live.steady:
         live.tail = EMPTY_TIMELINE
-
-
-def _with_carried_failure(tail: Timeline, live: DeviceLive) -> Timeline:
-    """A tail whose first outage was open at the carry has no failure of its own when all of them
-    were folded into the carry: its latest failure is the latest one folded, not unknown (the store
-    would otherwise keep whatever it last heard, up to a flush old)."""
-    carry, failure, began = live.carry, live.carried_failure, live.outage_start
-    if carry is None or not carry.reach_down or failure is None or began is None or not tail.outages:
-        return tail
-    if failure < began:  # a failure of an earlier outage (a monitoring gap split them)
-        return tail
-    first = tail.outages[0]
-    if first.start != carry.reach_last or first.last_failure is not None:
-        return tail
-    return replace(tail, outages=(replace(first, last_failure=failure), *tail.outages[1:]))
 
 
 RECENT_OUTAGES = 8  # closed outages a device remembers for its children's causes (upstream_grace)

@@ -84,6 +84,9 @@ class Carry:
     reach_down: bool
     reach_last: Micros
     video_bad: bool = False
+    # down at the carry: the latest failure of the outage open there (its evidence, which a timeline
+    # resumed from the carry cannot see among its own results); None when up
+    last_failure: Micros | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +167,7 @@ def build_timeline(
         vt, vok, params.degrade_after, carry.video_bad if carry else False
     )
     transitions = _combine(reach, quality, carry.video_bad if carry else False)
-    outages = _outages(reach, rt, rok, carried=carry is not None)
+    outages = _outages(reach, rt, rok, carry)
     firm_until = int(rt[pending]) if pending < len(rt) else int(rt[-1])
     if video_pending is not None:
         firm_until = min(firm_until, video_pending)
@@ -254,8 +257,8 @@ def _combine(
     return tuple(out)
 
 
-def _outages(reach: list[_Segment], t: TimeArray, ok: BoolArray, carried: bool) -> tuple[Outage, ...]:
-    failures = t[1:][~ok[1:]] if carried else t[~ok]  # a carried lead result is not evidence
+def _outages(reach: list[_Segment], t: TimeArray, ok: BoolArray, carry: Carry | None) -> tuple[Outage, ...]:
+    failures = t[1:][~ok[1:]] if carry is not None else t[~ok]  # a carried lead result is not evidence
     outages: list[Outage] = []
     for k, (start, end, state) in enumerate(reach):
         if state is not DeviceState.DOWN:
@@ -265,6 +268,9 @@ def _outages(reach: list[_Segment], t: TimeArray, ok: BoolArray, carried: bool) 
         is_open = following is DeviceState.UNKNOWN and reach[k + 1][1] is None
         lo = int(np.searchsorted(failures, start, side="left"))
         hi = int(np.searchsorted(failures, end, side="left"))
+        last = int(failures[hi - 1]) if lo < hi else None
+        if carry is not None and start == carry.reach_last and last is None:
+            last = carry.last_failure  # the outage was open at the carry: its failures are behind it
         reason = (
             None
             if is_open
@@ -277,7 +283,7 @@ def _outages(reach: list[_Segment], t: TimeArray, ok: BoolArray, carried: bool) 
                 open=is_open,
                 end_reason=reason,
                 first_failure=int(failures[lo]) if lo < hi else None,
-                last_failure=int(failures[hi - 1]) if lo < hi else None,
+                last_failure=last,
                 recovered=end if reason is OutageEnd.RECOVERED else None,
             )
         )
@@ -313,7 +319,31 @@ def carry_before(
     if vgone:
         bad, _ = run_states(~np.asarray(video_ok, dtype=bool)[vorder], params.degrade_after, 1, video_bad)
         video_bad = bool(bad[vgone - 1])
-    return Carry(reach_down=bool(down[dropped - 1]), reach_last=int(rt[dropped - 1]), video_bad=video_bad)
+    down_at_cut = bool(down[dropped - 1])
+    return Carry(
+        reach_down=down_at_cut,
+        reach_last=int(rt[dropped - 1]),
+        video_bad=video_bad,
+        last_failure=_outage_last_failure(rt, rok, down, dropped - 1, params.stale_after, carry)
+        if down_at_cut
+        else None,
+    )
+
+
+def _outage_last_failure(
+    rt: TimeArray, rok: BoolArray, down: BoolArray, i: int, stale: Micros, carry: Carry | None
+) -> Micros | None:
+    """The latest failure at or before result `i` within the outage result `i` is down in: back
+    from `i` until the outage began (the device was up before, or a monitoring gap split it)."""
+    while True:
+        if not rok[i]:
+            return int(rt[i])
+        if i == 0:
+            continued = carry is not None and carry.reach_down and rt[0] - carry.reach_last <= stale
+            return carry.last_failure if continued and carry is not None else None
+        if not down[i - 1] or rt[i] - rt[i - 1] > stale:
+            return None
+        i -= 1
 
 
 def quality_after(

@@ -163,7 +163,7 @@ def _meta(seq: int, e: Evidence) -> bytes:
             for w in e.tails
         ],
         "moves": [[m.key, m.horizon, m.last_failure] for m in e.moves],
-        "resumes": [[k, c.reach_down, c.reach_last, c.video_bad] for k, c in e.resumes],
+        "resumes": [[k, c.reach_down, c.reach_last, c.video_bad, c.last_failure] for k, c in e.resumes],
     }
     return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -193,5 +193,5 @@ def _evidence(meta: dict[str, Any], results: ResultColumns | None) -> Evidence:
         part=meta["part"],
         tails=tails,
         moves=tuple(HorizonMove(k, h, lf) for k, h, lf in meta["moves"]),
-        resumes=tuple((k, Carry(down, last, video)) for k, down, last, video in meta["resumes"]),
+        resumes=tuple((k, Carry(*carry)) for k, *carry in meta["resumes"]),
     )

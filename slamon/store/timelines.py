@@ -128,9 +128,14 @@ def _waves(items: Sequence[W], key: Callable[[W], int]) -> list[list[W]]:
 
 
 def _carry_json(carry: Carry) -> str:
-    return json.dumps(
-        {"reach_down": carry.reach_down, "reach_last": carry.reach_last, "video_bad": carry.video_bad}
-    )
+    doc: dict[str, object] = {
+        "reach_down": carry.reach_down,
+        "reach_last": carry.reach_last,
+        "video_bad": carry.video_bad,
+    }
+    if carry.last_failure is not None:  # (older carries have none: it defaults to None)
+        doc["last_failure"] = carry.last_failure
+    return json.dumps(doc)
 
 
 class Timelines(Part):
