@@ -26,7 +26,7 @@ from slamon import __version__
 from slamon.clock import Clock, SystemClock
 from slamon.errors import SlamonError
 from slamon.loaders.config import Config, load_config
-from slamon.loaders.fleet import load_fleet, load_fleet_cached, load_fleet_for_probe
+from slamon.loaders.fleet import load_fleet, load_fleet_cached, load_fleet_through_cache
 from slamon.model import DeviceId, DeviceKind, Fleet, ProbeResult, to_micros
 from slamon.probers import build_probers, devices_for
 
@@ -266,11 +266,11 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
             from slamon.service.serve import serve  # the service's libraries load only for `run`
 
             config = load_config(args.config)
-            fleet = load_fleet(config)
-            if args.pid_file:
+            if args.pid_file:  # from here on a SIGHUP or SIGTERM to this pid is taken
                 args.pid_file.parent.mkdir(parents=True, exist_ok=True)
                 written = True
                 args.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+            fleet = load_fleet_through_cache(config, clock.now())
             asyncio.run(serve(config, fleet, clock, reload_pending=lambda: bool(hups)))
         except StopRequested:
             logger.info("stopped while starting")
@@ -294,7 +294,7 @@ def cmd_probe(args: argparse.Namespace, clock: Clock) -> int:
 
 def _probe(args: argparse.Namespace, clock: Clock) -> int:
     config = load_config(args.config)
-    fleet = load_fleet_for_probe(config, clock.now())  # the fleet cache, without the store's imports
+    fleet = load_fleet_through_cache(config, clock.now())  # the fleet cache, without the store's imports
     if args.device:
         unknown = sorted(set(args.device) - set(fleet.inventory.devices))
         if unknown:

@@ -30,7 +30,7 @@ POSTGRES_URL = os.environ.get("SLAMON_TEST_POSTGRES", "postgresql+psycopg://127.
 
 def postgres_schema_url() -> Iterator[str]:
     """A throwaway schema in the test database, dropped afterwards."""
-    admin = sa.create_engine(POSTGRES_URL)
+    admin = sa.create_engine(POSTGRES_URL, pool_pre_ping=True)  # a test may restart PostgreSQL
     schema = f"slamon_test_{uuid.uuid4().hex[:12]}"
     try:
         with admin.begin() as conn:

@@ -6,7 +6,7 @@ every input file (`inputs_key`): a changed byte is a new key, a full parse and a
 entry is a columnar JSON document (`encode_fleet`): one list per device field, repeated values
 as runs, so reading 50,000 devices back is a few C-level passes (about 0.06 CPU-s, where a
 canonical dict per device cost 0.34). `probe --once` reads it without SQLAlchemy
-(`load_fleet_for_probe`); `slamon check` never reads it.
+(`load_fleet_through_cache`); `slamon check` never reads it.
 """
 
 from __future__ import annotations
@@ -193,8 +193,9 @@ def load_fleet_cached(config: Config, store: Store, now: datetime) -> Fleet:
     return fleet
 
 
-def load_fleet_for_probe(config: Config, now: datetime) -> Fleet:
-    """load_fleet through the cache for a command that stores nothing (`probe --once`).
+def load_fleet_through_cache(config: Config, now: datetime) -> Fleet:
+    """load_fleet through the cache, for a command that must not create a database before it
+    knows it can start (`run` checks its probers first) or that stores nothing (`probe --once`).
 
     A SQLite cache is read with the standard library's sqlite3: importing SQLAlchemy alone costs
     about half of what fping spends pinging 50,000 devices. On a miss the files are parsed and,

@@ -35,7 +35,6 @@ from slamon.model import (
     SECOND,
     Device,
     DeviceId,
-    DeviceKind,
     DeviceState,
     Fleet,
     Micros,
@@ -45,7 +44,7 @@ from slamon.model import (
     from_micros,
     to_micros,
 )
-from slamon.probers import Prober
+from slamon.probers import Prober, devices_for
 from slamon.service.evidence import Evidence, HorizonMove, TailWrite
 from slamon.service.journal import Journal
 from slamon.service.metrics import FleetExposition
@@ -60,17 +59,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 BATCH = 5000  # results handed to the live state at a time while a round runs
 RELOAD_START_WITHIN = 5.0  # seconds a reload waits for its turn at the store before it is postponed
-
-
-def devices_for(fleet: Fleet, kind: ProbeKind) -> list[Device]:
-    """Which devices a probe kind watches: everyone answers ping; SNMP for switches that have it;
-    video for cameras with a stream."""
-    devices = fleet.inventory.devices.values()
-    if kind is ProbeKind.ICMP:
-        return sorted(devices, key=lambda d: d.id)
-    if kind is ProbeKind.SNMP:
-        return sorted((d for d in devices if d.kind is DeviceKind.SWITCH and d.snmp), key=lambda d: d.id)
-    return sorted((d for d in devices if d.kind is DeviceKind.CAMERA and d.stream), key=lambda d: d.id)
 
 
 def default_journal(store: Store) -> Journal:

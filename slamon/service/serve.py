@@ -22,10 +22,10 @@ from slamon.errors import SlamonError, StoreError
 from slamon.loaders.config import Config, load_config
 from slamon.loaders.fleet import load_fleet, load_fleet_cached
 from slamon.model import Fleet, ProbeKind
-from slamon.probers import build_probers
+from slamon.probers import build_probers, devices_for
 from slamon.service.journal import Journal
 from slamon.service.metrics import Figures
-from slamon.service.monitor import Monitor, default_journal, devices_for
+from slamon.service.monitor import Monitor, default_journal
 from slamon.service.scheduler import Jobs, schedule
 from slamon.service.web import create_app
 from slamon.service.writer import Writer

@@ -141,8 +141,10 @@ class Versions(Part):
     def cache_fleet(self, key: str, body: str, at: Micros, keep: int = 4) -> None:
         """Remember a validated fleet; only the newest few are kept."""
         fc = t.fleet_cache
+        stmt = self._insert(fc)  # a damaged entry under the same key is replaced
         self.conn.execute(
-            self._insert(fc).on_conflict_do_nothing(), {"key": key, "body": body, "created_at": at}
+            stmt.on_conflict_do_update(index_elements=["key"], set_={"body": stmt.excluded.body}),
+            {"key": key, "body": body, "created_at": at},
         )
         old = self.conn.execute(
             sa.select(fc.c.key).order_by(fc.c.created_at.desc(), fc.c.key).offset(keep)
