@@ -8,7 +8,7 @@ the same inputs gets the same hash, and a changed figure or a changed input chan
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -147,20 +147,7 @@ class Statement:
             "payable": str(self.payable),
             "rates": {k.value: float(v) for k, v in self.rates.items()},
             "devices": [
-                {
-                    "id": f.device.id,
-                    "kind": f.device.kind.value,
-                    "site": f.device.site,
-                    "channels": f.device.channels,
-                    "fee": str(self.fees[f.device.id]),
-                    "scheduled_s": seconds(f.scheduled),
-                    "excluded_s": seconds(f.excluded),
-                    "down_s": seconds(f.down),
-                    "degraded_s": seconds(f.degraded),
-                    "unknown_s": seconds(f.unknown),
-                    "availability": float(f.availability),
-                    "deduction": str(per_device.get(f.device.id, Decimal("0.00"))),
-                }
+                _device(f, self.fees[f.device.id], per_device.get(f.device.id, Decimal("0.00")))
                 for f in self.devices
             ],
             "outages": [
@@ -168,21 +155,7 @@ class Statement:
                 for f in self.devices
                 for o in f.outages
             ],
-            "exclusions": [
-                {
-                    "id": r.exclusion.id,
-                    "category": r.exclusion.category.value,
-                    "status": r.exclusion.status.value,
-                    "start": instant(to_micros(r.exclusion.start)),
-                    "end": instant(to_micros(r.exclusion.end)),
-                    "reason": r.exclusion.reason,
-                    "approved_by": r.exclusion.approved_by,
-                    "honoured": r.honoured,
-                    "excluded_s": seconds(r.excluded),
-                    **({"not_honoured_because": r.why_not} if r.why_not else {}),
-                }
-                for r in self.exclusions
-            ],
+            "exclusions": [_exclusion(r, instant) for r in self.exclusions],
             "deductions": [_line(line, instant) for line in self.lines],
         }
 
@@ -208,6 +181,38 @@ class Statement:
 def seconds(us: Micros) -> int | float:
     """Exact seconds: an integer when whole (the usual case), else the decimal value."""
     return us // SECOND if us % SECOND == 0 else us / SECOND
+
+
+def _device(f: DeviceFigures, fee: Decimal, deduction: Decimal) -> dict[str, Any]:
+    return {
+        "id": f.device.id,
+        "kind": f.device.kind.value,
+        "site": f.device.site,
+        "channels": f.device.channels,
+        "fee": str(fee),
+        "scheduled_s": seconds(f.scheduled),
+        "excluded_s": seconds(f.excluded),
+        "down_s": seconds(f.down),
+        "degraded_s": seconds(f.degraded),
+        "unknown_s": seconds(f.unknown),
+        "availability": float(f.availability),
+        "deduction": str(deduction),
+    }
+
+
+def _exclusion(r: ExclusionRow, instant: Callable[[Micros | None], str | None]) -> dict[str, Any]:
+    return {
+        "id": r.exclusion.id,
+        "category": r.exclusion.category.value,
+        "status": r.exclusion.status.value,
+        "start": instant(to_micros(r.exclusion.start)),
+        "end": instant(to_micros(r.exclusion.end)),
+        "reason": r.exclusion.reason,
+        "approved_by": r.exclusion.approved_by,
+        "honoured": r.honoured,
+        "excluded_s": seconds(r.excluded),
+        **({"not_honoured_because": r.why_not} if r.why_not else {}),
+    }
 
 
 def _outage(

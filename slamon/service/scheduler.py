@@ -79,13 +79,50 @@ class Jobs:
             await asyncio.gather(*late, return_exceptions=True)
 
 
+class Upkeep:
+    """The jobs besides rounds, each a coroutine with what it needs."""
+
+    def __init__(self, monitor: Monitor, clock: Clock, figures: Figures, retention: timedelta) -> None:
+        self.monitor, self.clock, self.figures, self.retention = monitor, clock, figures, retention
+        self.shortest = min(monitor.intervals.values(), default=timedelta(seconds=30))
+
+    async def flush(self) -> None:
+        await self.monitor.flush(wait=False)
+
+    async def view(self) -> None:
+        """Rounds refresh the view; this keeps it moving (devices turn unknown) if they stop."""
+        view = self.monitor.view
+        if view is None or to_micros(self.clock.now()) - view.at > to_micros(self.shortest):
+            await self.monitor.refresh_view()
+
+    async def month_to_date(self) -> None:
+        now = to_micros(self.clock.now())
+
+        def compute() -> Any:
+            with self.monitor.store.read() as tx:
+                return month_to_date(tx, now)
+
+        per_contract, per_district = await asyncio.to_thread(compute)
+        figures = self.figures
+        figures.contract, figures.district, figures.computed_at = per_contract, per_district, time.time()
+
+    async def let_go(self) -> None:
+        now = self.clock.now()
+        cutoff = to_micros(now - self.retention)
+        fleet = self.monitor.state.fleet
+
+        def let_go(tx: StoreTx) -> None:
+            let_go_before(tx, fleet.inventory, fleet.contracts, cutoff, to_micros(now))
+
+        await self.monitor.call(let_go)
+
+
 def schedule(
     monitor: Monitor, clock: Clock, figures: Figures, retention: timedelta, jobs: Jobs
 ) -> AsyncIOScheduler:
     """The scheduler with every job of a running service, not yet started."""
     scheduler = AsyncIOScheduler()
     start = datetime.now().astimezone()
-    shortest = min(monitor.intervals.values(), default=timedelta(seconds=30))
     for kind, interval in monitor.intervals.items():
         scheduler.add_job(
             jobs.tracked(f"the {kind.value} round", lambda k=kind: monitor.run_round(k)),  # type: ignore[misc]
@@ -96,45 +133,18 @@ def schedule(
             misfire_grace_time=max(1, int(interval.total_seconds())),
             next_run_time=start + timedelta(seconds=random.uniform(0, 1)),  # noqa: S311  (jitter)
         )
-
-    async def flush() -> None:
-        await monitor.flush(wait=False)
-
-    async def view() -> None:  # rounds refresh the view; this keeps it moving if they stop
-        if monitor.view is None or to_micros(clock.now()) - monitor.view.at > to_micros(shortest):
-            await monitor.refresh_view()
-
-    async def figures_job() -> None:
-        now = to_micros(clock.now())
-
-        def compute() -> Any:
-            with monitor.store.read() as tx:
-                return month_to_date(tx, now)
-
-        per_contract, per_district = await asyncio.to_thread(compute)
-        figures.contract, figures.district, figures.computed_at = per_contract, per_district, time.time()
-
-    async def retention_job() -> None:
-        now = clock.now()
-        cutoff = to_micros(now - retention)
-        fleet = monitor.state.fleet
-
-        def let_go(tx: StoreTx) -> None:
-            let_go_before(tx, fleet.inventory, fleet.contracts, cutoff, to_micros(now))
-
-        await monitor.call(let_go)
-
+    up = Upkeep(monitor, clock, figures, retention)
     upkeep: list[tuple[str, Callable[[], Awaitable[object]], Any, dict[str, Any]]] = [
-        ("flush", flush, IntervalTrigger(seconds=monitor.flush_every.total_seconds()), {}),
-        ("view", view, IntervalTrigger(seconds=shortest.total_seconds()), {}),
+        ("flush", up.flush, IntervalTrigger(seconds=monitor.flush_every.total_seconds()), {}),
+        ("view", up.view, IntervalTrigger(seconds=up.shortest.total_seconds()), {}),
         (
             "month-to-date figures",
-            figures_job,
+            up.month_to_date,
             IntervalTrigger(seconds=FIGURES_EVERY.total_seconds()),
             {"next_run_time": start + timedelta(seconds=5)},
         ),
         ("compaction", monitor.compact, CronTrigger(minute=7), {}),
-        ("retention", retention_job, CronTrigger(hour=3, minute=17), {}),
+        ("retention", up.let_go, CronTrigger(hour=3, minute=17), {}),
     ]
     for what, fn, trigger, extra in upkeep:
         scheduler.add_job(
