@@ -78,18 +78,7 @@ class BillingInput:
             "timelines": {
                 d: {
                     "transitions": [[t.at, t.state.value] for t in tl.transitions],
-                    "outages": [
-                        [
-                            o.start,
-                            o.end,
-                            o.open,
-                            o.end_reason.value if o.end_reason else None,
-                            o.first_failure,
-                            o.last_failure,
-                            o.recovered,
-                        ]
-                        for o in tl.outages
-                    ],
+                    "outages": [o.row() for o in tl.outages],
                 }
                 for d in related
                 if (tl := self.timelines.get(d)) is not None

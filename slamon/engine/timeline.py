@@ -22,6 +22,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +71,24 @@ class Outage:
     first_failure: Micros | None
     last_failure: Micros | None
     recovered: Micros | None  # the first success of the recovering run
+
+    def row(self) -> list[object]:
+        """Its fields as JSON-able values, in order (hashed digests and journals keep it so)."""
+        reason = self.end_reason.value if self.end_reason else None
+        return [
+            self.start,
+            self.end,
+            self.open,
+            reason,
+            self.first_failure,
+            self.last_failure,
+            self.recovered,
+        ]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Outage:
+        start, end, is_open, reason, first, last, recovered = row
+        return cls(start, end, is_open, OutageEnd(reason) if reason else None, first, last, recovered)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from slamon.engine.timeline import Carry, Outage, OutageEnd, Timeline, Transition
+from slamon.engine.timeline import Carry, Outage, Timeline, Transition
 from slamon.errors import StoreError
 from slamon.model import DeviceState
 from slamon.service.evidence import Evidence, HorizonMove, TailWrite
@@ -147,18 +147,7 @@ def _meta(seq: int, e: Evidence) -> bytes:
                 "firm_until": w.tail.firm_until,
                 "settled": w.tail.settled,
                 "transitions": [[x.at, x.state.value] for x in w.tail.transitions],
-                "outages": [
-                    [
-                        o.start,
-                        o.end,
-                        o.open,
-                        o.end_reason.value if o.end_reason else None,
-                        o.first_failure,
-                        o.last_failure,
-                        o.recovered,
-                    ]
-                    for o in w.tail.outages
-                ],
+                "outages": [o.row() for o in w.tail.outages],
             }
             for w in e.tails
         ],
@@ -174,10 +163,7 @@ def _evidence(meta: dict[str, Any], results: ResultColumns | None) -> Evidence:
             t["key"],
             Timeline(
                 tuple(Transition(at, DeviceState(state)) for at, state in t["transitions"]),
-                tuple(
-                    Outage(s, e, o, OutageEnd(r) if r else None, ff, lf, rec)
-                    for s, e, o, r, ff, lf, rec in t["outages"]
-                ),
+                tuple(Outage.from_row(row) for row in t["outages"]),
                 t["firm_until"],
                 t["settled"],
             ),
