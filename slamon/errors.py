@@ -52,7 +52,7 @@ class HistoryError(InputError):
 class StoreError(SlamonError):
     """The database cannot be used: unreachable, or its schema is not the one this slamon expects.
 
-    `reason` is a small closed set (locked, unreachable, read_only, disk_full, moved, other) that
+    `reason` is a small closed set (locked, unreachable, read_only, disk, moved, other) that
     metrics can count by."""
 
     def __init__(self, message: str, reason: str = "other") -> None:

@@ -299,10 +299,10 @@ class SelfCollector(Collector):
         )
         failures = CounterMetricFamily(
             "slamon_store_write_failures",
-            "Write attempts the store refused, by reason (locked, unreachable, read_only, disk_full, moved, bug, other).",
+            "Write attempts the store refused, by reason (locked, unreachable, read_only, disk, moved, bug, other).",
             labels=["reason"],
         )
-        for reason in ("locked", "unreachable", "read_only", "disk_full", "moved", "bug", "other"):
+        for reason in ("locked", "unreachable", "read_only", "disk", "moved", "bug", "other"):
             failures.add_metric([reason], w.failures.get(reason, 0))
         yield failures
         yield CounterMetricFamily("slamon_store_writes", "Writes of evidence stored.", value=w.written)

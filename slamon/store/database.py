@@ -41,7 +41,7 @@ WAIT_FOR_WRITER_S = 60.0  # how long a write waits for another writer (an import
 
 FailureReason = str
 """Why a transaction failed, as a small closed set (a metric label): locked, unreachable,
-read_only, disk_full, moved, other."""
+read_only, disk (full, or an I/O error), moved, other."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +195,7 @@ def failure_reason(exc: BaseException) -> FailureReason:
     if "readonly" in text or "read-only" in text or "read only" in text:
         return "read_only"
     if ("disk" in text and ("full" in text or "i/o" in text)) or "no space" in text:
-        return "disk_full"
+        return "disk"
     if isinstance(exc, OperationalError | DBAPIError) and (
         "connect" in text or "closed" in text or "terminat" in text or "shutting down" in text
     ):
