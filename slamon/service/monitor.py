@@ -228,7 +228,14 @@ class Monitor:
         keys; a device whose contract now judges state differently is rebuilt from its stored
         results, like an import would, and resumed from there), then the live state, the probers'
         device lists and the views switch together. When the store does not take it within
-        `reload_start_within` seconds, ReloadPostponed is raised and nothing changed."""
+        `reload_start_within` seconds, ReloadPostponed is raised and nothing changed.
+
+        Rounds go on while the reload waits for the store; they pause only while it records and
+        switches (it must not race a round feeding the devices it rebuilds)."""
+        try:
+            await asyncio.wait_for(self.writer.drained(), self.reload_start_within)
+        except TimeoutError:
+            raise self._postponed() from None
         async with self._gate.alone():
             now = to_micros(self.clock.now())
             fresh = [d for d in fleet.inventory.devices.values() if self._needs_resume(fleet, d)]
@@ -241,11 +248,7 @@ class Monitor:
             try:
                 keys, resumes = await self.call(record, start_within=self.reload_start_within)
             except TimeoutError:
-                status = self.writer.status()
-                raise ReloadPostponed(
-                    "the store is not taking writes"
-                    + (f" ({status.failing})" if status.failing else f" ({status.writes} writes waiting)")
-                ) from None
+                raise self._postponed() from None
             self.state.reload(fleet)
             self._keys, self.fleet = keys, fleet
             await self._restore(resumes)
@@ -256,6 +259,13 @@ class Monitor:
             await self.refresh_view()
         logger.info(
             "inventory reloaded: %d devices (%d resumed from the store)", len(self.state), len(resumes)
+        )
+
+    def _postponed(self) -> ReloadPostponed:
+        status = self.writer.status()
+        return ReloadPostponed(
+            "the store is not taking writes"
+            + (f" ({status.failing})" if status.failing else f" ({status.writes} writes waiting)")
         )
 
     def _needs_resume(self, fleet: Fleet, device: Device) -> bool:

@@ -222,14 +222,19 @@ async def test_a_reload_while_the_store_is_away_changes_nothing_until_it_goes_th
 
     flaky.fail("unreachable")
     await play(run, [3], story())
-    run.monitor.reload_start_within = 0.2
+    run.monitor.reload_start_within = 0.5
+    reloading = asyncio.create_task(run.monitor.reload(new))
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    await play(run, [4], story())  # rounds go on while the reload waits for the store
+    assert asyncio.get_running_loop().time() - started < 0.3
     with pytest.raises(ReloadPostponed, match="the store is not taking writes"):
-        await run.monitor.reload(new)
+        await reloading
     assert run.monitor.fleet is old
     assert run.monitor.state.fleet is old
     assert run.monitor.view is not None
     assert run.monitor.view.fleet is old
-    await play(run, [4], story())
+    await play(run, [5], story())
     addresses = {d.id: d.address for d in run.monitor._devices_of(ProbeKind.ICMP)}
     assert addresses[camera] == old.inventory.devices[camera].address
 
