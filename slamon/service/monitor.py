@@ -501,9 +501,9 @@ def _read_resumed(
     carry — only the parts of the carry's hour written since the carry, not the whole hour."""
     with store.read() as tx:
         changes = tx.timelines.last_changes(resumes)
-        recent = tx.timelines.load(list(resumes), outages_after, outages_after + 1)
+        recent = tx.timelines.outages_between(outages_after, 1 << 62)
         outages = {
-            k: [(o.start, o.end, o.open) for o in tl.outages] for k, tl in recent.items() if tl.outages
+            k: [(o.start, o.end, o.open) for o in found] for k, found in recent.items() if k in resumes
         }
         by_hour: dict[int, list[int]] = {}
         for key, carry in resumes.items():

@@ -389,6 +389,26 @@ class Timelines(Part):
             for k, (trs, ous) in result.items()
         }
 
+    def outages_between(
+        self, start: Micros, end: Micros, keys: Sequence[int] | None = None
+    ) -> dict[int, list[Outage]]:
+        """Outages that overlap [start, end) or end inside it, by device key (of these devices, or
+        of all): a fleet-wide question is read by time through the end_at index, so it costs what
+        it finds, not what the fleet holds."""
+        ou = t.outages
+        found: dict[int, list[Outage]] = {}
+        window = (ou.c.end_at >= start, ou.c.start_at < end)
+        if keys is None:
+            queries = [sa.select(ou).where(*window)]
+        else:
+            queries = [
+                sa.select(ou).where(ou.c.device.in_(part), *window) for part in chunks(sorted(set(keys)))
+            ]
+        for query in queries:
+            for o in self.conn.execute(query.order_by(ou.c.device, ou.c.start_at)):
+                found.setdefault(o.device, []).append(_outage(o))
+        return found
+
     def earliest_outage_start(self, keys: Sequence[int], start: Micros, end: Micros) -> Micros | None:
         """The earliest start among outages of these devices that overlap or end in [start, end)."""
         ou = t.outages

@@ -224,7 +224,7 @@ async def test_a_reload_while_the_store_is_away_changes_nothing_until_it_goes_th
     await play(run, [3], story())
     run.monitor.reload_start_within = 0.5
     reloading = asyncio.create_task(run.monitor.reload(new))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # it starts, and waits for the store
     started = asyncio.get_running_loop().time()
     await play(run, [4], story())  # rounds go on while the reload waits for the store
     assert asyncio.get_running_loop().time() - started < 0.3
