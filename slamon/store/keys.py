@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -14,13 +15,7 @@ from slamon.store.sql import Part, chunks
 class DeviceKeys(Part):
     def find(self, ids: Iterable[DeviceId]) -> dict[DeviceId, int]:
         """The keys these ids already have (an id never stored has none)."""
-        found: dict[DeviceId, int] = {}
-        for part in chunks(sorted(set(ids))):
-            rows = self.conn.execute(
-                sa.select(t.device_keys.c.device, t.device_keys.c.key).where(t.device_keys.c.device.in_(part))
-            )
-            found.update({r.device: r.key for r in rows})
-        return found
+        return self._lookup(t.device_keys.c.device, t.device_keys.c.key, ids)
 
     def ensure(self, ids: Iterable[DeviceId]) -> dict[DeviceId, int]:
         """The key of every id, created for the ids that have none yet."""
@@ -33,10 +28,10 @@ class DeviceKeys(Part):
         return found
 
     def ids(self, keys: Iterable[int]) -> dict[int, DeviceId]:
-        found: dict[int, DeviceId] = {}
-        for part in chunks(sorted(set(keys))):
-            rows = self.conn.execute(
-                sa.select(t.device_keys.c.key, t.device_keys.c.device).where(t.device_keys.c.key.in_(part))
-            )
-            found.update({r.key: r.device for r in rows})
+        return self._lookup(t.device_keys.c.key, t.device_keys.c.device, keys)
+
+    def _lookup(self, given: sa.Column[Any], wanted: sa.Column[Any], values: Iterable[Any]) -> dict[Any, Any]:
+        found: dict[Any, Any] = {}
+        for part in chunks(sorted(set(values))):
+            found.update(tuple(r) for r in self.conn.execute(sa.select(given, wanted).where(given.in_(part))))
         return found
