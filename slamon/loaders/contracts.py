@@ -11,7 +11,9 @@ import zoneinfo
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
+from enum import StrEnum
 from os import PathLike
+from typing import TypeVar
 
 from slamon.errors import ContractError
 from slamon.loaders.yamlio import Source, describe, key_path, load_yaml
@@ -28,6 +30,8 @@ from slamon.model import (
     UnknownCountsAs,
 )
 from slamon.units import quote
+
+E = TypeVar("E", bound=StrEnum)
 
 DEFAULT_CURRENCY = "CNY"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -227,17 +231,9 @@ def _repair_overrun(src: Source, value: object) -> RepairOverrun:
 
 
 def _fleet_kinds(src: Source, value: object) -> frozenset[DeviceKind]:
-    items = src.sequence("sla.fleet_kinds", value)
-    if not items:
+    if not src.sequence("sla.fleet_kinds", value):
         src.fail("sla.fleet_kinds", f"empty (give at least one of {_KINDS})")
-    kinds: list[DeviceKind] = []
-    for i, item in enumerate(items):
-        where = key_path("sla.fleet_kinds", i)
-        kind = src.choice(where, item, DeviceKind, "a device kind")
-        if kind in kinds:
-            src.fail(where, f"duplicate kind {quote(kind.value)}")
-        kinds.append(kind)
-    return frozenset(kinds)
+    return _distinct(src, "sla.fleet_kinds", value, DeviceKind, "a device kind", "kind")
 
 
 def _fleet_kpis(src: Source, value: object) -> dict[Kpi, KpiTarget]:
@@ -256,11 +252,16 @@ def _fleet_kpis(src: Source, value: object) -> dict[Kpi, KpiTarget]:
 
 
 def _exclusions(src: Source, value: object) -> frozenset[ExclusionCategory]:
-    categories: list[ExclusionCategory] = []
-    for i, item in enumerate(src.sequence("sla.exclusions", value)):
-        where = key_path("sla.exclusions", i)
-        category = src.choice(where, item, ExclusionCategory, "an exclusion category")
-        if category in categories:
-            src.fail(where, f"duplicate category {quote(category.value)}")
-        categories.append(category)
-    return frozenset(categories)
+    return _distinct(src, "sla.exclusions", value, ExclusionCategory, "an exclusion category", "category")
+
+
+def _distinct(src: Source, where: str, value: object, enum: type[E], noun: str, word: str) -> frozenset[E]:
+    """A list of members of a closed set, each at most once."""
+    members: list[E] = []
+    for i, item in enumerate(src.sequence(where, value)):
+        at = key_path(where, i)
+        member = src.choice(at, item, enum, noun)
+        if member in members:
+            src.fail(at, f"duplicate {word} {quote(member.value)}")
+        members.append(member)
+    return frozenset(members)
