@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from slamon.errors import StoreError
-from slamon.model import ProbeKind
+from slamon.model import Device, DeviceId, DeviceKind, Fleet, Inventory, ProbeKind, SiteId
+from slamon.service.monitor import ReloadPostponed
 from tests.harness.flaky import FlakyStore
 from tests.service.drive import ledger, make_run, play, story, undisturbed
 
@@ -207,11 +209,6 @@ async def test_a_reload_while_the_store_is_away_changes_nothing_until_it_goes_th
     """SIGHUP with a camera moved to a new address while the store refuses writes: the reload is
     postponed and the service goes on exactly as before (API, prober and store agree on the old
     address); once the store is back the reload goes through, all of it."""
-    from dataclasses import replace
-
-    from slamon.model import DeviceId, Inventory
-    from slamon.service.monitor import ReloadPostponed
-
     run = make_run(flaky, tmp_path / "journal")
     await run.monitor.start()
     await play(run, range(3), story())
@@ -297,3 +294,51 @@ async def test_an_import_waits_for_the_live_writer_and_rounds_stay_on_time(tmp_p
     await run.monitor.close()
     importer.close()
     store.close()
+
+
+async def test_a_reload_during_a_store_outage_ends_with_the_ledger_of_a_reload_without_one(
+    tmp_path: Path,
+) -> None:
+    """SIGHUP while the store refuses writes (a camera moved, a camera added): postponed, retried,
+    and once the store is back it goes through; the ledger equals that of a run where the same
+    reload simply happened at that round."""
+
+    def changed(old: Fleet) -> Fleet:
+        devices = dict(old.inventory.devices)
+        camera = DeviceId("SIM-S1W1C1")
+        devices[camera] = replace(devices[camera], address="127.99.0.1")
+        added = DeviceId("SIM-S1W1C9")
+        devices[added] = Device(
+            added,
+            DeviceKind.CAMERA,
+            "127.99.0.9",
+            SiteId("SIM-S1"),
+            old.inventory.devices[camera].contract,
+            DeviceId("SIM-S1W1"),
+        )
+        return replace(old, inventory=Inventory(old.inventory.sites, devices))
+
+    async def run_it(db: str, outage: bool) -> dict[str, object]:
+        store = FlakyStore(f"sqlite:///{tmp_path / db}")
+        run = make_run(store, tmp_path / f"{db}.journal")
+        run.monitor.reload_start_within = 0.2
+        await run.monitor.start()
+        new = changed(run.fleet)
+        for i in range(ROUNDS):
+            if outage and i == 6:
+                await run.writer.drained()
+                store.fail("unreachable")
+            if outage and i == 8:
+                with pytest.raises(ReloadPostponed):
+                    await run.monitor.reload(new)
+            if outage and i == 12:
+                store.heal()
+            if i == 12:
+                await run.monitor.reload(new)
+            await play(run, [i], story())
+        await run.monitor.close()
+        got = ledger(store, run.monitor.fleet)
+        store.close()
+        return got  # type: ignore[return-value]
+
+    assert await run_it("outage.db", True) == await run_it("reference.db", False)
