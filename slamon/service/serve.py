@@ -81,12 +81,12 @@ async def _serve(
     store = Store(config.database)
     stack.callback(store.close)
     fatal: list[StoreError] = []
+    loop = asyncio.get_running_loop()
 
-    def on_fatal(error: StoreError) -> None:  # from the writer thread
+    def on_fatal(error: StoreError) -> None:  # from the writer thread: stop, then raise it
         fatal.append(error)
         loop.call_soon_threadsafe(stop.set)
 
-    loop = asyncio.get_running_loop()
     writer = Writer(store, journal_for(config, store), on_fatal=on_fatal)
     monitor = Monitor(fleet, store, clock, probers, intervals, writer=writer)
     stack.push_async_callback(monitor.close, STORE_WITHIN)  # the last flush; the journal keeps the rest
