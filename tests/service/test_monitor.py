@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from slamon.model import DeviceId, DeviceState, ProbeKind, to_micros
+from slamon.model import DeviceId, DeviceState, Kpi, ProbeKind, to_micros
 from slamon.service.web import create_app
 from tests.harness.flaky import FlakyStore
 from tests.harness.scenarios import Scenario, camera_fails_and_recovers, flapping, site_power, switch_down
@@ -145,3 +145,24 @@ def _cst() -> Any:
     from zoneinfo import ZoneInfo
 
     return ZoneInfo("Asia/Shanghai")
+
+
+async def test_month_to_date_figures_come_from_a_child_process_as_in_process(tmp_path: Path) -> None:
+    from slamon.issuing import month_to_date
+    from slamon.service.mtd import compute_in_child
+
+    store = FlakyStore(f"sqlite:///{tmp_path / 'mtd.db'}")
+    run = make_run(store, tmp_path / "journal")
+    await run.monitor.start()
+    run.prober.silence("SIM-S1W1C1")
+    for i in range(8):
+        run.clock.set(T0 + i * INTERVAL)
+        await run.monitor.run_round(ProbeKind.ICMP)
+    await run.monitor.close()
+    now = to_micros(run.clock.now())
+    with store.read() as tx:
+        here = month_to_date(tx, now)
+    child = await compute_in_child(store.url, now)
+    assert child == here
+    assert here[0]["C1"][Kpi.ONLINE_RATE] < 1
+    store.close()
