@@ -138,8 +138,9 @@ class FleetState:
         """Take a new inventory (SIGHUP): devices that remain keep their state."""
         old = self._devices
         self._devices = {}
+        by_contract = {cid: EngineParams.from_terms(c.sla) for cid, c in fleet.contracts.items()}
         for d in fleet.inventory.devices.values():
-            params = EngineParams.from_terms(fleet.contracts[d.contract].sla)
+            params = by_contract[d.contract]
             live = old.get(d.id)
             if live is not None and live.params == params:
                 live.device = d
@@ -156,12 +157,16 @@ class FleetState:
         video: Iterable[tuple[Micros, bool]],
         *,
         outages: Iterable[tuple[Micros, Micros, bool]] = (),
+        since: Micros | None = None,
     ) -> None:
-        """Resume a device after a restart: its stored carry and the results stored after it, and
-        its latest stored outages (start, end, open), which its children's causes may still need."""
+        """Resume a device after a restart: its stored carry and the results stored after it, its
+        latest stored outages (start, end, open), which its children's causes may still need, and
+        since when it was in its state when the carry was stored."""
         live = self._devices.get(device)
         if live is None:
             return
+        if since is not None:
+            live.changed_at = since
         for start, end, is_open in outages:
             if is_open:
                 live.outage_start = start

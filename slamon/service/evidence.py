@@ -46,7 +46,7 @@ class Evidence:
     part: int = 0  # the result blocks' part number: new for every hour this write touches
     tails: tuple[TailWrite, ...] = ()
     moves: tuple[HorizonMove, ...] = ()
-    resumes: tuple[tuple[int, Carry], ...] = field(default=())
+    resumes: tuple[tuple[int, Carry, Micros | None], ...] = field(default=())  # key, carry, since
 
     @property
     def rows(self) -> int:

@@ -152,7 +152,9 @@ def _meta(seq: int, e: Evidence) -> bytes:
             for w in e.tails
         ],
         "moves": [[m.key, m.horizon, m.last_failure] for m in e.moves],
-        "resumes": [[k, c.reach_down, c.reach_last, c.video_bad, c.last_failure] for k, c in e.resumes],
+        "resumes": [
+            [k, since, c.reach_down, c.reach_last, c.video_bad, c.last_failure] for k, c, since in e.resumes
+        ],
     }
     return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -179,5 +181,5 @@ def _evidence(meta: dict[str, Any], results: ResultColumns | None) -> Evidence:
         part=meta["part"],
         tails=tails,
         moves=tuple(HorizonMove(k, h, lf) for k, h, lf in meta["moves"]),
-        resumes=tuple((k, Carry(*carry)) for k, *carry in meta["resumes"]),
+        resumes=tuple((k, Carry(*carry), since) for k, since, *carry in meta["resumes"]),
     )

@@ -50,13 +50,14 @@ from slamon.service.journal import Journal
 from slamon.service.metrics import FleetExposition
 from slamon.service.views import FleetView, LiveCauses, take_view
 from slamon.service.writer import Writer
-from slamon.store import DeviceResults, ResultColumns, Store, StoreTx
+from slamon.store import ResultColumns, Store, StoreTx
 from slamon.store.blocks import KIND_CODES, NO_RTT
 from slamon.store.upkeep import params_json, rebuild_timelines, sync_fleet
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Resume = tuple[Carry, Micros | None]  # a device's resume carry, and since when it was in its state
 BATCH = 5000  # results handed to the live state at a time while a round runs
 RELOAD_START_WITHIN = 5.0  # seconds a reload waits for its turn at the store before it is postponed
 
@@ -178,17 +179,17 @@ class Monitor:
         fleet = self.fleet
         now = to_micros(self.clock.now())
 
-        def load(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Carry], list[DeviceId]]:
+        def load(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Resume], list[DeviceId]]:
             tx.versions.record(fleet, now)
             keys = tx.keys.ensure(fleet.inventory.devices)
-            resumes = tx.timelines.resumes(keys.values())
+            resumes = tx.timelines.resume_points(keys.values())
             stored = tx.timelines.params()
             # a device with a stored timeline but no resume point (history imported before
             # resume points existed): rebuild it once from its results, which stores one
             missing = [d for d, k in keys.items() if k in stored and k not in resumes]
             if missing:
                 rebuild_timelines(tx, fleet.inventory, fleet.contracts, missing, now)
-                resumes = tx.timelines.resumes(keys.values())
+                resumes = tx.timelines.resume_points(keys.values())
             return keys, resumes, missing
 
         self._keys, resumes, rebuilt = await self.call(load)
@@ -201,25 +202,27 @@ class Monitor:
         await self.refresh_view()
         logger.info("monitoring %d devices (%d resumed from the store)", len(self.state), len(resumes))
 
-    async def _restore(self, resumes: Mapping[int, Carry]) -> None:
+    async def _restore(self, resumes: Mapping[int, Resume]) -> None:
         """Put devices back where the store left them: their resume carry, the results after it,
         when their current state began and their latest outages (their children's causes)."""
         ids = {k: d for d, k in self._keys.items()}
-        wanted = {k: c for k, c in resumes.items() if k in ids}
+        wanted = {k: r for k, r in resumes.items() if k in ids}
         if not wanted:
             return
         now = to_micros(self.clock.now())
         grace = max((c.sla.upstream_grace for c in self.fleet.contracts.values()), default=timedelta(0))
-        found = await asyncio.to_thread(_read_resumed, self.store, wanted, now - to_micros(grace))
+        carries = {k: carry for k, (carry, _) in wanted.items()}
+        unknown_since = [k for k, (_, since) in wanted.items() if since is None]
+        found = await asyncio.to_thread(
+            _read_resumed, self.store, carries, unknown_since, now - to_micros(grace)
+        )
         changes, outages, results = found
-        for key, carry in wanted.items():
-            got = results.get(key)
-            reach = [] if got is None else zip(got.reach_time.tolist(), got.reach_ok.tolist(), strict=True)
-            video = [] if got is None else zip(got.video_time.tolist(), got.video_ok.tolist(), strict=True)
+        for key, (carry, since) in wanted.items():
+            reach, video = results.get(key, ((), ()))
             device = ids[key]
-            self.state.restore(device, carry, reach, video, outages=outages.get(key, ()))
+            self.state.restore(device, carry, reach, video, outages=outages.get(key, ()), since=since)
             live = self.state.get(device)
-            change = changes.get(key)
+            change = changes.get(key)  # resumes stored without it (before 0004, or by a rebuild)
             if live is not None and change is not None and live.state_at(max(now, change[0])) is change[1]:
                 live.changed_at = min(change[0], live.changed_at or change[0])
 
@@ -240,10 +243,10 @@ class Monitor:
             now = to_micros(self.clock.now())
             fresh = [d for d in fleet.inventory.devices.values() if self._needs_resume(fleet, d)]
 
-            def record(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Carry]]:
+            def record(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Resume]]:
                 sync_fleet(tx, fleet, now)  # records the versions; rebuilds timelines whose settings changed
                 keys = tx.keys.ensure(fleet.inventory.devices)
-                return keys, tx.timelines.resumes(keys[d.id] for d in fresh)
+                return keys, tx.timelines.resume_points(keys[d.id] for d in fresh)
 
             try:
                 keys, resumes = await self.call(record, start_within=self.reload_start_within)
@@ -435,7 +438,7 @@ class Monitor:
 
     def _queue_flush(self) -> None:
         moves: list[HorizonMove] = []
-        resumes: list[tuple[int, Carry]] = []
+        resumes: list[tuple[int, Carry, Micros | None]] = []
         marks: dict[DeviceId, tuple[Micros | None, Carry | None]] = {}
         for live in self.state:
             device = live.device.id
@@ -447,7 +450,7 @@ class Monitor:
             if horizon is not None and horizon != old_horizon:
                 moves.append(HorizonMove(key, horizon, live.open_last_failure()))
             if carry is not None and carry != old_carry:
-                resumes.append((key, carry))
+                resumes.append((key, carry, live.changed_at))
             marks[device] = (horizon, carry)
         if moves or resumes:
             self.writer.submit(
@@ -490,17 +493,18 @@ class _Taken:
 
 
 def _read_resumed(
-    store: Store, resumes: Mapping[int, Carry], outages_after: Micros
+    store: Store, resumes: Mapping[int, Carry], unknown_since: Sequence[int], outages_after: Micros
 ) -> tuple[
     dict[int, tuple[Micros, DeviceState]],
     dict[int, list[tuple[Micros, Micros, bool]]],
-    dict[int, DeviceResults],
+    dict[int, tuple[list[tuple[Micros, bool]], list[tuple[Micros, bool]]]],
 ]:
-    """What a resume needs from the store (read-only, off the loop): when each device's state
-    began, its outages that ended after `outages_after` (or are open), and its results after its
-    carry — only the parts of the carry's hour written since the carry, not the whole hour."""
+    """What a resume needs from the store (read-only, off the loop): when the state began of the
+    devices whose resume point does not say, their outages that ended after `outages_after` (or are
+    open), and their results after the carry (reachability, video) — only the parts of the
+    carry's hour written since the carry, not the whole hour, read for the whole fleet at once."""
     with store.read() as tx:
-        changes = tx.timelines.last_changes(resumes)
+        changes = tx.timelines.last_changes(unknown_since) if unknown_since else {}
         recent = tx.timelines.outages_between(outages_after, 1 << 62)
         outages = {
             k: [(o.start, o.end, o.open) for o in found] for k, found in recent.items() if k in resumes
@@ -508,11 +512,33 @@ def _read_resumed(
         by_hour: dict[int, list[int]] = {}
         for key, carry in resumes.items():
             by_hour.setdefault(carry.reach_last // HOUR, []).append(key)
-        results: dict[int, DeviceResults] = {}
-        for hour, keys in sorted(by_hour.items()):
-            first = min(resumes[k].reach_last for k in keys)
-            results.update(tx.results.of_devices(keys, since=hour * HOUR, parts_from=first // SECOND))
-    return changes, outages, results
+        parts = [
+            tx.results.recent(keys, hour * HOUR, min(resumes[k].reach_last for k in keys) // SECOND)
+            for hour, keys in sorted(by_hour.items())
+        ]
+    return changes, outages, _per_device(ResultColumns.concat(parts) if parts else None)
+
+
+def _per_device(
+    cols: ResultColumns | None,
+) -> dict[int, tuple[list[tuple[Micros, bool]], list[tuple[Micros, bool]]]]:
+    """Sorted columns of many devices -> each device's (reachability, video) results."""
+    if cols is None or len(cols) == 0:
+        return {}
+    video = cols.kind == KIND_CODES[ProbeKind.VIDEO]
+    found: dict[int, tuple[list[tuple[Micros, bool]], list[tuple[Micros, bool]]]] = {}
+    for is_video, into in ((False, 0), (True, 1)):
+        chosen = cols.take(np.flatnonzero(video == is_video))
+        if not len(chosen):
+            continue
+        devices = chosen.device
+        starts = np.flatnonzero(np.concatenate(([True], devices[1:] != devices[:-1])))
+        pairs = list(zip(chosen.time.tolist(), (chosen.ok == 1).tolist(), strict=True))
+        bounds = [*starts.tolist(), len(pairs)]
+        for i, key in enumerate(devices[starts].tolist()):
+            entry = found.setdefault(key, ([], []))
+            entry[into].extend(pairs[bounds[i] : bounds[i + 1]])
+    return found
 
 
 def _clock(us: int) -> str:

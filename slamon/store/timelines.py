@@ -127,7 +127,7 @@ def _waves(items: Sequence[W], key: Callable[[W], int]) -> list[list[W]]:
     return waves
 
 
-def _carry_json(carry: Carry) -> str:
+def _carry_json(carry: Carry, since: Micros | None = None) -> str:
     doc: dict[str, object] = {
         "reach_down": carry.reach_down,
         "reach_last": carry.reach_last,
@@ -135,6 +135,8 @@ def _carry_json(carry: Carry) -> str:
     }
     if carry.last_failure is not None:  # (older carries have none: it defaults to None)
         doc["last_failure"] = carry.last_failure
+    if since is not None:  # a resume point: since when the device has been in its state
+        doc["since"] = since
     return json.dumps(doc)
 
 
@@ -228,24 +230,31 @@ class Timelines(Part):
             found.update({r.device: (r.at, DeviceState(r.state)) for r in rows})
         return found
 
-    def save_resumes(self, items: Sequence[tuple[int, Carry]]) -> None:
-        """Where each device's engine resumes after a restart: its carry at a firm point."""
+    def save_resumes(self, items: Sequence[tuple[int, Carry] | tuple[int, Carry, Micros | None]]) -> None:
+        """Where each device's engine resumes after a restart: its carry at a firm point, and, when
+        the live monitor knows it, since when the device has been in its current state."""
         if items:
             self.conn.execute(
                 t.timelines.update()
                 .where(t.timelines.c.device == sa.bindparam("key"))
                 .values(resume=sa.bindparam("resume")),
-                [{"key": k, "resume": _carry_json(c)} for k, c in items],
+                [{"key": item[0], "resume": _carry_json(item[1], *item[2:])} for item in items],
             )
 
     def resumes(self, keys: Iterable[int]) -> dict[int, Carry]:
-        found: dict[int, Carry] = {}
+        return {k: carry for k, (carry, _) in self.resume_points(keys).items()}
+
+    def resume_points(self, keys: Iterable[int]) -> dict[int, tuple[Carry, Micros | None]]:
+        """Each device's resume carry and since when it has been in its state (None: not recorded)."""
+        found: dict[int, tuple[Carry, Micros | None]] = {}
         tl = t.timelines
         for part in chunks(sorted(set(keys))):
             for r in self.conn.execute(
                 sa.select(tl.c.device, tl.c.resume).where(tl.c.device.in_(part), tl.c.resume.is_not(None))
             ):
-                found[r.device] = Carry(**json.loads(r.resume))
+                doc = json.loads(r.resume)
+                since = doc.pop("since", None)
+                found[r.device] = (Carry(**doc), since)
         return found
 
     def move_horizons(self, moves: Sequence[tuple[int, Micros, Micros | None]]) -> None:

@@ -166,3 +166,31 @@ async def test_month_to_date_figures_come_from_a_child_process_as_in_process(tmp
     assert child == here
     assert here[0]["C1"][Kpi.ONLINE_RATE] < 1
     store.close()
+
+
+async def test_a_restart_keeps_since_when_each_device_has_been_in_its_state(tmp_path: Path) -> None:
+    """The resume point carries it: no look through the transitions at start."""
+    store = FlakyStore(f"sqlite:///{tmp_path / 'since.db'}")
+    run = make_run(store, tmp_path / "journal")
+    await run.monitor.start()
+    for i in range(10):
+        if i == 2:
+            run.prober.silence("SIM-S1W1C1")
+        run.clock.set(T0 + i * INTERVAL)
+        await run.monitor.run_round(ProbeKind.ICMP)
+    await run.monitor.close()  # flushes the resume points
+
+    again = make_run(store, tmp_path / "journal", clock=run.clock)
+    again.prober.silence("SIM-S1W1C1")
+    await again.monitor.start()
+    again.clock.set(T0 + 11 * INTERVAL)
+    await again.monitor.run_round(ProbeKind.ICMP)
+    now = to_micros(again.clock.now())
+    camera = again.monitor.state.get(DeviceId("SIM-S1W1C1"))
+    switch = again.monitor.state.get(DeviceId("SIM-S1W1"))
+    assert camera is not None
+    assert switch is not None
+    assert (camera.state_at(now), camera.since(now)) == (DeviceState.DOWN, to_micros(T0 + 2 * INTERVAL))
+    assert (switch.state_at(now), switch.since(now)) == (DeviceState.UP, to_micros(T0))
+    await again.monitor.close()
+    store.close()
