@@ -15,6 +15,7 @@ Pure: no I/O. `canonical_json` gives the bytes to store and hash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -53,6 +54,10 @@ def canonical_json(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
         "utf-8"
     )
+
+
+def sha256_hex(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 # --- scalars ------------------------------------------------------------------------------------

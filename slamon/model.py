@@ -279,3 +279,6 @@ class Fleet:
     inventory: Inventory
     contracts: Mapping[ContractId, Contract]
     exclusions: tuple[Exclusion, ...] = ()
+    # SHA-256 of the canonical inventory, as the store versions it, when the fleet cache knows it:
+    # hashing 100,000 devices again at every start would cost a second
+    inventory_sha256: str | None = field(default=None, compare=False)

@@ -461,7 +461,11 @@ def test_probe_reads_back_from_the_cache_exactly_the_fleet_the_files_give(config
     from slamon.loaders.config import load_config
     from slamon.loaders.fleet import decode_fleet, encode_fleet, load_fleet
 
+    from slamon.canonical import canonical_json, inventory_to_dict, sha256_hex
+
     fleet = load_fleet(load_config(ROOT / config))
     again = decode_fleet(encode_fleet(fleet))
     assert again == fleet
     assert list(again.inventory.devices) == sorted(fleet.inventory.devices)
+    # the inventory's fingerprint comes along, as the store versions it (so a start need not hash)
+    assert again.inventory_sha256 == sha256_hex(canonical_json(inventory_to_dict(fleet.inventory)))

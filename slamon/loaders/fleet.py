@@ -23,12 +23,15 @@ from typing import TYPE_CHECKING
 
 from slamon import __version__
 from slamon.canonical import (
+    canonical_json,
     contract_from_dict,
     contract_to_dict,
     device_from_dict,
     device_to_dict,
     exclusion_from_dict,
     exclusion_to_dict,
+    inventory_to_dict,
+    sha256_hex,
     site_from_dict,
     site_to_dict,
 )
@@ -83,6 +86,8 @@ def encode_fleet(fleet: Fleet) -> str:
         columns[name] = list(runs)
     doc = {
         "format": CACHE_FORMAT,
+        "inventory_sha256": fleet.inventory_sha256
+        or sha256_hex(canonical_json(inventory_to_dict(fleet.inventory))),
         "contracts": [contract_to_dict(c) for _, c in sorted(fleet.contracts.items())],
         "exclusions": [exclusion_to_dict(e) for e in fleet.exclusions],
         "sites": [site_to_dict(fleet.inventory.sites[k]) for k in sorted(fleet.inventory.sites)],
@@ -131,6 +136,7 @@ def decode_fleet(body: str) -> Fleet:
         inventory=Inventory(sites={s.id: s for s in sites}, devices=devices),
         contracts={ContractId(c.id): c for c in contracts},
         exclusions=tuple(exclusion_from_dict(e) for e in doc["exclusions"]),
+        inventory_sha256=doc.get("inventory_sha256"),
     )
 
 

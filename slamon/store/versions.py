@@ -3,7 +3,6 @@ recomputes against the fleet as it was then), the exclusions, and the cache of v
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 
@@ -17,26 +16,28 @@ from slamon.canonical import (
     exclusion_to_dict,
     inventory_from_dict,
     inventory_to_dict,
+    sha256_hex,
 )
 from slamon.model import Contract, ContractId, Exclusion, Fleet, Inventory, Micros
 from slamon.store import schema as t
 from slamon.store.sql import Part
 
 
-def _sha(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
-
-
 class Versions(Part):
     def record(self, fleet: Fleet, at: Micros) -> list[str]:
         """Store what changed since the last versions, effective from `at`. Returns what changed."""
         changes: list[str] = []
-        body = canonical_json(inventory_to_dict(fleet.inventory))
-        sha = _sha(body)
+        body: bytes | None = None
+        sha = fleet.inventory_sha256
+        if sha is None:
+            body = canonical_json(inventory_to_dict(fleet.inventory))
+            sha = sha256_hex(body)
         latest = self.conn.execute(
             sa.select(t.inventory_versions.c.sha256).order_by(t.inventory_versions.c.id.desc()).limit(1)
         ).scalar()
         if latest != sha:
+            if body is None:
+                body = canonical_json(inventory_to_dict(fleet.inventory))
             # values as parameters, never in the statement: SQLAlchemy caches compiled statements,
             # and a 20 MB inventory held by the cache for good is 20 MB of RSS
             self.conn.execute(
@@ -45,7 +46,7 @@ class Versions(Part):
             changes.append("inventory")
         for cid, contract in sorted(fleet.contracts.items()):
             body = canonical_json(contract_to_dict(contract))
-            sha = _sha(body)
+            sha = sha256_hex(body)
             latest = self.conn.execute(
                 sa.select(t.contract_versions.c.sha256)
                 .where(t.contract_versions.c.contract == cid)
@@ -74,7 +75,7 @@ class Versions(Part):
         seen: set[str] = set()
         for position, ex in enumerate(exclusions):
             body = canonical_json(exclusion_to_dict(ex))
-            sha = _sha(body)
+            sha = sha256_hex(body)
             seen.add(ex.id)
             old = stored.get(ex.id)
             if old is not None and old.sha256 == sha and old.position == position:
