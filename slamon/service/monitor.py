@@ -154,6 +154,7 @@ class Monitor:
         self._shown: dict[DeviceId, DeviceState] = {}
         self._last_part = 0
         self._round_devices: dict[ProbeKind, tuple[Fleet, list[Device]]] = {}
+        self._first_view: asyncio.Task[None] | None = None
 
     async def call(self, fn: Callable[[StoreTx], T], *, start_within: float | None = None) -> T:
         """Run `fn` in a write transaction, in order with the evidence (see Writer.call)."""
@@ -199,7 +200,8 @@ class Monitor:
         for live in self.state:
             self._flushed[live.device.id] = (live.horizon, live.carry)
             self._shown[live.device.id] = live.state_at(now)
-        await self.refresh_view()
+        # the first view is made while the first round runs: at 100,000 devices it is a second
+        self._first_view = asyncio.get_running_loop().create_task(self.refresh_view())
         logger.info("monitoring %d devices (%d resumed from the store)", len(self.state), len(resumes))
 
     async def _restore(self, resumes: Mapping[int, Resume]) -> None:
@@ -281,6 +283,9 @@ class Monitor:
     async def close(self, store_within: float = 2.0) -> bool:
         """Write what is in memory (the journal keeps what the store does not take within
         `store_within` seconds) and release the probers. True when everything reached the store."""
+        if self._first_view is not None and not self._first_view.done():
+            self._first_view.cancel()
+            await asyncio.gather(self._first_view, return_exceptions=True)
         with contextlib.suppress(RuntimeError):
             self._queue_flush()
         stored = await asyncio.to_thread(self.writer.close, store_within)

@@ -11,6 +11,8 @@ from slamon.model import DeviceId
 from slamon.store import schema as t
 from slamon.store.sql import Part, chunks
 
+WHOLE_TABLE_FROM = 5_000  # ids asked for at once past which the whole table is read
+
 
 class DeviceKeys(Part):
     def find(self, ids: Iterable[DeviceId]) -> dict[DeviceId, int]:
@@ -31,7 +33,11 @@ class DeviceKeys(Part):
         return self._lookup(t.device_keys.c.key, t.device_keys.c.device, keys)
 
     def _lookup(self, given: sa.Column[Any], wanted: sa.Column[Any], values: Iterable[Any]) -> dict[Any, Any]:
+        wanted_values = set(values)
+        if len(wanted_values) > WHOLE_TABLE_FROM:  # a fleet: one pass over the table beats 100 IN lists
+            rows = self.conn.exec_driver_sql(f"SELECT {given.name}, {wanted.name} FROM device_keys")  # noqa: S608
+            return {g: w for g, w in rows if g in wanted_values}
         found: dict[Any, Any] = {}
-        for part in chunks(sorted(set(values))):
+        for part in chunks(sorted(wanted_values)):
             found.update(tuple(r) for r in self.conn.execute(sa.select(given, wanted).where(given.in_(part))))
         return found
