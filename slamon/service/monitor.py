@@ -184,10 +184,10 @@ class Monitor:
             tx.versions.record(fleet, now)
             keys = tx.keys.ensure(fleet.inventory.devices)
             resumes = tx.timelines.resume_points(keys.values())
-            stored = tx.timelines.params()
-            # a device with a stored timeline but no resume point (history imported before
-            # resume points existed): rebuild it once from its results, which stores one
-            missing = [d for d, k in keys.items() if k in stored and k not in resumes]
+            # a device with a stored timeline but no resume point (history imported, or a
+            # timeline rebuilt): rebuild it once from its results, which stores one
+            without = tx.timelines.without_resume()
+            missing = [d for d, k in keys.items() if k in without]
             if missing:
                 rebuild_timelines(tx, fleet.inventory, fleet.contracts, missing, now)
                 resumes = tx.timelines.resume_points(keys.values())

@@ -148,6 +148,12 @@ class Timelines(Part):
             for r in self.conn.execute(sa.select(t.timelines.c.device, t.timelines.c.params))
         }
 
+    def without_resume(self) -> set[int]:
+        """The devices with a stored timeline but no resume point (history imported, or rebuilt,
+        before resume points were stored)."""
+        tl = t.timelines
+        return set(self.conn.execute(sa.select(tl.c.device).where(tl.c.resume.is_(None))).scalars())
+
     def meta(self, key: int) -> TimelineMeta | None:
         return self.metas([key]).get(key)
 
