@@ -61,13 +61,21 @@ class Evidence:
         return 200 + results + tails + 60 * (len(self.moves) + len(self.resumes))
 
 
+WRITE_SLICE = 10_000  # timelines written per statement batch: a fleet's first round is 100,000
+
+
 def apply(tx: StoreTx, evidence: Evidence) -> None:
-    """Write one unit of evidence in the caller's transaction."""
+    """Write one unit of evidence in the caller's transaction, a slice at a time (in order: a
+    device's later tail after its earlier one), so a round where a whole fleet changes does not
+    build every row of it in memory at once."""
     if evidence.results is not None and len(evidence.results):
         tx.results.append(evidence.results, evidence.part)
-    if evidence.tails:
-        tx.timelines.write_tails([(w.key, w.tail, w.since, w.params) for w in evidence.tails], at=evidence.at)
-    if evidence.moves:
-        tx.timelines.move_horizons([(m.key, m.horizon, m.last_failure) for m in evidence.moves])
-    if evidence.resumes:
-        tx.timelines.save_resumes(list(evidence.resumes))
+    for i in range(0, len(evidence.tails), WRITE_SLICE):
+        tails = evidence.tails[i : i + WRITE_SLICE]
+        tx.timelines.write_tails([(w.key, w.tail, w.since, w.params) for w in tails], at=evidence.at)
+    for i in range(0, len(evidence.moves), WRITE_SLICE):
+        tx.timelines.move_horizons(
+            [(m.key, m.horizon, m.last_failure) for m in evidence.moves[i : i + WRITE_SLICE]]
+        )
+    for i in range(0, len(evidence.resumes), WRITE_SLICE):
+        tx.timelines.save_resumes(list(evidence.resumes[i : i + WRITE_SLICE]))

@@ -33,11 +33,14 @@ class DeviceKeys(Part):
         return self._lookup(t.device_keys.c.key, t.device_keys.c.device, keys)
 
     def _lookup(self, given: sa.Column[Any], wanted: sa.Column[Any], values: Iterable[Any]) -> dict[Any, Any]:
-        wanted_values = set(values)
-        if len(wanted_values) > WHOLE_TABLE_FROM:  # a fleet: one pass over the table beats 100 IN lists
+        """The result is keyed by the caller's own objects (a fleet's ids are held once, not twice)."""
+        mine = {v: v for v in values}
+        if len(mine) > WHOLE_TABLE_FROM:  # a fleet: one pass over the table beats 100 IN lists
             rows = self.conn.exec_driver_sql(f"SELECT {given.name}, {wanted.name} FROM device_keys")  # noqa: S608
-            return {g: w for g, w in rows if g in wanted_values}
+            return {mine[g]: w for g, w in rows if g in mine}
         found: dict[Any, Any] = {}
-        for part in chunks(sorted(wanted_values)):
-            found.update(tuple(r) for r in self.conn.execute(sa.select(given, wanted).where(given.in_(part))))
+        for part in chunks(sorted(mine)):
+            found.update(
+                (mine[g], w) for g, w in self.conn.execute(sa.select(given, wanted).where(given.in_(part)))
+            )
         return found
