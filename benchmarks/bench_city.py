@@ -292,7 +292,7 @@ class Pace:
 
 
 def ticks(pace: Pace, stop: threading.Event) -> Iterator[float]:
-    """The wall times to send at; a slot missed while a request ran is skipped."""
+    """The wall times to send at; a slot that ended while a request ran is skipped."""
     k = 0
     while not stop.is_set():
         when = pace.first + k * pace.every + (pace.rng.uniform(0, pace.every) if pace.rng else 0.0)
@@ -302,7 +302,8 @@ def ticks(pace: Pace, stop: threading.Event) -> Iterator[float]:
         if left > 0 and stop.wait(left):
             return
         yield when
-        k = max(k + 1, math.floor((time.time() - pace.first) / pace.every) + 1)
+        # the next slot not yet over (its point may have passed while a request ran: sent late)
+        k = max(k + 1, math.floor((time.time() - pace.first) / pace.every))
 
 
 def scrape_loop(ns: FleetNamespace, port: int, pace: Pace, load: Load, stop: threading.Event) -> None:
@@ -363,6 +364,26 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
+def children(pid: int) -> tuple[float, float, float]:
+    """(RSS MiB, peak RSS MiB, CPU s) of a process's children (the month-to-date figures are
+    computed in one), live ones summed, plus the CPU of those it has reaped (cutime + cstime)."""
+    rss = hwm = cpu = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            rest = text[text.rfind(")") + 2 :].split()
+            if int(rest[1]) != pid:
+                continue
+            c_rss, c_hwm, c_cpu = proc_figures(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+        rss, hwm, cpu = rss + c_rss, max(hwm, c_hwm), cpu + c_cpu
+    text = Path(f"/proc/{pid}/stat").read_text()
+    rest = text[text.rfind(")") + 2 :].split()
+    return rss, hwm, cpu + (int(rest[13]) + int(rest[14])) / tick
+
+
 def sample_loop(pid: int, pace: Pace, load: Load, stop: threading.Event) -> None:
     prev: tuple[float, float] | None = None
     t0 = pace.t0
@@ -371,6 +392,7 @@ def sample_loop(pid: int, pace: Pace, load: Load, stop: threading.Event) -> None
             try:
                 rss, hwm, cpu = proc_figures(pid)
                 per_thread = thread_cpu(pid)
+                kids = children(pid)
             except OSError:
                 return  # the service is gone: the main thread notices
             now = time.time()
@@ -383,6 +405,9 @@ def sample_loop(pid: int, pace: Pace, load: Load, stop: threading.Event) -> None
                 "cpu_s": round(cpu, 2),
                 "cpu_share": round(share, 4),
                 "threads": len(per_thread),
+                "children_rss_mb": round(kids[0], 1),
+                "children_hwm_mb": round(kids[1], 1),
+                "children_cpu_s": round(kids[2], 2),
             }
             with load.lock:
                 load.samples.append(row)
@@ -877,6 +902,14 @@ def analyse(load: Load, run: dict[str, Any], args: argparse.Namespace, log_path:
         elapsed = samples[-1]["t_s"] - samples[0]["t_s"]
         cpu = samples[-1]["cpu_s"] - samples[0]["cpu_s"]
         shares = [s["cpu_share"] for s in samples if not math.isnan(s["cpu_share"])]
+        r["children"] = {
+            "cpu_s": round(samples[-1]["children_cpu_s"] - samples[0]["children_cpu_s"], 2),
+            "rss_max_mb": max(s["children_rss_mb"] for s in samples),
+            "hwm_max_mb": max(s["children_hwm_mb"] for s in samples),
+            "samples_with_a_child": sum(s["children_rss_mb"] > 0 for s in samples),
+            "samples": len(samples),
+            "service_plus_children_rss_max_mb": max(s["rss_mb"] + s["children_rss_mb"] for s in samples),
+        }
         r["cpu"] = {
             "seconds": round(cpu, 2),
             "over_s": round(elapsed, 1),
@@ -933,7 +966,7 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> str:
     if "scrape" not in res or "rounds" not in res:
         return "\n".join([*lines, json.dumps(res, indent=2, default=str)])
     sc, api, ro = res["scrape"], res["api"], res["rounds"]
-    rss, cpu = res.get("rss_mb", {}), res.get("cpu", {})
+    rss, cpu, ch = res.get("rss_mb", {}), res.get("cpu", {}), res.get("children", {})
     starts = res["starts"]
     known = starts[-1]
     cached = [s for s in starts[1:] if s["fleet_cache_entries_before"]]
@@ -1018,6 +1051,12 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> str:
         lines += [f"    {ln}" for ln in s["log"]]
     lines += [
         "",
+        (
+            f"children of the service (the month-to-date figures' process): {ch.get('cpu_s')} CPU-s over the load, "
+            f"RSS at most {ch.get('rss_max_mb')} MB when sampled (VmHWM {ch.get('hwm_max_mb')} MB), alive in "
+            f"{ch.get('samples_with_a_child')} of {ch.get('samples')} samples; service + "
+            f"children at most {ch.get('service_plus_children_rss_max_mb')} MB"
+        ),
         (
             f"backlog: max {ro['backlog_writes_max']:.0f} writes / {ro['backlog_rows_max']:.0f} rows waiting, oldest "
             f"{ro['backlog_oldest_age_max_s']:.1f} s (at the scrapes); store writes {ro['store_writes']}, failures "

@@ -458,10 +458,9 @@ def test_probe_json_lines_are_what_json_dumps_writes() -> None:
 )
 def test_probe_reads_back_from_the_cache_exactly_the_fleet_the_files_give(config: str) -> None:
     """Every field of every device, site, contract and exclusion survives the cache's form."""
+    from slamon.canonical import canonical_json, inventory_to_dict, sha256_hex
     from slamon.loaders.config import load_config
     from slamon.loaders.fleet import decode_fleet, encode_fleet, load_fleet
-
-    from slamon.canonical import canonical_json, inventory_to_dict, sha256_hex
 
     fleet = load_fleet(load_config(ROOT / config))
     again = decode_fleet(encode_fleet(fleet))
