@@ -33,7 +33,7 @@ import re
 import sys
 import tempfile
 import threading
-from collections.abc import Collection, Container, Iterator
+from collections.abc import Collection, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -41,7 +41,7 @@ from decimal import Decimal
 from enum import StrEnum
 from os import PathLike
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import ryml  # type: ignore[import-untyped]
 import yaml
@@ -474,34 +474,23 @@ class _Typing:
             raise Declined
         at += 1
         safe, is_safe, scalar, look = self.safe, self.is_safe, self.scalar, _LOOK
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key[:1] in look or " #" in key:
-                    known = safe.get(key)
-                    if not (is_safe(key) if known is None else known):
-                        self.key(key, at)
-                if isinstance(value, str):
-                    if value[:1] in look or " #" in value:
-                        known = safe.get(value)
-                        if not (is_safe(value) if known is None else known):
-                            node[key] = scalar(value, at)
-                    at += 1
-                elif isinstance(value, dict | list):
-                    at = self.walk(value, at, depth + 1)
-                else:
-                    at += 1
-        else:
-            for i, item in enumerate(node):
-                if isinstance(item, str):
-                    if item[:1] in look or " #" in item:
-                        known = safe.get(item)
-                        if not (is_safe(item) if known is None else known):
-                            node[i] = scalar(item, at)
-                    at += 1
-                elif isinstance(item, dict | list):
-                    at = self.walk(item, at, depth + 1)
-                else:
-                    at += 1
+        keyed = isinstance(node, dict)
+        entries: Iterable[tuple[Any, object]] = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in entries:
+            if keyed and (key[:1] in look or " #" in key):
+                known = safe.get(key)
+                if not (is_safe(key) if known is None else known):
+                    self.key(key, at)
+            if isinstance(value, str):
+                if value[:1] in look or " #" in value:
+                    known = safe.get(value)
+                    if not (is_safe(value) if known is None else known):
+                        node[key] = scalar(value, at)
+                at += 1
+            elif isinstance(value, dict | list):
+                at = self.walk(value, at, depth + 1)
+            else:
+                at += 1
         return at
 
 
