@@ -1,14 +1,20 @@
-"""Giving freed memory back to the system after the service's big transient work.
+"""The service's heap at city scale: freed memory given back, long-lived objects kept out of the
+garbage collector's full passes.
 
 A round of 100,000 devices builds and drops tens of megabytes at once (a view, its exposition,
 the rows of a write); glibc keeps freed heap pages for reuse, so the service's RSS would stay at its
 busiest moment's. `malloc_trim` returns them. Elsewhere (musl, macOS) this does nothing.
+
+The fleet and its live state are about a million objects that live as long as the service; every
+full collection walked them all, a pause of 0.2 s on the event loop (an API answer waiting behind
+it) two or three times a round. `settle` exempts them once they are built.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 from collections.abc import Callable
 
@@ -30,3 +36,15 @@ def _trimmer() -> Callable[[], None]:
 
 give_back = _trimmer()
 """Return freed heap memory to the system (a few milliseconds; call it off the event loop)."""
+
+
+def settle() -> None:
+    """Collect once, then keep every object alive now out of later full collections (gc.freeze):
+    call it when the long-lived state is built (after the first round, after a reload).
+
+    Frozen objects are still freed when their last reference goes; only a cycle among them would
+    wait for the next `settle`, which thaws them first. The collection itself (~0.15 s at 100,000
+    devices) replaces the automatic one that would have come within the round anyway."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

@@ -45,6 +45,7 @@ from slamon.model import (
     to_micros,
 )
 from slamon.probers import Prober, devices_for
+from slamon.service import memory
 from slamon.service.evidence import Evidence, HorizonMove, TailWrite
 from slamon.service.journal import Journal
 from slamon.service.metrics import FleetExposition
@@ -133,7 +134,11 @@ class Monitor:
         journal: Journal | None = None,
         writer: Writer | None = None,
         flush_every: timedelta = timedelta(minutes=1),
+        settle_heap: bool = False,
     ) -> None:
+        """`settle_heap`: once the first round after the start or a reload is done, exempt the
+        fleet's long-lived objects from the garbage collector's full passes (memory.settle; the
+        service's own heap policy, not a test's)."""
         self.fleet = fleet
         self.store = store
         self.clock = clock
@@ -155,6 +160,8 @@ class Monitor:
         self._last_part = 0
         self._round_devices: dict[ProbeKind, tuple[Fleet, list[Device]]] = {}
         self._first_view: asyncio.Task[None] | None = None
+        self._settle_heap = settle_heap
+        self._settled = False  # since the start or the last reload
 
     async def call(self, fn: Callable[[StoreTx], T], *, start_within: float | None = None) -> T:
         """Run `fn` in a write transaction, in order with the evidence (see Writer.call)."""
@@ -262,6 +269,7 @@ class Monitor:
                 if live is not None:
                     self._flushed[d.id] = (live.horizon, live.carry)
             await self.refresh_view()
+            self._settled = False
         logger.info(
             "inventory reloaded: %d devices (%d resumed from the store)", len(self.state), len(resumes)
         )
@@ -309,6 +317,9 @@ class Monitor:
         async with self._gate.round():
             await self._round(kind)
         await self.refresh_view()
+        if self._settle_heap and not self._settled:
+            self._settled = True
+            memory.settle()
 
     async def _round(self, kind: ProbeKind) -> None:
         prober, stats = self.probers[kind], self.stats[kind]

@@ -4,6 +4,7 @@ for every harness scenario; a round's deadline; an open outage's evidence kept c
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -194,3 +195,35 @@ async def test_a_restart_keeps_since_when_each_device_has_been_in_its_state(tmp_
     assert (switch.state_at(now), switch.since(now)) == (DeviceState.UP, to_micros(T0))
     await again.monitor.close()
     store.close()
+
+
+async def test_the_service_keeps_its_long_lived_objects_out_of_full_collections(tmp_path: Path) -> None:
+    """memory.settle runs once after the first round (and again after a reload): what lives then
+    (the fleet, its live state) is frozen, so the garbage collector's full passes no longer walk it."""
+    store = FlakyStore(f"sqlite:///{tmp_path / 'heap.db'}")
+    run = make_run(store, tmp_path / "journal")
+    run.monitor._settle_heap = True  # as serve() builds it
+
+    def tracked(obj: object) -> bool:  # in a generation the collector walks (not frozen)
+        return any(obj is o for o in gc.get_objects())
+
+    try:
+        await run.monitor.start()
+        live = next(iter(run.monitor.state))
+        assert tracked(live)
+        await run.monitor.run_round(ProbeKind.ICMP)
+        assert not tracked(live)
+        later = [object()]  # made after the first settle
+        run.clock.set(T0 + INTERVAL)
+        await run.monitor.run_round(ProbeKind.ICMP)
+        assert tracked(later)  # not every round: only after the start or a reload
+        await run.monitor.reload(run.fleet)
+        assert tracked(later)
+        run.clock.set(T0 + 2 * INTERVAL)
+        await run.monitor.run_round(ProbeKind.ICMP)
+        assert not tracked(later)
+        assert not tracked(live)
+        await run.monitor.close()
+    finally:
+        gc.unfreeze()
+        store.close()
