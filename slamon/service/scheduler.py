@@ -132,7 +132,14 @@ def schedule(
         )
     up = Upkeep(monitor, clock, figures, retention)
     upkeep: list[tuple[str, Callable[[], Awaitable[object]], Any, dict[str, Any]]] = [
-        ("flush", up.flush, IntervalTrigger(seconds=monitor.flush_every.total_seconds()), {}),
+        (
+            "flush",
+            up.flush,
+            IntervalTrigger(seconds=monitor.flush_every.total_seconds()),
+            # half a round after a round: a flush at 100,000 devices (every horizon and resume
+            # point) is tens of MB for a moment, and it would otherwise come with every other round
+            {"next_run_time": start + monitor.flush_every + up.shortest / 2},
+        ),
         ("view", up.view, IntervalTrigger(seconds=up.shortest.total_seconds()), {}),
         (
             "month-to-date figures",
