@@ -188,8 +188,10 @@ class Monitor:
         now = to_micros(self.clock.now())
 
         def load(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Resume], list[DeviceId]]:
-            tx.versions.record(fleet, now)
             keys = tx.keys.ensure(fleet.inventory.devices)
+            # the files may have changed while the service was down: a contract whose state
+            # settings changed has its timelines rebuilt (with new resume points) before they resume
+            sync_fleet(tx, fleet, now, keys)
             resumes = tx.timelines.resume_points(keys.values())
             # a device with a stored timeline but no resume point (history imported, or a
             # timeline rebuilt): rebuild it once from its results, which stores one
@@ -253,8 +255,10 @@ class Monitor:
             fresh = [d for d in fleet.inventory.devices.values() if self._needs_resume(fleet, d)]
 
             def record(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Resume]]:
-                sync_fleet(tx, fleet, now)  # records the versions; rebuilds timelines whose settings changed
                 keys = tx.keys.ensure(fleet.inventory.devices)
+                sync_fleet(
+                    tx, fleet, now, keys
+                )  # records the versions; rebuilds timelines whose settings changed
                 return keys, tx.timelines.resume_points(keys[d.id] for d in fresh)
 
             try:

@@ -67,25 +67,29 @@ def rebuild_timelines(
     return rebuilt
 
 
-def sync_fleet(tx: StoreTx, fleet: Fleet, at: Micros) -> list[DeviceId]:
+def sync_fleet(
+    tx: StoreTx, fleet: Fleet, at: Micros, keys: Mapping[DeviceId, int] | None = None
+) -> list[DeviceId]:
     """Record the files' fleet as the current version, and rebuild the timelines whose contract
-    changed how a timeline is built (down_after, up_after, degrade_after, stale_after).
+    changed how a timeline is built (down_after, up_after, degrade_after, stale_after). `keys`:
+    the fleet's device keys when the caller has ensured them already.
 
     Returns the devices whose timelines were rebuilt."""
     changes = tx.versions.record(fleet, at)
-    tx.keys.ensure(fleet.inventory.devices)
+    if keys is None:
+        keys = tx.keys.ensure(fleet.inventory.devices)
     if changes:
         logger.info("new versions: %s", ", ".join(changes))
     stored = tx.timelines.params()
     if not stored:
         return []
-    ids = tx.keys.ids(stored)
-    stale = [
+    wanted = {cid: params_json(EngineParams.from_terms(c.sla)) for cid, c in fleet.contracts.items()}
+    devices = fleet.inventory.devices
+    stale = sorted(
         device
-        for key, device in ids.items()
-        if device in fleet.inventory.devices
-        and stored[key] != params_json(engine_params(fleet.inventory, fleet.contracts, device))
-    ]
+        for device, key in keys.items()
+        if device in devices and key in stored and stored[key] != wanted[devices[device].contract]
+    )
     if stale:
         logger.info("rebuilding %d timelines: their contract's state settings changed", len(stale))
         rebuild_timelines(tx, fleet.inventory, fleet.contracts, stale, at)

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
-from slamon.model import DeviceId, DeviceState, Kpi, ProbeKind, to_micros
+from slamon.model import DeviceId, DeviceState, Kpi, ProbeKind, SlaTerms, to_micros
+from slamon.service.monitor import Monitor
 from slamon.service.web import create_app
 from tests.harness.flaky import FlakyStore
+from tests.harness.fleets import T0, fleet_of
 from tests.harness.scenarios import Scenario, camera_fails_and_recovers, flapping, site_power, switch_down
-from tests.service.drive import INTERVAL, PLAN, T0, make_run
+from tests.service.drive import INTERVAL, PLAN, make_run
 
 SCENARIOS = {
     "camera": camera_fails_and_recovers(PLAN, "SIM-S1W1C2"),
@@ -227,3 +229,42 @@ async def test_the_service_keeps_its_long_lived_objects_out_of_full_collections(
     finally:
         gc.unfreeze()
         store.close()
+
+
+async def test_a_restart_after_the_state_settings_changed_rebuilds_the_timelines(tmp_path: Path) -> None:
+    """down_after changed while the service was stopped: the start rebuilds the stored timelines
+    under the new setting before resuming them (as a reload or a statement would), so a
+    timeline never mixes the two."""
+    store = FlakyStore(f"sqlite:///{tmp_path / 'settings.db'}")
+    run = make_run(store, tmp_path / "journal")
+    await run.monitor.start()
+    for i in range(8):
+        if i == 3:
+            run.prober.silence("SIM-S1W1C1")  # two failed rounds: not down at down_after 3
+        if i == 5:
+            run.prober.restore("SIM-S1W1C1")
+        run.clock.set(T0 + i * INTERVAL)
+        await run.monitor.run_round(ProbeKind.ICMP)
+    await run.monitor.close()
+
+    def camera_outages() -> list[tuple[int, int]]:
+        with store.read() as tx:
+            key = tx.keys.find([DeviceId("SIM-S1W1C1")])[DeviceId("SIM-S1W1C1")]
+            span = tx.timelines.load([key], to_micros(T0), to_micros(T0 + 100 * INTERVAL))
+            return [(o.start, o.end) for o in span[key].outages]
+
+    assert camera_outages() == []
+    stricter = fleet_of(PLAN, SlaTerms(down_after=2))
+    again = make_run(store, tmp_path / "journal", clock=run.clock)
+    again.monitor = Monitor(
+        stricter,
+        store,
+        again.clock,
+        {ProbeKind.ICMP: again.prober},
+        {ProbeKind.ICMP: INTERVAL},
+        writer=again.writer,
+    )
+    await again.monitor.start()
+    assert camera_outages() == [(to_micros(T0 + 3 * INTERVAL), to_micros(T0 + 5 * INTERVAL))]
+    await again.monitor.close()
+    store.close()
