@@ -307,6 +307,9 @@ class Writer:
         with self._cond:
             self._queue.popleft()
             item.applied = True
+            # read back from the journal (kept from the last run, or let go of memory past its bound);
+            # a write only copied to the journal while it waited its turn is not a replay
+            from_disk = item.evidence is None
             self._memory -= item.nbytes if item.evidence is not None else 0
             item.evidence = None
             path, item.path = item.path, None
@@ -315,7 +318,7 @@ class Writer:
                 self._set_aside += 1
             else:
                 self._written += 1
-                if item.failures or path is not None:
+                if item.failures or from_disk:
                     self._replayed += 1
             if recovered:
                 self._failing = None

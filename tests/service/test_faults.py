@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -342,3 +343,28 @@ async def test_a_reload_during_a_store_outage_ends_with_the_ledger_of_a_reload_w
         return got  # type: ignore[return-value]
 
     assert await run_it("outage.db", True) == await run_it("reference.db", False)
+
+
+async def test_a_write_that_only_waited_its_turn_is_not_counted_as_a_replay(
+    flaky: FlakyStore, tmp_path: Path
+) -> None:
+    """slamon_store_replays_total counts writes retried after a failure or read back from the
+    journal, not the copy a healthy write gets on disk while it waits behind another."""
+    run = make_run(flaky, tmp_path / "journal")
+    await run.monitor.start()
+    started, gate = threading.Event(), threading.Event()
+
+    def hold(tx: object) -> None:  # a long write ahead of the rounds' (a compaction, say)
+        started.set()
+        gate.wait(10)
+
+    holding = asyncio.create_task(run.writer.call(hold))
+    await until(started.is_set)
+    await play(run, [0, 1], story())
+    await until(lambda: run.writer.status().journaled >= 2)  # they wait, copied to the journal
+    gate.set()
+    await holding
+    await run.monitor.flush()
+    status = run.writer.status()
+    assert (status.writes, status.replayed, flaky.refused) == (0, 0, 0)
+    await run.monitor.close()
