@@ -135,11 +135,13 @@ class FleetState:
     # --- the fleet --------------------------------------------------------------------------
 
     def reload(self, fleet: Fleet) -> None:
-        """Take a new inventory (SIGHUP): devices that remain keep their state."""
+        """Take a new inventory (SIGHUP): devices that remain keep their state. Devices are held
+        by id, the order views list them in (the same whether the fleet was parsed or cached)."""
         old = self._devices
         self._devices = {}
         by_contract = {cid: EngineParams.from_terms(c.sla) for cid, c in fleet.contracts.items()}
-        for d in fleet.inventory.devices.values():
+        devices = fleet.inventory.devices
+        for d in map(devices.__getitem__, sorted(devices)):
             params = by_contract[d.contract]
             live = old.get(d.id)
             if live is not None and live.params == params:

@@ -55,6 +55,14 @@ def _choices(q: Query, name: str, allowed: tuple[str, ...]) -> None:
             raise web.HTTPBadRequest(text=f"{name}: {value!r} is not one of {', '.join(allowed)}\n")
 
 
+def _cause_choices(q: Query) -> None:
+    for cause in sorted(q.get("cause", ())):
+        if cause.split(":")[0] not in CAUSE_KINDS:
+            raise web.HTTPBadRequest(
+                text=f"cause: {cause!r} is not device, upstream[:ID] or excluded[:CATEGORY]\n"
+            )
+
+
 def _instant(text: str, name: str) -> Micros:
     try:
         value = datetime.fromisoformat(text)
@@ -82,9 +90,13 @@ async def _off_loop(request: web.Request, fn: Callable[[], T]) -> T:
         ) from None
 
 
-def _json(body: object) -> web.Response:
+def json_response(body: object, status: int = 200) -> web.Response:
+    """JSON in UTF-8 with Chinese text as is (aiohttp's own escapes it as \\uXXXX)."""
     return web.Response(
-        body=json.dumps(body, ensure_ascii=False).encode(), content_type="application/json", charset="utf-8"
+        body=json.dumps(body, ensure_ascii=False).encode(),
+        status=status,
+        content_type="application/json",
+        charset="utf-8",
     )
 
 
@@ -99,14 +111,15 @@ async def devices(request: web.Request) -> web.Response:
     q = _query(request, DEVICE_FILTERS)
     _choices(q, "kind", tuple(k.value for k in DeviceKind))
     _choices(q, "state", tuple(s.value for s in DeviceState))
+    _cause_choices(q)
     view = request.app[MONITOR].view
     if view is None:
         raise web.HTTPServiceUnavailable(
             text="starting: no view of the fleet yet\n", headers={"Retry-After": "1"}
         )
     if len(view.devices) <= INLINE_DEVICES:
-        return _json(device_list(view, q))
-    return _json(await _off_loop(request, lambda: device_list(view, q)))
+        return json_response(device_list(view, q))
+    return json_response(await _off_loop(request, lambda: device_list(view, q)))
 
 
 def device_list(view: FleetView, q: Query) -> dict[str, Any]:
@@ -172,18 +185,14 @@ async def outages(request: web.Request) -> web.Response:
     start = _instant(from_text, "from") if from_text else end - 86_400 * SECOND
     if end <= start:
         raise web.HTTPBadRequest(text="to must be after from\n")
-    for cause in q.get("cause", ()):
-        if cause.split(":")[0] not in CAUSE_KINDS:
-            raise web.HTTPBadRequest(
-                text=f"cause: {cause!r} is not device, upstream[:ID] or excluded[:CATEGORY]\n"
-            )
+    _cause_choices(q)
     monitor = request.app[MONITOR]
     fleet = monitor.state.fleet
     missing = sorted(d for d in q.get("device", ()) if d not in fleet.inventory.devices)
     if missing:
         raise web.HTTPNotFound(text=f"no device {missing[0]!r}\n")
     store = monitor.store
-    return _json(await _off_loop(request, lambda: outage_report(store, fleet, q, start, end)))
+    return json_response(await _off_loop(request, lambda: outage_report(store, fleet, q, start, end)))
 
 
 def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micros) -> dict[str, Any]:
@@ -220,9 +229,9 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
             if o.end <= start or o.start >= end:
                 continue
             parts = attribute([(o.start, o.end)], covers, ancestors, contract.sla.upstream_grace)
-            causes = {
-                cause: sum(b - a for a, b in clip(ivs, start, end)) / SECOND for cause, ivs in parts.items()
-            }
+            inside = {cause: sum(b - a for a, b in clip(ivs, start, end)) for cause, ivs in parts.items()}
+            # a cause whose time all falls outside the window is not this window's
+            causes = {cause: us / SECOND for cause, us in inside.items() if us > 0}
             if "cause" in q and not any(_cause_matches(c, q["cause"]) for c in causes):
                 continue
             if len(out) >= MAX_OUTAGES:

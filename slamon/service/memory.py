@@ -21,6 +21,25 @@ from collections.abc import Callable
 logger = logging.getLogger(__name__)
 
 
+M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
+ARENAS = 2
+
+
+def limit_arenas() -> None:
+    """At most ARENAS malloc arenas for the whole process: glibc gives each thread that allocates
+    its own (up to 8 per core), and the writer, the reader and the render threads each keep a
+    fragmented one, tens of MB at city scale. Call it before the threads start."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        return
+    if mallopt is not None:
+        mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        mallopt.restype = ctypes.c_int
+        mallopt(M_ARENA_MAX, ARENAS)
+
+
 def _trimmer() -> Callable[[], None]:
     name = ctypes.util.find_library("c")
     try:

@@ -24,6 +24,7 @@ from slamon.loaders.config import Config, load_config
 from slamon.loaders.fleet import load_fleet, load_fleet_cached
 from slamon.model import Fleet, ProbeKind
 from slamon.probers import build_probers, devices_for
+from slamon.service import memory
 from slamon.service.journal import Journal
 from slamon.service.metrics import Figures
 from slamon.service.monitor import Monitor, default_journal
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 # what is left (the journal keeps the rest): a stop takes at most about 5 s
 STOP_WITHIN = 2.0
 STORE_WITHIN = 2.0
+HTTP_STOP_WITHIN = 1.0
 RETRY_RELOAD_S = 10
 # How long a thread may hold the interpreter's lock while another waits for it (Python's default is
 # 5 ms). An API read gives the lock up at every row its driver steps through and waits to take it
@@ -62,6 +64,7 @@ async def serve(
     `reload_pending()` says so) reloads the files once the service is up."""
     stop = stop or asyncio.Event()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    memory.limit_arenas()
     signals = _Signals(asyncio.get_running_loop(), stop)
     if reload_pending is not None and reload_pending():
         signals.hup_pending = True
@@ -101,7 +104,11 @@ async def _serve(
         logger.info("stopping before serving")
         return
     figures = Figures()
-    runner = web.AppRunner(create_app(monitor, clock, intervals, figures), access_log=None)
+    # a stop gives requests under way HTTP_STOP_WITHIN (aiohttp's default is a minute: a slow
+    # outages query against a database that is away would hold the stop, and the hand-over)
+    runner = web.AppRunner(
+        create_app(monitor, clock, intervals, figures), access_log=None, shutdown_timeout=HTTP_STOP_WITHIN
+    )
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     try:

@@ -84,4 +84,4 @@ async def healthz(request: web.Request) -> web.Response:
     monitor = request.app[MONITOR]
     intervals: dict[ProbeKind, timedelta] = request.app[INTERVALS]
     health = assess(monitor.stats, intervals, monitor.writer.status(), len(monitor.state), time.time())
-    return web.json_response(health.body, status=200 if health.healthy else 503)
+    return api.json_response(health.body, status=200 if health.healthy else 503)

@@ -95,6 +95,7 @@ async def test_a_device_tells_its_state_cause_and_since(served: tuple[Run, Any])
         ),
         ({"kind": "router"}, 400, "kind: 'router' is not one of camera, switch, link"),
         ({"state": "broken"}, 400, "state: 'broken' is not one of up, degraded, down, unknown"),
+        ({"cause": "weather"}, 400, "cause: 'weather' is not device, upstream[:ID] or excluded[:CATEGORY]"),
     ],
 )
 async def test_device_list_rejects(
