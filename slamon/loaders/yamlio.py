@@ -18,7 +18,8 @@ Three readers, fastest first, each trusted only where it gives PyYAML's answer:
    does: no tabs, CR, or other line breaks PyYAML knows and YAML 1.2 does not; no anchors,
    aliases, tags, directives, block scalars or complex keys; a node count equal to ryml's (a
    duplicated key collapses in JSON, so the counts differ). Anything else is declined, never guessed.
-2. libyaml through PyYAML (`CSafeLoader`) for the documents ryml declines.
+   Only documents of 64 KiB or more (inventories, big exclusion lists) are offered to it.
+2. libyaml through PyYAML (`CSafeLoader`) for the documents ryml declines, and the small ones.
 3. PyYAML's pure-Python loader when either fails, so that the message of a broken file (and its
    line) does not depend on which parser is installed.
 """
@@ -43,7 +44,6 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import ryml  # type: ignore[import-untyped]
 import yaml
 from yaml.constructor import SafeConstructor
 
@@ -173,9 +173,9 @@ def gc_paused() -> Iterator[None]:
 def load_yaml(path: str | PathLike[str], error: type[InputError] = InputError) -> object:
     """The document in `path`, or `error` naming the file, the line and the problem.
 
-    Read by rapidyaml when it reads the document exactly as PyYAML would, else by libyaml; a file
-    that fails either is parsed again by the pure-Python loader so that its message does not
-    depend on which parser took it.
+    Read by rapidyaml (from RAPID_FROM bytes) when it reads the document exactly as PyYAML would,
+    else by libyaml; a file that fails either is parsed again by the pure-Python loader so that
+    its message does not depend on which parser took it.
     """
     try:
         data = Path(path).read_bytes()
@@ -187,7 +187,8 @@ def load_yaml(path: str | PathLike[str], error: type[InputError] = InputError) -
         raise error(path, None, f"cannot read: {(exc.strerror or str(exc)).lower()}") from None
     with gc_paused():
         try:
-            return read_rapid(data)
+            if len(data) >= RAPID_FROM:
+                return read_rapid(data)
         except Declined:
             pass
         try:
@@ -296,16 +297,25 @@ _SCALARS = {
         _TIMESTAMP_TAG,
     )
 }
-_VAL, _MAP, _SEQ = ryml.VAL, ryml.MAP, ryml.SEQ
-_VAL_PLAIN, _KEY_PLAIN = ryml.VAL_PLAIN, ryml.KEY_PLAIN
+# smaller documents go straight to libyaml, quick at that size: a command that reads only small
+# files (`probe --once` with the fleet from its cache) does not import rapidyaml (~8 ms)
+RAPID_FROM = 64 * 1024
 _RYML_NOISE = re.compile(rb"ERROR: \[|\(detected here\)|^line=[0-9]+ col=[0-9]+")
 _RYML_LOCK = threading.Lock()
+
+
+@functools.cache
+def _ryml() -> Any:
+    import ryml  # type: ignore[import-untyped]
+
+    return ryml
 
 
 def read_rapid(data: bytes) -> object:
     """The document as PyYAML's safe loader (with slamon's checks) would give it, read by rapidyaml;
     Declined when that cannot be guaranteed, which includes every document PyYAML would refuse."""
     _screen(data)
+    ryml = _ryml()
     with _quiet_stderr():  # ryml prints each error on stderr before raising it
         try:
             tree = ryml.parse_in_arena(data)
@@ -315,7 +325,7 @@ def read_rapid(data: bytes) -> object:
                 if tree.num_children(root) != 1:
                     raise Declined
                 root = tree.first_child(root)
-            if not tree.type(root) & (_MAP | _SEQ | _VAL):
+            if not tree.type(root) & (ryml.MAP | ryml.SEQ | ryml.VAL):
                 raise Declined  # an empty document: PyYAML's own answer is quick
             body = ryml.emit_json(tree, root)
         except (ryml.ExceptionParse, ryml.ExceptionVisit, ryml.ExceptionBasic):
@@ -400,6 +410,13 @@ class _Typing:
 
     def __init__(self, tree: object) -> None:
         self.tree = tree
+        ryml = _ryml()
+        self.val, self.map_or_seq, self.val_plain, self.key_plain = (
+            ryml.VAL,
+            ryml.MAP | ryml.SEQ,
+            ryml.VAL_PLAIN,
+            ryml.KEY_PLAIN,
+        )
         self.safe: dict[str, bool] = {}  # text -> whether it is the same text whatever its style
         self.values: dict[tuple[str, str], object] = {}  # (tag, text) -> its (immutable) value
         self.numbers: dict[str, object] = {}  # JSON number text -> its value
@@ -452,9 +469,9 @@ class _Typing:
         if text[:1] in "+-." and _SPECIAL_FLOAT.match(text):
             raise Declined  # ryml may have rewritten it (`inf` as `.inf`)
         kind: int = self.tree.type(node)  # type: ignore[attr-defined]
-        if not kind & _VAL or kind & (_MAP | _SEQ):
+        if not kind & self.val or kind & self.map_or_seq:
             raise Declined  # not the node we counted to: never guess
-        if not kind & _VAL_PLAIN:
+        if not kind & self.val_plain:
             return text  # quoted: text as written
         value = self.plain_of.get(text, _ODD)
         if value is _ODD and text not in self.plain_of:
@@ -465,7 +482,7 @@ class _Typing:
 
     def key(self, key: str, node: int) -> None:
         """A key (not `is_safe`) must be text to PyYAML too."""
-        if _SPECIAL_FLOAT.match(key) or self.tree.type(node) & _KEY_PLAIN:  # type: ignore[attr-defined]
+        if _SPECIAL_FLOAT.match(key) or self.tree.type(node) & self.key_plain:  # type: ignore[attr-defined]
             raise Declined  # `1:`, `yes:`, `~:` are typed keys to PyYAML; `}:` is an error
 
     def walk(self, node: dict[str, object] | list[object], at: int, depth: int) -> int:
