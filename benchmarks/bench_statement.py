@@ -9,12 +9,12 @@ per device on average (5 min to 12 h, 1 in 20 lasting days) that also take down 
 the device, a 3-hour power cut of the first link inside an approved exclusion, and isolated failed
 probes at --fail-rate.
 
-The store is built without importing 446 million rows: the fleet is recorded (StoreTx.record_fleet,
+The store is built without importing 446 million rows: the fleet is recorded (tx.versions.record,
 as every command does), then for each device its one-minute ICMP results over the month are made
 in memory (make_history.device_results, the same function that writes the CSV) and turned into its
-timeline by the state engine (slamon.engine.timeline.build_timeline, the engine an import runs), stored with
-StoreTx.replace_timeline. Raw result blocks are not stored: a statement reads only timelines and
-outages. --check-import builds a second store from the same results written as CSV and imported
+timeline by the state engine (slamon.engine.timeline.build_timeline, the engine an import runs),
+stored with tx.timelines.replace. Raw result blocks are not stored: a statement reads only
+timelines and outages. --check-import builds a second store from the same results written as CSV and imported
 with `slamon import`, and checks that both give the same statement (hash and inputs digest);
 use it with a small fleet.
 
@@ -194,7 +194,7 @@ def build_store(args: argparse.Namespace, config_path: Path) -> dict[str, Any]:
     seconds = time.monotonic() - started
     log(f"store built in {seconds:.1f} s: {transitions:,} transitions, {outages:,} outages")
     return {
-        "method": "build_timeline + StoreTx.replace_timeline (no raw result blocks)",
+        "method": "build_timeline + tx.timelines.replace (no raw result blocks)",
         "seconds": round(seconds, 1),
         "results_per_device": len(times),
         "transitions": transitions,

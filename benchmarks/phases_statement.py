@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         with step("Store() (connect, schema check)"):
             store = Store(config.database)
         now = to_micros(datetime.now(UTC))
-        with step("record fleet (sync_fleet / record_fleet)"), store.begin() as tx:
+        with step("record fleet (sync_fleet)"), store.begin() as tx:
             record(tx, fleet, now)
         with step("gather (load timelines)"), store.begin() as tx:
             inp = gather(tx, args.contract, args.month)

@@ -2,10 +2,11 @@
 health (rounds, the store's backlog and failures).
 
 At 100,000 devices the per-device series are half a million lines. They are rendered once per
-round from the round's FleetView (service/views.py), in a thread, by a renderer that caches each
-device's label set, and kept as bytes, plain and gzipped: a scrape sends them as they are and adds
-only slamon's own metrics (a normal CollectorRegistry) and the month-to-date figures. The gzipped
-body is several gzip members, which HTTP clients (Prometheus among them) read as one stream.
+round from the round's FleetView (service/views.py), in a thread, a metric family at a time
+straight into gzip (each device's label set cached), and kept gzipped only: a scrape sends them as
+they are (decompressed for a client that does not take gzip) and adds only slamon's own metrics (a
+normal CollectorRegistry) and the month-to-date figures. The gzipped body is several gzip members,
+which HTTP clients (Prometheus among them) read as one stream.
 `promtool check metrics` passes on the joined output.
 """
 
