@@ -3,7 +3,8 @@ garbage collector's full passes.
 
 A round of 100,000 devices builds and drops tens of megabytes at once (a view, its exposition,
 the rows of a write); glibc keeps freed heap pages for reuse, so the service's RSS would stay at its
-busiest moment's. `malloc_trim` returns them. Elsewhere (musl, macOS) this does nothing.
+busiest moment's. `malloc_trim` returns them, and `limit_arenas` keeps each thread from holding
+a fragmented malloc arena of its own. Elsewhere (musl, macOS) both do nothing.
 
 The fleet and its live state are about a million objects that live as long as the service; every
 full collection walked them all, a pause of 0.2 s on the event loop (an API answer waiting behind

@@ -13,6 +13,7 @@ which HTTP clients (Prometheus among them) read as one stream.
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 import threading
 import zlib
@@ -31,6 +32,7 @@ from slamon.service.writer import WriterStatus
 
 LABELS = ("device", "kind", "site", "district", "contract")
 GZIP_LEVEL = 5
+CHUNK_LINES = 5_000
 
 
 def _escape(value: str) -> str:
@@ -87,11 +89,12 @@ class FleetExposition:
         return "".join(self.families(view))
 
     def families(self, view: FleetView) -> Iterator[str]:
-        """The exposition text of each metric family in turn (one pass over the devices each)."""
+        """The exposition text of each metric family in turn (one pass over the devices each), in
+        pieces."""
         devices = view.devices
         labels = [self._device_labels(v) for v in devices]
         pairs = list(zip(labels, devices, strict=True))
-        yield _family(
+        yield from _family(
             "slamon_device_up",
             "1 when the device answers (up or degraded), 0 when down; absent while unknown.",
             (
@@ -100,12 +103,12 @@ class FleetExposition:
                 if v.state is not DeviceState.UNKNOWN
             ),
         )
-        yield _family(
+        yield from _family(
             "slamon_device_state",
             "The device's current state: up, degraded, down or unknown.",
             (f'slamon_device_state{{{lb},state="{v.state.value}"}} 1' for lb, v in pairs),
         )
-        yield _family(
+        yield from _family(
             "slamon_device_cause",
             "Why a down device is down: device, upstream:<id> or excluded:<category>.",
             (
@@ -114,7 +117,7 @@ class FleetExposition:
                 if v.cause is not None
             ),
         )
-        yield _family(
+        yield from _family(
             "slamon_device_rtt_seconds",
             "Round-trip time of the latest reachability probe.",
             (
@@ -123,12 +126,12 @@ class FleetExposition:
                 if v.rtt_ms is not None and v.rtt_ms == v.rtt_ms
             ),
         )
-        yield _family(
+        yield from _family(
             "slamon_device_loss_ratio",
             "Share of the latest probe's echoes that got no reply.",
             (f"slamon_device_loss_ratio{{{lb}}} {v.loss:.4f}" for lb, v in pairs if v.loss is not None),
         )
-        yield _family(
+        yield from _family(
             "slamon_device_last_probe_timestamp_seconds",
             "When the latest reachability result was taken.",
             (
@@ -140,8 +143,13 @@ class FleetExposition:
         yield "\n".join([*_online_lines(_online_counts(view)), *_view_lines(view)]) + "\n"
 
 
-def _family(name: str, help_text: str, lines: Iterable[str]) -> str:
-    return "\n".join([f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *lines]) + "\n"
+def _family(name: str, help_text: str, lines: Iterable[str]) -> Iterator[str]:
+    """A family's text in pieces of CHUNK_LINES lines: the whole of one at 100,000 devices (a list of
+    its lines, their join and its encoding) was some 50 MB for a moment, beside the round's write."""
+    yield f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"
+    rest = iter(lines)
+    while chunk := list(itertools.islice(rest, CHUNK_LINES)):
+        yield "\n".join(chunk) + "\n"
 
 
 def _online_counts(view: FleetView) -> dict[tuple[str, str], list[int]]:
