@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 
 from slamon.engine.timeline import (
@@ -32,6 +33,7 @@ from slamon.engine.timeline import (
 from slamon.model import SECOND, Defect, Device, DeviceId, DeviceState, Fleet, Micros, ProbeResult, to_micros
 
 DEFAULT_SLACK: Micros = 120 * SECOND
+_PAIRS_KEPT = 64  # distinct result instants remembered (a round has one per probe kind)
 _NO_DETAIL: Mapping[str, object] = MappingProxyType({})  # shared: 100,000 devices need no empty dict each
 
 
@@ -130,6 +132,9 @@ class FleetState:
         self.slack = slack
         self._devices: dict[DeviceId, DeviceLive] = {}
         self.late = 0  # results older than a device's firm point: stored, not placed live
+        # (time, ok) -> (µs, ok): a round stamps its results with one instant, so 100,000 devices
+        # hold a few shared (at, ok) pairs in their tails instead of a pair and an int each (~40 MB)
+        self._pairs: dict[tuple[datetime, bool], tuple[Micros, bool]] = {}
         self.reload(fleet)
 
     # --- the fleet --------------------------------------------------------------------------
@@ -202,14 +207,20 @@ class FleetState:
         """Take a batch of results; returns the devices whose stored timeline must change."""
         since: dict[DeviceId, Micros | None] = {}
         newest: dict[DeviceId, Micros] = {}
+        pairs = self._pairs
         for r in results:
             live = self._devices.get(r.device)
             if live is None:
                 continue
-            at = to_micros(r.time)
+            pair = pairs.get((r.time, r.ok))
+            if pair is None:
+                if len(pairs) >= _PAIRS_KEPT:
+                    pairs.clear()
+                pair = pairs[r.time, r.ok] = (to_micros(r.time), r.ok)
+            at = pair[0]
             self._observe(live, r, at)
             start = live.carry.reach_last if live.carry else None
-            changed = self._reach(live, at, r.ok) if r.kind.is_reachability else self._video(live, at, r.ok)
+            changed = self._reach(live, pair) if r.kind.is_reachability else self._video(live, at, r.ok)
             if changed:
                 since.setdefault(r.device, start)
             newest[r.device] = max(at, newest.get(r.device, at))
@@ -229,8 +240,9 @@ class FleetState:
         else:
             live.defects = r.defects
 
-    def _reach(self, live: DeviceLive, at: Micros, ok: bool) -> bool:
-        """Add one reachability result; True when the tail changed beyond its horizon."""
+    def _reach(self, live: DeviceLive, pair: tuple[Micros, bool]) -> bool:
+        """Add one reachability result (at, ok); True when the tail changed beyond its horizon."""
+        at, ok = pair
         if live.carry is not None and at <= live.carry.reach_last:
             self.late += 1
             return False
@@ -242,9 +254,9 @@ class FleetState:
             and last < at <= last + live.params.stale_after
             and (not live.video or live.video[-1][0] <= last)  # no sample waits beyond the horizon
         ):
-            live.reach.append((at, ok))  # steady and on time: only the horizon moves
+            live.reach.append(pair)  # steady and on time: only the horizon moves
             return False
-        live.reach.append((at, ok))
+        live.reach.append(pair)
         if last is not None and at < last:
             live.reach.sort()
         if live.early_video and live.carry is None:

@@ -93,27 +93,29 @@ class FleetExposition:
         pieces."""
         devices = view.devices
         labels = [self._device_labels(v) for v in devices]
-        pairs = list(zip(labels, devices, strict=True))
         yield from _family(
             "slamon_device_up",
             "1 when the device answers (up or degraded), 0 when down; absent while unknown.",
             (
                 f"slamon_device_up{{{lb}}} {0 if v.state is DeviceState.DOWN else 1}"
-                for lb, v in pairs
+                for lb, v in zip(labels, devices, strict=True)
                 if v.state is not DeviceState.UNKNOWN
             ),
         )
         yield from _family(
             "slamon_device_state",
             "The device's current state: up, degraded, down or unknown.",
-            (f'slamon_device_state{{{lb},state="{v.state.value}"}} 1' for lb, v in pairs),
+            (
+                f'slamon_device_state{{{lb},state="{v.state.value}"}} 1'
+                for lb, v in zip(labels, devices, strict=True)
+            ),
         )
         yield from _family(
             "slamon_device_cause",
             "Why a down device is down: device, upstream:<id> or excluded:<category>.",
             (
                 f'slamon_device_cause{{{lb},cause="{_escape(v.cause)}"}} 1'
-                for lb, v in pairs
+                for lb, v in zip(labels, devices, strict=True)
                 if v.cause is not None
             ),
         )
@@ -122,21 +124,25 @@ class FleetExposition:
             "Round-trip time of the latest reachability probe.",
             (
                 f"slamon_device_rtt_seconds{{{lb}}} {v.rtt_ms / 1000:.6f}"
-                for lb, v in pairs
+                for lb, v in zip(labels, devices, strict=True)
                 if v.rtt_ms is not None and v.rtt_ms == v.rtt_ms
             ),
         )
         yield from _family(
             "slamon_device_loss_ratio",
             "Share of the latest probe's echoes that got no reply.",
-            (f"slamon_device_loss_ratio{{{lb}}} {v.loss:.4f}" for lb, v in pairs if v.loss is not None),
+            (
+                f"slamon_device_loss_ratio{{{lb}}} {v.loss:.4f}"
+                for lb, v in zip(labels, devices, strict=True)
+                if v.loss is not None
+            ),
         )
         yield from _family(
             "slamon_device_last_probe_timestamp_seconds",
             "When the latest reachability result was taken.",
             (
                 f"slamon_device_last_probe_timestamp_seconds{{{lb}}} {v.last_probe / SECOND:.3f}"
-                for lb, v in pairs
+                for lb, v in zip(labels, devices, strict=True)
                 if v.last_probe is not None
             ),
         )

@@ -41,6 +41,10 @@ from tests.harness.scenarios import (
     switch_down,
 )
 
+# real ICMP in a namespace (root): the same scenarios run without root, scripted, in test_monitor.py;
+# these are slow only as a whole (~15 s), which keeps `-m "not slow"` a loop under a minute
+pytestmark = pytest.mark.slow
+
 T0 = datetime(2025, 7, 10, 8, 0, tzinfo=UTC)
 INTERVAL = timedelta(seconds=60)
 PLAN = AddressPlan.grid(sites=2, switches=2, cameras=3)
