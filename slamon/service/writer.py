@@ -62,6 +62,7 @@ class _Item:
     path: Path | None = None  # its journal file, once written
     call: _Call | None = None
     failures: int = 0
+    held: bool = False  # it waited while the store was refusing writes
     applied: bool = False
     journaling: bool = False  # a thread is writing its journal file now
 
@@ -122,6 +123,7 @@ class Writer:
                 raise RuntimeError("the writer is closed")
             self._seq += 1
             item = _Item(self._seq, evidence.what, evidence.rows, evidence.nbytes, time.monotonic(), evidence)
+            item.held = self._failing is not None
             behind = bool(self._queue)
             self._queue.append(item)
             self._memory += item.nbytes
@@ -295,6 +297,8 @@ class Writer:
     def _failed(self, item: _Item, reason: str, message: str) -> None:
         with self._cond:
             item.failures += 1
+            for waiting in self._queue:
+                waiting.held = True
             self._failures[reason] += 1
             first = self._failing is None
             self._failing = message
@@ -307,8 +311,9 @@ class Writer:
         with self._cond:
             self._queue.popleft()
             item.applied = True
-            # read back from the journal (kept from the last run, or let go of memory past its bound);
-            # a write only copied to the journal while it waited its turn is not a replay
+            # held back by a refusing store, or read back from the journal (kept from the last run,
+            # or let go of memory past its bound); a write only copied to the journal while it
+            # waited its turn behind a healthy one is not a replay
             from_disk = item.evidence is None
             self._memory -= item.nbytes if item.evidence is not None else 0
             item.evidence = None
@@ -318,7 +323,7 @@ class Writer:
                 self._set_aside += 1
             else:
                 self._written += 1
-                if item.failures or from_disk:
+                if item.held or from_disk:
                     self._replayed += 1
             if recovered:
                 self._failing = None
