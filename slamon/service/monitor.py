@@ -256,9 +256,8 @@ class Monitor:
 
             def record(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Resume]]:
                 keys = tx.keys.ensure(fleet.inventory.devices)
-                sync_fleet(
-                    tx, fleet, now, keys
-                )  # records the versions; rebuilds timelines whose settings changed
+                # records the versions; rebuilds the timelines whose settings changed
+                sync_fleet(tx, fleet, now, keys)
                 return keys, tx.timelines.resume_points(keys[d.id] for d in fresh)
 
             try:

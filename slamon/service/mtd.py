@@ -16,10 +16,11 @@ from typing import Any
 
 from slamon.model import Kpi, Micros
 
-Figures = tuple[dict[str, dict[Kpi, float]], dict[tuple[str, str], dict[Kpi, float]]]
+# the rates by KPI per contract, and per (contract, district)
+Rates = tuple[dict[str, dict[Kpi, float]], dict[tuple[str, str], dict[Kpi, float]]]
 
 
-async def compute_in_child(database: str, now: Micros) -> Figures:
+async def compute_in_child(database: str, now: Micros) -> Rates:
     """Run the child; its figures, or StoreError/RuntimeError with what it said when it failed.
     Cancelling this kills the child."""
     proc = await asyncio.create_subprocess_exec(
@@ -43,7 +44,7 @@ async def compute_in_child(database: str, now: Micros) -> Figures:
     return _decode(json.loads(out))
 
 
-def _encode(figures: Figures) -> dict[str, Any]:
+def _encode(figures: Rates) -> dict[str, Any]:
     per_contract, per_district = figures
     return {
         "contract": {cid: {k.value: v for k, v in rates.items()} for cid, rates in per_contract.items()},
@@ -54,7 +55,7 @@ def _encode(figures: Figures) -> dict[str, Any]:
     }
 
 
-def _decode(doc: dict[str, Any]) -> Figures:
+def _decode(doc: dict[str, Any]) -> Rates:
     per_contract = {
         cid: {Kpi(k): float(v) for k, v in rates.items()} for cid, rates in doc["contract"].items()
     }

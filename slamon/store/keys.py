@@ -9,9 +9,7 @@ import sqlalchemy as sa
 
 from slamon.model import DeviceId
 from slamon.store import schema as t
-from slamon.store.sql import Part, chunks
-
-WHOLE_TABLE_FROM = 5_000  # ids asked for at once past which the whole table is read
+from slamon.store.sql import WHOLE_TABLE_FROM, Part, chunks
 
 
 class DeviceKeys(Part):

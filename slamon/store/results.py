@@ -284,7 +284,7 @@ class Results(Part):
         finally:
             cursor.close()
         counts = np.fromiter((len(d) // blk.RECORD.itemsize for d in data), np.int64, len(data))
-        records = np.frombuffer(b"".join(data), blk.RECORD)
+        records = blk.decode(b"".join(data))
         cols = ResultColumns(
             np.repeat(np.asarray(devices, np.int32), counts),
             np.repeat(np.asarray(kinds, np.uint8), counts),

@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 CHUNK = 900  # ids per IN (...) list, under every backend's parameter limit
+WHOLE_TABLE_FROM = 5_000  # ids asked for at once past which one pass over the whole table beats IN lists
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from slamon.engine.joining import NO_EDGE, Join, StoredEdge, join_tail
 from slamon.engine.timeline import Carry, Outage, OutageEnd, Timeline, Transition
 from slamon.model import DeviceState, Micros
 from slamon.store import schema as t
-from slamon.store.sql import Part, chunks
+from slamon.store.sql import WHOLE_TABLE_FROM, Part, chunks
 
 W = TypeVar("W")
 
@@ -254,7 +254,7 @@ class Timelines(Part):
         """Each device's resume carry and since when it has been in its state (None: not recorded)."""
         found: dict[int, tuple[Carry, Micros | None]] = {}
         wanted = set(keys)
-        if len(wanted) > 5_000:  # a fleet at start: one pass, rows as the driver gives them
+        if len(wanted) > WHOLE_TABLE_FROM:  # a fleet at start: one pass, rows as the driver gives them
             rows: Iterable[Any] = self.conn.exec_driver_sql(
                 "SELECT device, resume FROM timelines WHERE resume IS NOT NULL"
             ).all()
