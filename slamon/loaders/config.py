@@ -28,6 +28,10 @@ MAX_RETENTION = timedelta(days=3650)  # ten years of raw results
 MAX_INTERVAL = timedelta(days=1)  # between two rounds of a probe
 MAX_ICMP_COUNT = 10  # echo requests per device per round
 MAX_ICMP_RATE = 1_000_000  # echo requests per second: beyond what one host's stack sends
+MAX_SNMP_RETRIES = 10
+MAX_SNMP_CONCURRENCY = 10_000
+MAX_SNMP_REPETITIONS = 1_000
+REACHABILITY = ("both", "snmp", "icmp")
 DATABASE_HINT = "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
 LISTEN_HINT = "use HOST:PORT, e.g. 127.0.0.1:9108 or [::1]:9108"
 
@@ -47,8 +51,13 @@ class IcmpProbeConfig:
 @dataclass(frozen=True, slots=True)
 class SnmpProbeConfig:
     interval: timedelta = timedelta(seconds=60)
-    timeout: timedelta = timedelta(seconds=2)
+    timeout: timedelta = timedelta(seconds=2)  # per request; a poll is a few requests
     community_env: str = "SLAMON_SNMP_COMMUNITY"  # the NAME of the variable holding the community
+    community_file: Path | None = None  # or a file holding it (read at start and at each reload)
+    retries: int = 1  # a request without a reply is sent again this many times
+    concurrency: int = 100  # switches polled at once
+    max_repetitions: int = 25  # rows per column per GETBULK
+    reachability: str = "both"  # both | snmp | icmp: which probes say whether a switch answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +106,7 @@ def load_config(path: str | PathLike[str]) -> Config:
     retention = DEFAULT_RETENTION
     if "retention" in doc:
         retention = src.duration("retention", doc["retention"], maximum=MAX_RETENTION)
-    probes = _probes(src, doc.get("probes", {}))
+    probes = _probes(src, doc.get("probes", {}), base)
     journal = _journal(src, doc["journal"], base) if "journal" in doc else None
     return Config(
         path=Path(path).absolute(),
@@ -200,7 +209,52 @@ def _listen(src: Source, value: object) -> tuple[str, int]:
     return host, int(port)
 
 
-def _probes(src: Source, value: object) -> ProbesConfig:
+def _snmp(src: Source, value: object, base: Path) -> SnmpProbeConfig:
+    keys = (
+        "interval", "timeout", "community_env", "community_file", "retries", "concurrency",
+        "max_repetitions", "reachability",
+    )  # fmt: skip
+    snmp = src.mapping("probes.snmp", value, keys)
+    default = SnmpProbeConfig()
+    interval = _interval(src, "probes.snmp.interval", snmp, default.interval)
+    timeout = _within(src, "probes.snmp", "timeout", snmp, default.timeout, interval)
+    community_env = default.community_env
+    if "community_env" in snmp:
+        community_env = _env_name(src, "probes.snmp.community_env", snmp["community_env"])
+    community_file = None
+    if "community_file" in snmp:
+        text = src.text("probes.snmp.community_file", snmp["community_file"])
+        community_file = Path(os.path.normpath(base / text))
+        if not community_file.is_file():
+            src.fail(
+                "probes.snmp.community_file", f"{quote(text)} does not exist (looked for {community_file})"
+            )
+
+    def integer(key: str, default: int, maximum: int, minimum: int = 1) -> int:
+        if key not in snmp:
+            return default
+        return src.integer(f"probes.snmp.{key}", snmp[key], minimum=minimum, maximum=maximum)
+
+    reachability = default.reachability
+    if "reachability" in snmp:
+        reachability = src.text("probes.snmp.reachability", snmp["reachability"])
+        if reachability not in REACHABILITY:
+            src.fail(
+                "probes.snmp.reachability", f"{quote(reachability)} is not one of {', '.join(REACHABILITY)}"
+            )
+    return SnmpProbeConfig(
+        interval=interval,
+        timeout=timeout,
+        community_env=community_env,
+        community_file=community_file,
+        retries=integer("retries", default.retries, MAX_SNMP_RETRIES, minimum=0),
+        concurrency=integer("concurrency", default.concurrency, MAX_SNMP_CONCURRENCY),
+        max_repetitions=integer("max_repetitions", default.max_repetitions, MAX_SNMP_REPETITIONS),
+        reachability=reachability,
+    )
+
+
+def _probes(src: Source, value: object, base: Path) -> ProbesConfig:
     doc = src.mapping("probes", value, ("icmp", "snmp", "video"))
 
     icmp = src.mapping("probes.icmp", doc.get("icmp", {}), ("interval", "timeout", "count", "rate"))
@@ -214,13 +268,7 @@ def _probes(src: Source, value: object) -> ProbesConfig:
     if "rate" in icmp:
         rate = src.integer("probes.icmp.rate", icmp["rate"], minimum=1, maximum=MAX_ICMP_RATE)
 
-    snmp = src.mapping("probes.snmp", doc.get("snmp", {}), ("interval", "timeout", "community_env"))
-    snmp_default = SnmpProbeConfig()
-    snmp_interval = _interval(src, "probes.snmp.interval", snmp, snmp_default.interval)
-    snmp_timeout = _within(src, "probes.snmp", "timeout", snmp, snmp_default.timeout, snmp_interval)
-    community_env = snmp_default.community_env
-    if "community_env" in snmp:
-        community_env = _env_name(src, "probes.snmp.community_env", snmp["community_env"])
+    snmp_config = _snmp(src, doc.get("snmp", {}), base)
 
     video = src.mapping("probes.video", doc.get("video", {}), ("interval", "sample"))
     video_default = VideoProbeConfig()
@@ -229,7 +277,7 @@ def _probes(src: Source, value: object) -> ProbesConfig:
 
     return ProbesConfig(
         icmp=IcmpProbeConfig(interval=icmp_interval, timeout=icmp_timeout, count=count, rate=rate),
-        snmp=SnmpProbeConfig(interval=snmp_interval, timeout=snmp_timeout, community_env=community_env),
+        snmp=snmp_config,
         video=VideoProbeConfig(interval=video_interval, sample=sample),
     )
 
