@@ -321,8 +321,23 @@ def _probe_text(r: ProbeResult) -> str:
     rtt = "" if r.rtt_ms is None else f"{r.rtt_ms:.2f} ms"
     loss = "" if r.loss is None else f"loss {r.loss:.0%}"
     what = "ok" if r.ok else f"FAIL {r.error or ''}".strip()
-    extra = ",".join(sorted(d.value for d in r.defects))
+    extra = ",".join(sorted(d.value for d in r.defects)) or _ports_text(r.detail)
     return f"{r.device:<16} {r.kind.value:<5} {what:<24} {rtt:>10} {loss:>9} {extra}\n"
+
+
+def _ports_text(detail: Mapping[str, object]) -> str:
+    """An SNMP result in a line: ports up of ports, ports with a PoE fault, and a reboot."""
+    ports = detail.get("ports")
+    if not isinstance(ports, dict):
+        return ""
+    up = sum(1 for p in ports.values() if p.get("oper") == "up")
+    text = f"{up}/{len(ports)} ports up"
+    faults = [name for name, p in ports.items() if p.get("poe") in ("fault", "otherFault")]
+    if faults:
+        text += f", PoE fault on {', '.join(faults)}"
+    if "reboot" in detail:
+        text += ", rebooted"
+    return text
 
 
 async def _probe_once(config: Config, fleet: Fleet, clock: Clock, only: set[str]) -> list[ProbeResult]:
@@ -332,11 +347,14 @@ async def _probe_once(config: Config, fleet: Fleet, clock: Clock, only: set[str]
         else fleet.inventory.devices.values()
     )
     probers = build_probers(config, clock, chosen)  # IPv6 is checked only when one of them needs it
+    reach = config.probes.snmp.reachability
     results: list[ProbeResult] = []
     try:
         for kind, prober in probers.items():
             devices = (
-                [d for d in devices_for(fleet, kind) if d.id in only] if only else devices_for(fleet, kind)
+                [d for d in devices_for(fleet, kind, reach) if d.id in only]
+                if only
+                else devices_for(fleet, kind, reach)
             )
             async for batch in prober.round(devices):
                 results += batch

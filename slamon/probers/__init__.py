@@ -37,25 +37,48 @@ class Prober(Protocol):
 
 def build_probers(config: Config, clock: Clock, devices: Iterable[Device] = ()) -> dict[ProbeKind, Prober]:
     """The probers slamon.yaml asks for, by kind, checked against the devices they will probe.
-    Opening them is where a missing privilege shows up (IcmpUnavailable; for IPv6 only when a device
-    has an IPv6 address), so a service fails at start, not at its first round."""
+    Opening them is where a missing privilege or secret shows up (IcmpUnavailable, for IPv6 only
+    when a device has an IPv6 address; SnmpUnavailable when switches have `snmp` and no community
+    is set), so a service fails at start, not at its first round. SNMP only when switches have it."""
     from slamon.probers.icmp import IcmpProber
 
+    listed = devices if isinstance(devices, Sequence) else list(devices)
+    reachability = config.probes.snmp.reachability
     icmp = config.probes.icmp
     prober = IcmpProber(clock, timeout=icmp.timeout, count=icmp.count, rate=icmp.rate)
-    prober.check(devices)
-    return {ProbeKind.ICMP: prober}
+    prober.check(d for d in listed if pinged(d, reachability))
+    probers: dict[ProbeKind, Prober] = {ProbeKind.ICMP: prober}
+    switches = [d for d in listed if polled(d)]
+    if switches:
+        from slamon.probers.snmp import SnmpProber, settings_from
+
+        snmp = SnmpProber(clock, settings_from(config.probes.snmp))
+        snmp.check(switches)
+        probers[ProbeKind.SNMP] = snmp
+    return probers
 
 
-def devices_for(fleet: Fleet, kind: ProbeKind) -> list[Device]:
-    """Which devices a probe kind watches, by id: everyone answers ping; SNMP for switches that
-    have it; video for cameras with a stream. (Here, not in the service, so that `probe --once`
-    needs none of the service's imports.)"""
+def polled(device: Device) -> bool:
+    """Polled over SNMP: a switch that names its agent (`snmp:` in the inventory)."""
+    return device.kind is DeviceKind.SWITCH and device.snmp is not None
+
+
+def pinged(device: Device, reachability: str = "both") -> bool:
+    """Pinged: every device, but a polled switch when SNMP alone says whether it answers."""
+    return reachability != "snmp" or not polled(device)
+
+
+def devices_for(fleet: Fleet, kind: ProbeKind, reachability: str = "both") -> list[Device]:
+    """Which devices a probe kind watches, by id: everyone answers ping (but polled switches under
+    `reachability: snmp`); SNMP for switches that have it; video for cameras with a stream. (Here,
+    not in the service, so that `probe --once` needs none of the service's imports.)"""
     devices = fleet.inventory.devices.values()
     if kind is ProbeKind.ICMP:
+        if reachability == "snmp":
+            return sorted((d for d in devices if pinged(d, reachability)), key=_BY_ID)
         return sorted(devices, key=_BY_ID)
     if kind is ProbeKind.SNMP:
-        return sorted((d for d in devices if d.kind is DeviceKind.SWITCH and d.snmp), key=_BY_ID)
+        return sorted(filter(polled, devices), key=_BY_ID)
     return sorted((d for d in devices if d.kind is DeviceKind.CAMERA and d.stream), key=_BY_ID)
 
 

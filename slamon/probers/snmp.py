@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import count
@@ -33,6 +33,7 @@ from typing import ClassVar, cast
 
 from slamon.clock import Clock
 from slamon.errors import SlamonError
+from slamon.loaders.config import SnmpProbeConfig
 from slamon.model import Device, DeviceId, ProbeKind, ProbeResult
 from slamon.probers import snmp_mib
 from slamon.probers.snmp_reading import Index, Previous, Walked, read
@@ -76,6 +77,35 @@ class SnmpSettings:
     max_repetitions: int = 25
 
 
+def settings_from(config: SnmpProbeConfig, environ: Mapping[str, str] | None = None) -> SnmpSettings:
+    """The prober's settings, with the community read from its file or environment variable now
+    (at start and at each reload); SnmpUnavailable says how to set it when neither has it."""
+    if config.community_file is not None:
+        try:
+            text = config.community_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SnmpUnavailable(
+                f"probes.snmp.community_file: cannot read {config.community_file}: {exc}"
+            ) from None
+        if not text:
+            raise SnmpUnavailable(f"probes.snmp.community_file: {config.community_file} is empty")
+    else:
+        text = (os.environ if environ is None else environ).get(config.community_env, "")
+        if not text:
+            raise SnmpUnavailable(
+                f"switches have `snmp` in the inventory but the SNMP community is not set: export "
+                f"{config.community_env}=... (probes.snmp.community_env) or name a file in "
+                "probes.snmp.community_file"
+            )
+    return SnmpSettings(
+        community=text.encode("utf-8"),
+        timeout=config.timeout,
+        retries=config.retries,
+        concurrency=config.concurrency,
+        max_repetitions=config.max_repetitions,
+    )
+
+
 class _Transport(asyncio.DatagramProtocol):
     """One UDP socket; a reply goes to the request waiting on its source address."""
 
@@ -83,6 +113,7 @@ class _Transport(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.waiting: dict[tuple[str, int], tuple[int, asyncio.Future[Message]]] = {}
         self.stray = 0  # datagrams nobody waited for (late replies, unknown sources)
+        self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -108,6 +139,10 @@ class _Transport(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         logger.debug("snmp socket: %s", exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
 class SnmpProber:
@@ -149,11 +184,14 @@ class SnmpProber:
         for transport in self._transports.values():
             if transport.transport is not None:
                 transport.transport.close()
+                await transport.closed  # the socket is closed by then
         self._transports.clear()
 
     async def round(self, devices: Sequence[Device]) -> AsyncIterator[list[ProbeResult]]:
         """One result per switch, in batches as polls end; never raises for a failed switch."""
         at = self._clock.now()
+        for family in {_family(d) for d in devices}:  # before the workers, who share them
+            await self._transport(family)
         pending = iter(devices)
         done: list[ProbeResult] = []
         wake = asyncio.Event()
@@ -189,8 +227,7 @@ class SnmpProber:
     async def poll(self, device: Device, at: datetime) -> ProbeResult:
         """One switch, now; its result (ok or not) stamped `at`, the round's instant."""
         port = device.snmp.port if device.snmp is not None else 161
-        family = socket.AF_INET6 if ":" in device.address else socket.AF_INET
-        conversation = _Conversation(self, await self._transport(family), (device.address, port))
+        conversation = _Conversation(self, await self._transport(_family(device)), (device.address, port))
         try:
             walked = await conversation.walk()
         except PollFailed as exc:
@@ -213,6 +250,10 @@ class SnmpProber:
 
     def next_id(self) -> int:
         return next(self._ids) & 0x7FFFFFFF
+
+
+def _family(device: Device) -> int:
+    return socket.AF_INET6 if ":" in device.address else socket.AF_INET
 
 
 class _Conversation:

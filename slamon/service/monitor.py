@@ -135,10 +135,12 @@ class Monitor:
         writer: Writer | None = None,
         flush_every: timedelta = timedelta(minutes=1),
         settle_heap: bool = False,
+        reachability: str = "both",
     ) -> None:
         """`settle_heap`: once the first round after the start or a reload is done, exempt the
         fleet's long-lived objects from the garbage collector's full passes (memory.settle; the
-        service's own heap policy, not a test's)."""
+        service's own heap policy, not a test's). `reachability`: probes.snmp.reachability (which
+        devices ICMP rounds take)."""
         self.fleet = fleet
         self.store = store
         self.clock = clock
@@ -161,6 +163,7 @@ class Monitor:
         self._round_devices: dict[ProbeKind, tuple[Fleet, list[Device]]] = {}
         self._first_view: asyncio.Task[None] | None = None
         self._settle_heap = settle_heap
+        self.reachability = reachability
         self._settled = False  # since the start or the last reload
 
     async def call(self, fn: Callable[[StoreTx], T], *, start_within: float | None = None) -> T:
@@ -311,7 +314,7 @@ class Monitor:
         keep what it built for these addresses (and sorting 100,000 ids is not free)."""
         memo = self._round_devices.get(kind)
         if memo is None or memo[0] is not self.fleet:
-            memo = self._round_devices[kind] = (self.fleet, devices_for(self.fleet, kind))
+            memo = self._round_devices[kind] = (self.fleet, devices_for(self.fleet, kind, self.reachability))
         return memo[1]
 
     async def run_round(self, kind: ProbeKind) -> None:

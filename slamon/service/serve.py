@@ -87,7 +87,8 @@ async def _serve(
 ) -> None:
     # a missing ICMP privilege (IPv6 too, if a device needs it) fails here, before anything starts
     probers = build_probers(config, clock, fleet.inventory.devices.values())
-    intervals = {ProbeKind.ICMP: config.probes.icmp.interval}
+    every = {ProbeKind.ICMP: config.probes.icmp.interval, ProbeKind.SNMP: config.probes.snmp.interval}
+    intervals = {kind: every[kind] for kind in probers}
     store = Store(config.database)
     stack.callback(store.close)
     fatal: list[StoreError] = []
@@ -98,7 +99,16 @@ async def _serve(
         loop.call_soon_threadsafe(stop.set)
 
     writer = Writer(store, journal_for(config, store), on_fatal=on_fatal)
-    monitor = Monitor(fleet, store, clock, probers, intervals, writer=writer, settle_heap=True)
+    monitor = Monitor(
+        fleet,
+        store,
+        clock,
+        probers,
+        intervals,
+        writer=writer,
+        settle_heap=True,
+        reachability=config.probes.snmp.reachability,
+    )
     stack.push_async_callback(monitor.close, STORE_WITHIN)  # the last flush; the journal keeps the rest
     if not await _unless_stopped(monitor.start(), stop):
         logger.info("stopping before serving")
@@ -198,7 +208,9 @@ class _Reloads:
             fresh = await asyncio.to_thread(load_config, config.path)
             new_fleet = await asyncio.to_thread(self._load_fleet, fresh)
             for prober in self.monitor.probers.values():  # e.g. the first IPv6 device needs an IPv6 socket
-                prober.check(devices_for(new_fleet, prober.kind))
+                prober.check(devices_for(new_fleet, prober.kind, config.probes.snmp.reachability))
+            if ProbeKind.SNMP not in self.monitor.probers and devices_for(new_fleet, ProbeKind.SNMP):
+                logger.warning("reload: switches now have `snmp`; SNMP polling starts at the next restart")
         except SlamonError as exc:
             logger.error("reload refused, still monitoring the previous inventory: %s", exc)
             return
