@@ -43,6 +43,7 @@ from slamon.model import (
     SnmpTarget,
     Tier,
     UnknownCountsAs,
+    Uplink,
     to_micros,
 )
 
@@ -156,7 +157,7 @@ def site_from_dict(data: object) -> Site:
 
 
 def device_to_dict(device: Device) -> JsonDict:
-    return {
+    out: JsonDict = {
         "id": device.id,
         "kind": device.kind.value,
         "address": device.address,
@@ -169,6 +170,9 @@ def device_to_dict(device: Device) -> JsonDict:
         "in_service": _optional_instant(device.in_service),
         "out_of_service": _optional_instant(device.out_of_service),
     }
+    if device.uplink is not None:  # absent when none: inventories without uplinks keep their hash
+        out["uplink"] = {"switch": device.uplink.switch, "port": device.uplink.port}
+    return out
 
 
 def device_from_dict(data: object) -> Device:
@@ -178,6 +182,10 @@ def device_from_dict(data: object) -> Device:
         s = _dict(d["snmp"])
         snmp = SnmpTarget(version=_str(s["version"]), port=_int(s["port"]))
     parent = _optional_str(d["parent"])
+    uplink: Uplink | None = None
+    if d.get("uplink") is not None:
+        u = _dict(d["uplink"])
+        uplink = Uplink(switch=DeviceId(_str(u["switch"])), port=_str(u["port"]))
     return Device(
         id=DeviceId(_str(d["id"])),
         kind=DeviceKind(_str(d["kind"])),
@@ -190,6 +198,7 @@ def device_from_dict(data: object) -> Device:
         snmp=snmp,
         in_service=_parse_optional_instant(d["in_service"]),
         out_of_service=_parse_optional_instant(d["out_of_service"]),
+        uplink=uplink,
     )
 
 

@@ -160,6 +160,17 @@ class SnmpTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class Uplink:
+    """The switch port a device hangs off: `port` is the port's ifName, or its ifIndex as digits."""
+
+    switch: DeviceId
+    port: str
+
+    def __str__(self) -> str:
+        return f"{self.switch}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     id: DeviceId
     kind: DeviceKind
@@ -172,6 +183,7 @@ class Device:
     snmp: SnmpTarget | None = None
     in_service: datetime | None = None  # aware UTC; None: since forever
     out_of_service: datetime | None = None  # aware UTC, exclusive; None: still in service
+    uplink: Uplink | None = None  # the switch port behind it (SNMP port evidence)
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,8 +157,10 @@ def test_inventory_dict(inventory: Inventory) -> None:
         "snmp": None,
         "in_service": "2025-05-31T16:00:00Z",
         "out_of_service": None,
+        "uplink": {"switch": "YJ-SW001", "port": "Gi0/5"},
     }
     assert devices["YJ-SW001"]["snmp"] == {"version": "2c", "port": 1161}
+    assert "uplink" not in devices["MIN-C0001"]  # only when given: older inventories keep their hash
 
 
 def test_exclusion_dict(inventory: Inventory, contracts: dict[ContractId, Contract]) -> None:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only by the paths that o
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = "slamon-fleet-columns/1"  # part of the key: an entry of another form is never read
+CACHE_FORMAT = "slamon-fleet-columns/2"  # part of the key: an entry of another form is never read
 _FIELDS = tuple(f.name for f in fields(Device))  # a column each, runs of canonical values, except:
 _PLAIN = ("id", "address")  # different for every device: plain lists
 _TEXT = ("site", "contract", "parent")  # ids (or None) read back as they are, not through canonical.py
@@ -78,7 +78,7 @@ def encode_fleet(fleet: Fleet) -> str:
             continue
         runs: list[list[object]] = []
         for d in devices:
-            value = d[name]
+            value = d.get(name)  # (uplink: only when given)
             if runs and runs[-1][0] == value:
                 runs[-1][1] += 1  # type: ignore[operator]
             else:

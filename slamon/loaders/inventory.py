@@ -44,6 +44,7 @@ from slamon.model import (
     Site,
     SiteId,
     SnmpTarget,
+    Uplink,
 )
 from slamon.units import quote, quote_short
 
@@ -59,12 +60,14 @@ DEVICE_FIELDS = (
     "snmp",
     "in_service",
     "out_of_service",
+    "uplink",
 )
 SITE_FIELDS = ("id", "name", "district", "area")
 CSV_COLUMNS = (*DEVICE_FIELDS, "site_name", "site_district", "site_area")
 CSV_REQUIRED = ("id", "kind", "address", "site", "contract", "site_name", "site_district", "site_area")
 SERVICE_TIME_HINT = "use a date like 2025-06-01 or an instant like 2025-06-01T08:00:00+08:00"
 
+MAX_PORT_NAME = 64  # an ifName (SNMP's DisplayString is at most 255; switches use ~10)
 MAX_CHANNELS = 1000  # video channels of one device (an NVR has up to a few hundred)
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -216,6 +219,8 @@ def _read_csv(src: Source, text: str) -> tuple[dict[SiteId, Site], list[_Row]]:
             values["channels"] = _csv_channels(src, at("channels"), given["channels"])
         if "snmp" in given:
             values["snmp"] = _csv_snmp(src, at("snmp"), given["snmp"])
+        if "uplink" in given:
+            values["uplink"] = _csv_uplink(src, at("uplink"), given["uplink"])
         rows.append(_Row(values, at, f"on line {start}"))
     return sites, rows
 
@@ -282,6 +287,13 @@ def _csv_snmp(src: Source, where: str, cell: str) -> SnmpTarget:
     return SnmpTarget(version=match[1], port=int(match[2]) if match[2] else 161)
 
 
+def _csv_uplink(src: Source, where: str, cell: str) -> dict[str, object]:
+    switch, sep, port = cell.partition(":")
+    if not sep or not switch.strip() or not port.strip():
+        src.fail(where, f"{quote(cell)} is not an uplink (use SWITCH:PORT, e.g. YJ-SW001:Gi0/5)")
+    return {"switch": switch.strip(), "port": port.strip()}
+
+
 # --- checks shared by both forms ----------------------------------------------------------------
 
 
@@ -307,6 +319,10 @@ class _Checker:
             if device.parent is not None and device.parent not in devices:
                 self.src.fail(self.ids[device.id].at("parent"), f"unknown device {quote(device.parent)}")
         self.check_cycles(devices)
+        for device in devices.values():
+            problem = uplink_problem(devices, device)
+            if problem is not None:
+                self.src.fail(self.ids[device.id].at("uplink"), problem)
         return Inventory(sites=self.sites, devices=devices)
 
     def device(self, row: _Row) -> Device:
@@ -354,6 +370,7 @@ class _Checker:
             if kind is not DeviceKind.SWITCH:
                 src.fail(at("snmp"), "only switches have snmp settings")
             snmp = self.snmp(at("snmp"), values["snmp"])
+        uplink = self.uplink(at("uplink"), values["uplink"]) if "uplink" in values else None
         zone = self.zone(contract.timezone)
         in_service = self.service_time(at("in_service"), values.get("in_service"), zone)
         out_of_service = self.service_time(at("out_of_service"), values.get("out_of_service"), zone)
@@ -371,7 +388,24 @@ class _Checker:
             snmp=snmp,
             in_service=in_service,
             out_of_service=out_of_service,
+            uplink=uplink,
         )
+
+    def uplink(self, where: str, value: object) -> Uplink:
+        """`{switch: ID, port: NAME}`; a port given as a number is an ifIndex."""
+        fields = self.src.mapping(where, value, ("switch", "port"), required=("switch", "port"))
+        switch = DeviceId(self.src.ident(key_path(where, "switch"), fields["switch"]))
+        port = fields["port"]
+        if isinstance(port, int) and not isinstance(port, bool):
+            if not 1 <= port <= 2**31 - 1:
+                self.src.fail(key_path(where, "port"), f"{port} is not an ifIndex (use 1 to 2147483647)")
+            return Uplink(switch, str(port))
+        text = self.src.text(key_path(where, "port"), port).strip()
+        if not text or len(text) > MAX_PORT_NAME:
+            self.src.fail(
+                key_path(where, "port"), f"{quote(text)} is not a port name (1 to {MAX_PORT_NAME} characters)"
+            )
+        return Uplink(switch, text)
 
     def address(self, row: _Row) -> str:
         """Normalised text, so that `::1` and `0:0::1` are seen as the same address."""
@@ -448,6 +482,27 @@ class _Checker:
                 on_path.add(current)
                 current = devices[current].parent
             done.update(path)
+
+
+def uplink_problem(devices: Mapping[DeviceId, Device], device: Device) -> str | None:
+    """Why a device's uplink is wrong, or None: it must name a switch this device depends on (its
+    parent or an ancestor), or the port evidence would be another chain's."""
+    uplink = device.uplink
+    if uplink is None:
+        return None
+    switch = devices.get(uplink.switch)
+    if switch is None:
+        return f"unknown switch {quote(uplink.switch)}"
+    if switch.kind is not DeviceKind.SWITCH:
+        return f"{quote(uplink.switch)} is a {switch.kind.value}, not a switch"
+    parent = device.parent
+    seen = 0
+    while parent is not None and seen <= len(devices):
+        if parent == uplink.switch:
+            return None
+        parent = devices[parent].parent if parent in devices else None
+        seen += 1
+    return f"switch {quote(uplink.switch)} is not this device's parent or an ancestor (set parent: {uplink.switch})"
 
 
 def is_stream_url(text: str) -> bool:
@@ -541,10 +596,47 @@ class _Quick:
                 return None
         if _has_cycle(dict(zip(ids, parents, strict=True))):
             return None
+        uplinks = self.uplinks(c["uplink"])
+        if uplinks is None:
+            return None
         made = map(
-            Device, ids, kinds, addresses, sites, contract_ids, parents, counts, streams, snmps, ins, outs
+            Device,
+            ids,
+            kinds,
+            addresses,
+            sites,
+            contract_ids,
+            parents,
+            counts,
+            streams,
+            snmps,
+            ins,
+            outs,
+            uplinks,
         )
-        return dict(zip(ids, made, strict=True))
+        devices = dict(zip(ids, made, strict=True))
+        if any(uplinks) and any(uplink_problem(devices, d) for d in devices.values() if d.uplink):
+            return None
+        return devices
+
+    def uplinks(self, values: list[object]) -> list[object] | None:
+        """Each uplink given, read as the exact path reads it, once per distinct value."""
+        if not any(values):
+            return values
+        seen: dict[object, object] = {}
+        out: list[object] = []
+        for value in values:
+            if value is None:
+                out.append(None)
+                continue
+            key = _hashable(value)
+            if key not in seen:
+                try:
+                    seen[key] = self.exact.uplink("", value)
+                except InventoryError:
+                    return None
+            out.append(seen[key])
+        return out
 
     def streams(self, values: list[object], kinds: list[DeviceKind]) -> list[object] | None:
         """Given only for cameras, and each a stream URL."""
@@ -691,6 +783,14 @@ def _quick_csv(text: str, contracts: Mapping[ContractId, Contract]) -> Inventory
                 if parsed[cell] is None:
                     return None
                 snmps[i] = parsed[cell]
+    if "uplink" in table:
+        uplinks = columns["uplink"]
+        for i, cell in enumerate(table["uplink"]):
+            if cell:
+                switch, sep, port = cell.partition(":")
+                if not sep or not switch.strip() or not port.strip():
+                    return None
+                uplinks[i] = {"switch": switch.strip(), "port": port.strip()}
     devices = _Quick(sites, contracts).devices(columns, count)
     return None if devices is None else Inventory(sites=sites, devices=devices)
 

@@ -25,6 +25,7 @@ from slamon.model import (
     Site,
     SiteId,
     SnmpTarget,
+    Uplink,
 )
 from tests.conftest import TESTDATA
 
@@ -151,6 +152,19 @@ REJECTS = [
     ("csv-site-id-too-long.csv", f"line 4, column site: '{'S' * 40}'… is 101 characters long (at most 100)"),
     ("csv-channels-too-many.csv", "line 4, column channels: 1001 must be at most 1,000"),
     ("csv-channels-huge.csv", f"line 4, column channels: '{'1' * 40}'… must be at most 1,000"),
+    ("uplink-unknown-switch.yaml", "devices[2].uplink: unknown switch 'YJ-SW009'"),
+    ("uplink-not-a-switch.yaml", "devices[2].uplink: 'YJ-LINK01' is a link, not a switch"),
+    ("uplink-port-zero.yaml", "devices[2].uplink.port: 0 is not an ifIndex (use 1 to 2147483647)"),
+    ("uplink-no-port.yaml", "devices[2].uplink.port: missing (required)"),
+    (
+        "uplink-not-ancestor.yaml",
+        "devices[3].uplink: switch 'YJ-SW002' is not this device's parent or an ancestor "
+        "(set parent: YJ-SW002)",
+    ),
+    (
+        "csv-uplink-no-colon.csv",
+        "line 4, column uplink: 'YJ-SW001-Gi0/5' is not an uplink (use SWITCH:PORT, e.g. YJ-SW001:Gi0/5)",
+    ),
 ]
 
 
@@ -226,6 +240,9 @@ def test_good_yaml(contracts: dict[ContractId, Contract]) -> None:
         t is None or t.tzinfo is UTC for dev in d.values() for t in (dev.in_service, dev.out_of_service)
     )
     assert [a.id for a in inventory.ancestors(DeviceId("YJ-C0002"))] == ["YJ-SW002", "YJ-LINK01"]
+    assert camera.uplink == Uplink(DeviceId("YJ-SW001"), "Gi0/5")
+    assert d["YJ-C0002"].uplink == Uplink(DeviceId("YJ-SW002"), "3")  # `port: 3`: the ifIndex, as text
+    assert d["MIN-C0001"].uplink is None
 
 
 def test_csv_is_the_same_inventory(contracts: dict[ContractId, Contract]) -> None:
