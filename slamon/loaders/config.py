@@ -58,6 +58,7 @@ class SnmpProbeConfig:
     concurrency: int = 100  # switches polled at once
     max_repetitions: int = 25  # rows per column per GETBULK
     reachability: str = "both"  # both | snmp: whether polled switches are pinged too
+    traps: tuple[str, int] | None = None  # where to listen for traps (host, UDP port); None: off
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,33 +187,33 @@ def _contract_files(src: Source, value: object, base: Path) -> tuple[Path, ...]:
     return tuple(files)
 
 
-def _listen(src: Source, value: object) -> tuple[str, int]:
-    text = src.text("listen", value)
+def _listen(src: Source, value: object, where: str = "listen") -> tuple[str, int]:
+    text = src.text(where, value)
     if text.startswith("["):
         host, sep, port = text[1:].partition("]:")
         if not sep:
-            src.fail("listen", f"{quote(text)} is not host:port ({LISTEN_HINT})")
+            src.fail(where, f"{quote(text)} is not host:port ({LISTEN_HINT})")
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            src.fail("listen", f"{quote(host)} is not an IPv6 address ({LISTEN_HINT})")
+            src.fail(where, f"{quote(host)} is not an IPv6 address ({LISTEN_HINT})")
     else:
         host, sep, port = text.rpartition(":")
         if not sep or not host:
-            src.fail("listen", f"{quote(text)} is not host:port ({LISTEN_HINT})")
+            src.fail(where, f"{quote(text)} is not host:port ({LISTEN_HINT})")
         if ":" in host:
-            src.fail("listen", f"put an IPv6 address in brackets, e.g. [{host}]:{port}")
+            src.fail(where, f"put an IPv6 address in brackets, e.g. [{host}]:{port}")
         if not _HOSTNAME.fullmatch(host):
-            src.fail("listen", f"{quote(host)} is not a host name or address ({LISTEN_HINT})")
+            src.fail(where, f"{quote(host)} is not a host name or address ({LISTEN_HINT})")
     if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
-        src.fail("listen", f"{quote(port)} is not a port (use 1 to 65535)")
+        src.fail(where, f"{quote(port)} is not a port (use 1 to 65535)")
     return host, int(port)
 
 
 def _snmp(src: Source, value: object, base: Path) -> SnmpProbeConfig:
     keys = (
         "interval", "timeout", "community_env", "community_file", "retries", "concurrency",
-        "max_repetitions", "reachability",
+        "max_repetitions", "reachability", "traps",
     )  # fmt: skip
     snmp = src.mapping("probes.snmp", value, keys)
     default = SnmpProbeConfig()
@@ -242,7 +243,9 @@ def _snmp(src: Source, value: object, base: Path) -> SnmpProbeConfig:
             src.fail(
                 "probes.snmp.reachability", f"{quote(reachability)} is not one of {', '.join(REACHABILITY)}"
             )
+    traps = _listen(src, snmp["traps"], "probes.snmp.traps") if "traps" in snmp else None
     return SnmpProbeConfig(
+        traps=traps,
         interval=interval,
         timeout=timeout,
         community_env=community_env,

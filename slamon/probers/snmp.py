@@ -157,6 +157,7 @@ class SnmpProber:
         self._ids = count(int.from_bytes(os.urandom(2), "big"))
         self._previous: dict[DeviceId, Previous] = {}
         self.errors: dict[str, int] = {}  # failed polls by reason (a metric)
+        self.busy: set[DeviceId] = set()  # switches being polled now (a trap's poll skips them)
         self.requests = 0
         self.varbinds = 0
 
@@ -228,6 +229,7 @@ class SnmpProber:
         """One switch, now; its result (ok or not) stamped `at`, the round's instant."""
         port = device.snmp.port if device.snmp is not None else 161
         conversation = _Conversation(self, await self._transport(_family(device)), (device.address, port))
+        self.busy.add(device.id)
         try:
             walked = await conversation.walk()
         except PollFailed as exc:
@@ -235,6 +237,7 @@ class SnmpProber:
             self.errors[conversation.reason] = self.errors.get(conversation.reason, 0) + 1
             return ProbeResult(device.id, ProbeKind.SNMP, at, False, loss=conversation.loss, error=reason)
         finally:
+            self.busy.discard(device.id)
             self.requests += conversation.requests
             self.varbinds += conversation.varbinds
         detail, self._previous[device.id] = read(walked, self._previous.get(device.id))

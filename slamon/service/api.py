@@ -13,12 +13,23 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from slamon.billing.causes import attribute, covers_for
+from slamon.billing.causes import DEVICE, attribute, covers_for
 from slamon.billing.intervals import clip
 from slamon.engine.timeline import Outage
 from slamon.errors import StoreError
-from slamon.model import SECOND, Device, DeviceKind, DeviceState, Fleet, Micros, from_micros, to_micros
+from slamon.model import (
+    SECOND,
+    Device,
+    DeviceId,
+    DeviceKind,
+    DeviceState,
+    Fleet,
+    Micros,
+    from_micros,
+    to_micros,
+)
 from slamon.service.keys import CLOCK, MONITOR, READER
+from slamon.service.ports import SwitchPorts, port_fault
 from slamon.service.views import DeviceView, FleetView
 from slamon.store import Store
 
@@ -117,14 +128,15 @@ async def devices(request: web.Request) -> web.Response:
         raise web.HTTPServiceUnavailable(
             text="starting: no view of the fleet yet\n", headers={"Retry-After": "1"}
         )
+    ports = request.app[MONITOR].ports.snapshot()
     if len(view.devices) <= INLINE_DEVICES:
-        return json_response(device_list(view, q))
-    return json_response(await _off_loop(request, lambda: device_list(view, q)))
+        return json_response(device_list(view, q, ports))
+    return json_response(await _off_loop(request, lambda: device_list(view, q, ports)))
 
 
-def device_list(view: FleetView, q: Query) -> dict[str, Any]:
+def device_list(view: FleetView, q: Query, ports: SwitchPorts | None = None) -> dict[str, Any]:
     zones = {cid: ZoneInfo(c.timezone) for cid, c in view.fleet.contracts.items()}
-    out = [device_json(v, zones[v.device.contract]) for v in view.devices if _matches(v, q)]
+    out = [device_json(v, zones[v.device.contract], ports) for v in view.devices if _matches(v, q)]
     return {"as_of": from_micros(view.at).isoformat(timespec="seconds"), "devices": out, "count": len(out)}
 
 
@@ -146,16 +158,21 @@ def _cause_matches(cause: str, wanted: frozenset[str]) -> bool:
     return cause in wanted or cause.split(":")[0] in wanted
 
 
-def device_json(v: DeviceView, zone: ZoneInfo) -> dict[str, Any]:
+def device_json(v: DeviceView, zone: ZoneInfo, ports: SwitchPorts | None = None) -> dict[str, Any]:
+    """A device as the list shows it. `cause_detail`: for a device down by its own fault, what its
+    uplink port says (service/ports.port_fault), when the latest poll of its switch says anything."""
+
     def when(us: Micros | None) -> str | None:
         return None if us is None else from_micros(us).astimezone(zone).isoformat(timespec="seconds")
 
     d = v.device
+    detail = ports.fault_of(d.id) if ports is not None and v.cause == DEVICE else None
     return {
         "id": d.id,
         "state": v.state.value,
         "since": when(v.since),
         "cause": v.cause,
+        "cause_detail": detail,
         "last_probe": when(v.last_probe),
         "rtt_ms": v.rtt_ms,
         "loss": v.loss,
@@ -167,6 +184,63 @@ def device_json(v: DeviceView, zone: ZoneInfo) -> dict[str, Any]:
         "contract": d.contract,
         "address": d.address,
     }
+
+
+async def device(request: web.Request) -> web.Response:
+    """One device as the list shows it, with what SNMP says of it: a switch's latest poll and its
+    ports (with the devices behind each), a device's uplink port and its state."""
+    view = request.app[MONITOR].view
+    if view is None:
+        raise web.HTTPServiceUnavailable(
+            text="starting: no view of the fleet yet\n", headers={"Retry-After": "1"}
+        )
+    wanted = request.match_info["id"]
+    found = next((v for v in view.devices if v.device.id == wanted), None)
+    if found is None:
+        raise web.HTTPNotFound(text=f"no device {wanted!r} in the inventory\n")
+    ports = request.app[MONITOR].ports.snapshot()
+    zone = ZoneInfo(view.fleet.contracts[found.device.contract].timezone)
+    body = device_json(found, zone, ports)
+    body.update(device_ports(found.device.id, ports, zone))
+    return json_response(body)
+
+
+def device_ports(device: DeviceId, ports: SwitchPorts, zone: ZoneInfo) -> dict[str, Any]:
+    """`snmp` for a polled switch (its latest poll, its ports, who hangs off each) and `uplink` for
+    a device that names one."""
+    out: dict[str, Any] = {}
+    reading = ports.readings.get(device)
+    if reading is not None:
+        behind = ports.hanging.get(device, {})
+        listed: dict[str, Any] = {}
+        for name, state in reading.ports.items():
+            hanging = list(behind.get(name, ()))
+            index = state.get("index")
+            if isinstance(index, int):  # an uplink may name the port by its ifIndex
+                hanging += behind.get(str(index), [])
+            listed[name] = {**state, "fault": port_fault(name, state), "devices": hanging}
+        out["snmp"] = {
+            "ok": reading.ok,
+            "error": reading.error,
+            "at": from_micros(reading.at).astimezone(zone).isoformat(timespec="seconds"),
+            "polled_at": None
+            if reading.polled_at is None
+            else from_micros(reading.polled_at).astimezone(zone).isoformat(timespec="seconds"),
+            "uptime_s": reading.uptime_s,
+            "reboots": ports.reboots.get(device, 0),
+            "poe": {"budget_w": reading.poe_budget_w, "used_w": reading.poe_used_w},
+            "ports": listed,
+        }
+    uplink = ports.uplinks.get(device)
+    if uplink is not None:
+        found = ports.port_of(device)
+        out["uplink"] = {
+            "switch": uplink.switch,
+            "port": uplink.port,
+            "state": None if found is None else dict(found[2]),
+            "fault": None if found is None else port_fault(found[1], found[2]),
+        }
+    return out
 
 
 # --- /api/v1/outages ------------------------------------------------------------------------

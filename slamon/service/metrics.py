@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from slamon.model import SECOND, DeviceId, DeviceState, Kpi, ProbeKind
 from slamon.service.memory import give_back
+from slamon.service.ports import SwitchPorts, port_families
 from slamon.service.views import DeviceView, FleetView
 from slamon.service.writer import WriterStatus
 
@@ -61,12 +62,16 @@ class FleetExposition:
         self.gzipped = gzip.compress(b"", GZIP_LEVEL)  # kept gzipped only: a tenth of the memory
         self.at = 0  # the view's instant (µs); 0: none yet
 
-    def update(self, view: FleetView) -> None:
-        """Render a view (call it off the event loop: it is the expensive part of a scrape), a
-        metric family at a time straight into gzip: the text of 100,000 devices is never whole."""
+    def update(self, view: FleetView, ports: SwitchPorts | None = None) -> None:
+        """Render a view and the switches' ports (a snapshot; call it off the event loop: it is the
+        expensive part of a scrape), a metric family at a time straight into gzip: the text of
+        100,000 devices is never whole."""
         packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: the gzip format
+        texts = self.families(view)
+        if ports is not None:
+            texts = itertools.chain(texts, port_text(ports))
         with self._lock:
-            parts = [packer.compress(text.encode()) for text in self.families(view)]
+            parts = [packer.compress(text.encode()) for text in texts]
             parts.append(packer.flush())
             self.gzipped, self.at = b"".join(parts), view.at
         give_back()  # the render's transient megabytes
@@ -156,6 +161,16 @@ def _family(name: str, help_text: str, lines: Iterable[str]) -> Iterator[str]:
     rest = iter(lines)
     while chunk := list(itertools.islice(rest, CHUNK_LINES)):
         yield "\n".join(chunk) + "\n"
+
+
+def port_text(ports: SwitchPorts) -> Iterator[str]:
+    """The port and switch families (service/ports.py), in pieces; counters' samples end in _total."""
+    for name, kind, help_text, names, samples in port_families(ports):
+        sample = f"{name}_total" if kind == "counter" else name
+        yield f"# HELP {sample} {help_text}\n# TYPE {sample} {kind}\n"  # as client_python writes it
+        rest = iter(samples)
+        while chunk := list(itertools.islice(rest, CHUNK_LINES)):
+            yield "\n".join(f"{sample}{{{_labels(names, values)}}} {value}" for values, value in chunk) + "\n"
 
 
 def _online_counts(view: FleetView) -> dict[tuple[str, str], list[int]]:

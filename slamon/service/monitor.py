@@ -49,6 +49,7 @@ from slamon.service import memory
 from slamon.service.evidence import Evidence, HorizonMove, TailWrite
 from slamon.service.journal import Journal
 from slamon.service.metrics import FleetExposition
+from slamon.service.ports import SwitchPorts
 from slamon.service.views import FleetView, LiveCauses, take_view
 from slamon.service.writer import Writer
 from slamon.store import ResultColumns, Store, StoreTx
@@ -152,6 +153,7 @@ class Monitor:
         self.stats = {kind: RoundStats() for kind in probers}
         self.writer = writer or Writer(store, journal or default_journal(store))
         self.exposition = FleetExposition()
+        self.ports = SwitchPorts.of(fleet)  # the switches' ports, as SNMP rounds see them
         self.view: FleetView | None = None
         self._causes = LiveCauses(fleet)
         self._view_lock = asyncio.Lock()
@@ -268,6 +270,7 @@ class Monitor:
             except TimeoutError:
                 raise self._postponed() from None
             self.state.reload(fleet)
+            self.ports.reload(fleet)
             self._keys, self.fleet = keys, fleet
             await self._restore(resumes)
             for d in fresh:
@@ -327,6 +330,29 @@ class Monitor:
             self._settled = True
             memory.settle()
 
+    async def poll_now(self, kind: ProbeKind, wanted: Iterable[DeviceId]) -> int:
+        """Probe some devices now, outside the schedule (an SNMP trap asks for its switch): their
+        results go the way a round's do. Devices the prober is busy with are skipped (the poll
+        under way reports them). How many were probed."""
+        prober = self.probers.get(kind)
+        if prober is None:
+            return 0
+        ids = set(wanted) - getattr(prober, "busy", set())
+        devices = [d for d in self._devices_of(kind) if d.id in ids]
+        if not devices:
+            return 0
+        async with self._gate.round():
+            taken = _Taken(self.state)
+            async for batch in prober.round(devices):
+                taken.add(batch)
+            results, changes = taken.finish()
+            if kind is ProbeKind.SNMP:
+                self.ports.take(results)
+            self._queue_round(kind, (results, changes))
+            self._log_transitions({c.device for c in changes})
+        await self.refresh_view()
+        return len(devices)
+
     async def _round(self, kind: ProbeKind) -> None:
         prober, stats = self.probers[kind], self.stats[kind]
         devices = self._devices_of(kind)
@@ -364,6 +390,8 @@ class Monitor:
                     "%s round took %.1f s, longer than its interval", kind.value, stats.last_duration
                 )
         results, changes = taken.finish()
+        if kind is ProbeKind.SNMP:
+            self.ports.take(results)
         stats.probes += len(results)
         stats.failed += sum(not r.ok for r in results)
         self._queue_round(kind, (results, changes))
@@ -447,7 +475,7 @@ class Monitor:
                 self._causes = LiveCauses(self.state.fleet)
             view = await take_view(self.state, self._causes, to_micros(self.clock.now()))
             self.view = view
-            await asyncio.to_thread(self.exposition.update, view)
+            await asyncio.to_thread(self.exposition.update, view, self.ports.snapshot())
 
     # --- upkeep -----------------------------------------------------------------------------
 

@@ -22,8 +22,10 @@ from slamon.clock import Clock
 from slamon.errors import SlamonError, StoreError
 from slamon.loaders.config import Config, load_config
 from slamon.loaders.fleet import load_fleet, load_fleet_cached
-from slamon.model import Fleet, ProbeKind
+from slamon.model import DeviceId, Fleet, ProbeKind
 from slamon.probers import build_probers, devices_for
+from slamon.probers.snmp import settings_from
+from slamon.probers.snmp_traps import Trap, TrapListener
 from slamon.service import memory
 from slamon.service.journal import Journal
 from slamon.service.metrics import Figures
@@ -130,7 +132,8 @@ async def _serve(
     logger.info("serving /metrics and /api/v1 on http://%s:%d", config.listen_host, config.listen_port)
 
     jobs = Jobs()
-    reloads = _Reloads(config, store, clock, monitor, jobs)
+    traps = await _trap_polls(config, monitor, jobs, stack)
+    reloads = _Reloads(config, store, clock, monitor, jobs, traps)
     scheduler = schedule(monitor, clock, figures, config.retention, jobs)
     scheduler.start()
     signals.serving(reloads.request)
@@ -150,6 +153,56 @@ async def _serve(
         scheduler.shutdown(wait=False)
     if fatal:
         raise fatal[0]
+
+
+class TrapPolls:
+    """A trap from a known switch asks for a poll of it now (one at a time per switch: the traps
+    of a restart, a coldStart and a linkUp per port, make one poll)."""
+
+    def __init__(self, monitor: Monitor, jobs: Jobs) -> None:
+        self.monitor = monitor
+        self.jobs = jobs
+        self.listener: TrapListener | None = None
+        self.pending: set[DeviceId] = set()
+
+    def switches(self, fleet: Fleet) -> dict[str, DeviceId]:
+        return {d.address: d.id for d in devices_for(fleet, ProbeKind.SNMP)}
+
+    def on_trap(self, trap: Trap) -> None:
+        logger.info("trap %s from %s (%s): polling it now", trap.kind, trap.switch, trap.source)
+        if trap.switch in self.pending:
+            return
+        self.pending.add(trap.switch)
+
+        async def poll() -> None:
+            try:
+                await self.monitor.poll_now(ProbeKind.SNMP, [trap.switch])
+            finally:
+                self.pending.discard(trap.switch)
+
+        asyncio.get_running_loop().create_task(self.jobs.tracked(f"the poll of {trap.switch}", poll)())
+
+
+async def _trap_polls(
+    config: Config, monitor: Monitor, jobs: Jobs, stack: contextlib.AsyncExitStack
+) -> TrapPolls | None:
+    """The trap listener, when probes.snmp.traps names where and switches are polled."""
+    where = config.probes.snmp.traps
+    if where is None or ProbeKind.SNMP not in monitor.probers:
+        return None
+    polls = TrapPolls(monitor, jobs)
+    community = settings_from(config.probes.snmp).community
+    listener = TrapListener(community, polls.switches(monitor.fleet), polls.on_trap)
+    try:
+        await listener.start(*where)
+    except OSError as exc:
+        raise SlamonError(
+            f"probes.snmp.traps: cannot listen on {where[0]}:{where[1]}/udp: {exc.strerror or exc}"
+        ) from None
+    stack.push_async_callback(listener.aclose)
+    polls.listener = listener
+    logger.info("listening for SNMP traps on %s:%d/udp", *where)
+    return polls
 
 
 async def _unless_stopped(step: Awaitable[None], stop: asyncio.Event) -> bool:
@@ -183,8 +236,17 @@ class _Reloads:
     service goes on as it was); a store that does not take the new versions postpones the reload,
     which is tried again every RETRY_RELOAD_S until it goes through or a newer SIGHUP replaces it."""
 
-    def __init__(self, config: Config, store: Store, clock: Clock, monitor: Monitor, jobs: Jobs) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Clock,
+        monitor: Monitor,
+        jobs: Jobs,
+        traps: TrapPolls | None = None,
+    ) -> None:
         self.config, self.store, self.clock, self.monitor, self.jobs = config, store, clock, monitor, jobs
+        self.traps = traps
         self._generation = 0
         self._retry: asyncio.TimerHandle | None = None
 
@@ -218,6 +280,8 @@ class _Reloads:
             logger.warning("reload: probe settings and the database change only on restart")
         try:
             await self.monitor.reload(new_fleet)
+            if self.traps is not None and self.traps.listener is not None:
+                self.traps.listener.set_switches(self.traps.switches(new_fleet))
         except StoreError as exc:
             logger.warning(
                 "reload postponed, still monitoring the previous inventory: %s; trying again in %d s",

@@ -46,6 +46,7 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/devices", api.devices)
+    app.router.add_get("/api/v1/devices/{id}", api.device)
     app.router.add_get("/api/v1/outages", api.outages)
     app.router.add_get("/", index)
     return app

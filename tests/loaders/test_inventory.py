@@ -158,8 +158,10 @@ REJECTS = [
     ("uplink-no-port.yaml", "devices[2].uplink.port: missing (required)"),
     (
         "uplink-not-ancestor.yaml",
-        "devices[3].uplink: switch 'YJ-SW002' is not this device's parent or an ancestor "
-        "(set parent: YJ-SW002)",
+        (
+            "devices[3].uplink: switch 'YJ-SW002' is not this device's parent or an ancestor "
+            "(set parent: YJ-SW002)"
+        ),
     ),
     (
         "csv-uplink-no-colon.csv",

@@ -1,0 +1,284 @@
+"""The switches' ports as the latest SNMP polls saw them, and which devices hang off each port.
+
+The monitor hands every SNMP round's results here (memory only). What it holds serves three
+readers that must agree: the device API (a switch's ports and the cameras behind each, a camera's
+uplink port), the metrics (port up, PoE, traffic counters, reboots, SNMP errors) and the evidence
+of a failing camera (its uplink port down, shut or without power: `port_fault`, the one place
+that says which port states are faults and how they read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from slamon.model import DeviceId, Fleet, ProbeKind, ProbeResult, Uplink, to_micros
+from slamon.probers.snmp_mib import POE_FAULTS
+
+PortState = Mapping[str, object]  # one port of a result's detail: index, oper, admin, poe, counters
+
+
+def port_fault(name: str, port: PortState) -> str | None:
+    """What is wrong with a port, as evidence reads it ("port Gi0/5 down"), or None. Shut beats
+    down (a shut port is down too), and a PoE fault shows even on a port that is up: the camera has
+    a link but no power. A port fault of the vendor's switch is the vendor's: the camera's outage
+    stays `device` (SLA.md §3, docs/sla.md); this only says why."""
+    if port.get("admin") == "down":
+        return f"port {name} admin-down"
+    oper = port.get("oper")
+    if oper is not None and oper != "up":
+        return f"port {name} {oper}"
+    if port.get("poe") in POE_FAULTS:
+        return f"port {name} poe {port['poe']}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The latest SNMP result of one switch; `ports` are those of its latest good poll."""
+
+    at: int  # µs, the result's time
+    ok: bool
+    error: str | None
+    ports: Mapping[str, PortState]
+    polled_at: int | None  # µs of the latest good poll (None: none yet)
+    uptime_s: int | None = None
+    poe_budget_w: int | None = None
+    poe_used_w: int | None = None
+
+
+@dataclass(slots=True)
+class SwitchPorts:
+    """Every polled switch's latest reading; the uplinks of the inventory, by switch and port."""
+
+    readings: dict[DeviceId, Reading] = field(default_factory=dict)
+    reboots: dict[DeviceId, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)  # failed polls by reason word
+    uplinks: dict[DeviceId, Uplink] = field(default_factory=dict)
+    hanging: dict[DeviceId, dict[str, list[DeviceId]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, fleet: Fleet) -> SwitchPorts:
+        ports = cls()
+        ports.reload(fleet)
+        return ports
+
+    def reload(self, fleet: Fleet) -> None:
+        """The uplinks of a new inventory; readings of switches that left it go."""
+        devices = fleet.inventory.devices
+        self.uplinks = {d.id: d.uplink for d in devices.values() if d.uplink is not None}
+        hanging: dict[DeviceId, dict[str, list[DeviceId]]] = {}
+        for device, uplink in sorted(self.uplinks.items()):
+            hanging.setdefault(uplink.switch, {}).setdefault(uplink.port, []).append(device)
+        self.hanging = hanging
+        for gone in set(self.readings) - devices.keys():
+            del self.readings[gone]
+
+    def take(self, results: Iterable[ProbeResult]) -> None:
+        """A round's results: SNMP ones replace their switch's reading (a failed poll keeps the
+        ports of the last good one, marked by `ok` and `polled_at`)."""
+        for r in results:
+            if r.kind is not ProbeKind.SNMP:
+                continue
+            before = self.readings.get(r.device)
+            at = to_micros(r.time)
+            if not r.ok:
+                reason = _reason(r.error)
+                self.errors[reason] = self.errors.get(reason, 0) + 1
+                self.readings[r.device] = Reading(
+                    at,
+                    False,
+                    r.error,
+                    before.ports if before else {},
+                    before.polled_at if before else None,
+                    before.uptime_s if before else None,
+                    before.poe_budget_w if before else None,
+                    before.poe_used_w if before else None,
+                )
+                continue
+            detail = r.detail
+            ports = detail.get("ports")
+            poe = detail.get("poe")
+            uptime = detail.get("uptime_s")
+            if "reboot" in detail:
+                self.reboots[r.device] = self.reboots.get(r.device, 0) + 1
+            budget = poe.get("budget_w") if isinstance(poe, dict) else None
+            used = poe.get("used_w") if isinstance(poe, dict) else None
+            self.readings[r.device] = Reading(
+                at,
+                True,
+                None,
+                ports if isinstance(ports, dict) else {},
+                at,
+                uptime if isinstance(uptime, int) else None,
+                budget if isinstance(budget, int) else None,
+                used if isinstance(used, int) else None,
+            )
+
+    def snapshot(self) -> SwitchPorts:
+        """A copy to render from in a thread while the loop takes the next round (readings are
+        immutable; the dicts that hold them are copied)."""
+        return SwitchPorts(
+            dict(self.readings), dict(self.reboots), dict(self.errors), self.uplinks, self.hanging
+        )
+
+    def port_of(self, device: DeviceId) -> tuple[Uplink, str, PortState] | None:
+        """A device's uplink, the port's name as its switch reports it, and its latest state;
+        None when it names none or its switch has not been polled (or has no such port)."""
+        uplink = self.uplinks.get(device)
+        if uplink is None:
+            return None
+        reading = self.readings.get(uplink.switch)
+        if reading is None:
+            return None
+        found = find_port(reading.ports, uplink.port)
+        return None if found is None else (uplink, found[0], found[1])
+
+    def fault_of(self, device: DeviceId) -> str | None:
+        """The evidence a failing device's uplink port gives, if any (port_fault)."""
+        found = self.port_of(device)
+        return None if found is None else port_fault(found[1], found[2])
+
+
+def find_port(ports: Mapping[str, PortState], port: str) -> tuple[str, PortState] | None:
+    """A port by the name an uplink gives: its ifName, or its ifIndex as digits."""
+    state = ports.get(port)
+    if state is not None:
+        return port, state
+    if port.isdigit():
+        index = int(port)
+        for name, state in ports.items():
+            if state.get("index") == index:
+                return name, state
+    return None
+
+
+def _reason(error: str | None) -> str:
+    """A bounded word for a failed poll's error (a metric label; the text itself stays in the API)."""
+    text = error or ""
+    for word, reason in (
+        ("no reply", "timeout"),
+        ("malformed", "malformed"),
+        ("went back", "malformed"),
+        ("answered", "error_status"),
+        ("cannot send", "send"),
+    ):
+        if word in text:
+            return reason
+    return "other"
+
+
+Sample = tuple[tuple[str, ...], object]  # label values (in the family's label names), value
+
+
+def port_families(ports: SwitchPorts) -> Iterator[tuple[str, str, str, tuple[str, ...], Iterable[Sample]]]:
+    """(name, type, help, label names, samples) of each port metric family, for the exposition."""
+    readings = sorted(ports.readings.items())
+    port_labels = ("switch", "port")
+    switch_labels = ("switch",)
+
+    def each(value: str) -> Iterator[Sample]:
+        for switch, reading in readings:
+            for name, state in reading.ports.items():
+                got = _sample(value, state)
+                if got is not None:
+                    yield (switch, name), got
+
+    yield (
+        "slamon_switch_port_up",
+        "gauge",
+        "1 when the port's ifOperStatus is up, else 0.",
+        port_labels,
+        each("up"),
+    )
+    yield (
+        "slamon_switch_port_admin_up",
+        "gauge",
+        "1 when the port's ifAdminStatus is up, 0 when shut.",
+        port_labels,
+        each("admin"),
+    )
+    yield (
+        "slamon_switch_port_poe_fault",
+        "gauge",
+        "1 when the port's PoE detection status is fault or otherFault, else 0 (PoE ports only).",
+        port_labels,
+        each("poe"),
+    )
+    yield (
+        "slamon_switch_port_receive_bytes",
+        "counter",
+        "ifHCInOctets as the switch counts it (Prometheus handles resets).",
+        port_labels,
+        each("in_octets"),
+    )
+    yield (
+        "slamon_switch_port_transmit_bytes",
+        "counter",
+        "ifHCOutOctets as the switch counts it.",
+        port_labels,
+        each("out_octets"),
+    )
+    yield (
+        "slamon_switch_port_receive_errors",
+        "counter",
+        "ifInErrors as the switch counts it.",
+        port_labels,
+        each("in_errors"),
+    )
+    yield (
+        "slamon_switch_poe_budget_watts",
+        "gauge",
+        "The switch's PoE budget (pethMainPsePower).",
+        switch_labels,
+        (((s,), r.poe_budget_w) for s, r in readings if r.poe_budget_w is not None),
+    )
+    yield (
+        "slamon_switch_poe_used_watts",
+        "gauge",
+        "PoE power in use (pethMainPseConsumptionPower).",
+        switch_labels,
+        (((s,), r.poe_used_w) for s, r in readings if r.poe_used_w is not None),
+    )
+    yield (
+        "slamon_switch_uptime_seconds",
+        "gauge",
+        "sysUpTime of the latest good poll.",
+        switch_labels,
+        (((s,), r.uptime_s) for s, r in readings if r.uptime_s is not None),
+    )
+    yield (
+        "slamon_switch_snmp_up",
+        "gauge",
+        "1 when the latest SNMP poll of the switch succeeded, else 0.",
+        switch_labels,
+        (((s,), int(r.ok)) for s, r in readings),
+    )
+    yield (
+        "slamon_switch_reboots",
+        "counter",
+        "Reboots seen (sysUpTime went back between two polls) since slamon started.",
+        switch_labels,
+        (((s,), n) for s, n in sorted(ports.reboots.items())),
+    )
+    yield (
+        "slamon_snmp_poll_errors",
+        "counter",
+        "Failed SNMP polls by reason (timeout, malformed, error_status, send, other).",
+        ("reason",),
+        (((r,), n) for r, n in sorted(ports.errors.items())),
+    )
+
+
+def _sample(value: str, state: PortState) -> int | None:
+    if value == "up":
+        oper = state.get("oper")
+        return None if oper is None else int(oper == "up")
+    if value == "admin":
+        admin = state.get("admin")
+        return None if admin is None else int(admin == "up")
+    if value == "poe":
+        poe = state.get("poe")
+        return None if poe is None else int(poe in POE_FAULTS)
+    got = state.get(value)
+    return got if isinstance(got, int) else None

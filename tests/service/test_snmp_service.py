@@ -1,0 +1,182 @@
+"""SNMP through the service, over a real agent (snmpsim serving a 48-port PoE switch): a port that
+goes down is named in the evidence of the camera behind it (API and metrics), a trap from the
+switch brings that evidence within 2 s, and the API lists a switch's ports with who hangs off each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from slamon.clock import FakeClock
+from slamon.loaders.config import load_config
+from slamon.loaders.fleet import load_fleet
+from slamon.model import DeviceId, ProbeKind
+from slamon.probers.scripted import ScriptedProber
+from slamon.probers.snmp import SnmpProber, settings_from
+from slamon.service.api import device_json, device_ports
+from slamon.service.monitor import Monitor
+from slamon.service.scheduler import Jobs
+from slamon.service.serve import _trap_polls
+from slamon.store import Store
+from tests.harness.snmp import Port, free_udp_port, rewrite, snmpsim, switch_snmprec
+
+T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+CONTRACT = """\
+id: C
+vendor: v
+currency: CNY
+timezone: Asia/Shanghai
+term: {start: 2026-01-01, months: 36}
+fees: {camera: "100.00", switch: "0", link: "0"}
+"""
+
+
+def ports(*down: int, poe_fault: tuple[int, ...] = ()) -> list[Port]:
+    return [
+        Port(f"Gi0/{i}", oper=2 if i in down else 1, poe=4 if i in poe_fault else 3) for i in range(1, 49)
+    ]
+
+
+def write_files(where: Path, agent_port: int, traps: int | None = None) -> Path:
+    (where / "contracts").mkdir(parents=True, exist_ok=True)
+    (where / "contracts" / "c.yaml").write_text(CONTRACT, encoding="utf-8")
+    (where / "inventory.yaml").write_text(
+        "sites: [{id: S1, name: 城东路口, district: 右江区, area: urban}]\n"
+        "devices:\n"
+        "  - {id: L1, kind: link, address: 127.0.60.1, site: S1, contract: C}\n"
+        f"  - {{id: SW1, kind: switch, address: 127.0.0.1, site: S1, contract: C, parent: L1, snmp: {{version: 2c, port: {agent_port}}}}}\n"
+        "  - {id: C1, kind: camera, address: 127.0.60.11, site: S1, contract: C, parent: SW1, uplink: {switch: SW1, port: Gi0/5}}\n"
+        "  - {id: C2, kind: camera, address: 127.0.60.12, site: S1, contract: C, parent: SW1, uplink: {switch: SW1, port: 6}}\n",
+        encoding="utf-8",
+    )
+    trap_line = "" if traps is None else f", traps: 127.0.0.1:{traps}"
+    config = where / "slamon.yaml"
+    config.write_text(
+        "database: sqlite:///slamon.db\ninventory: inventory.yaml\ncontracts: [contracts/*.yaml]\n"
+        f"probes: {{snmp: {{community_file: community, timeout: 1s{trap_line}}}}}\n",
+        encoding="utf-8",
+    )
+    (where / "community").write_text("sw1\n", encoding="utf-8")
+    return config
+
+
+@contextlib.asynccontextmanager
+async def running(where: Path, agent_port: int, traps: int | None = None):  # type: ignore[no-untyped-def]
+    config = load_config(write_files(where, agent_port, traps))
+    fleet = load_fleet(config)
+    clock = FakeClock(T0)
+    icmp = ScriptedProber(clock)
+    snmp = SnmpProber(clock, settings_from(config.probes.snmp))
+    store = Store(config.database)
+    monitor = Monitor(
+        fleet,
+        store,
+        clock,
+        {ProbeKind.ICMP: icmp, ProbeKind.SNMP: snmp},
+        {ProbeKind.ICMP: timedelta(seconds=30), ProbeKind.SNMP: timedelta(seconds=60)},
+    )
+    await monitor.start()
+    try:
+        yield monitor, icmp, clock, config
+    finally:
+        await monitor.close()
+        store.close()
+
+
+def view_of(monitor: Monitor, device: str) -> dict[str, object]:
+    assert monitor.view is not None
+    v = next(v for v in monitor.view.devices if v.device.id == device)
+    zone = __import__("zoneinfo").ZoneInfo("Asia/Shanghai")
+    ports = monitor.ports.snapshot()
+    return {**device_json(v, zone, ports), **device_ports(DeviceId(device), ports, zone)}
+
+
+@pytest.mark.slow
+async def test_a_port_down_is_named_in_the_camera_evidence_and_metrics(tmp_path: Path) -> None:
+    with snmpsim(tmp_path / "agent", {"sw1": switch_snmprec(ports())}) as agent:
+        async with running(tmp_path, agent.port) as (monitor, icmp, clock, _):
+            await monitor.run_round(ProbeKind.SNMP)
+            switch = view_of(monitor, "SW1")["snmp"]
+            assert isinstance(switch, dict)
+            assert switch["ok"] is True
+            assert switch["ports"]["Gi0/5"]["devices"] == ["C1"]
+            assert switch["ports"]["Gi0/6"]["devices"] == ["C2"]  # named by its ifIndex
+            assert switch["ports"]["Gi0/5"]["fault"] is None
+
+            rewrite(agent, "sw1", switch_snmprec(ports(5, poe_fault=(6,))))
+            icmp.silence("C1", "C2")
+            for i in range(3):
+                clock.set(T0 + timedelta(seconds=30 * (i + 1)))
+                await monitor.run_round(ProbeKind.ICMP)
+            await monitor.run_round(ProbeKind.SNMP)
+
+            c1, c2 = view_of(monitor, "C1"), view_of(monitor, "C2")
+            assert (c1["state"], c1["cause"], c1["cause_detail"]) == ("down", "device", "port Gi0/5 down")
+            assert c2["cause_detail"] == "port Gi0/6 poe fault"  # up, but no power
+            uplink = c1["uplink"]
+            assert isinstance(uplink, dict)
+            assert (uplink["switch"], uplink["port"], uplink["fault"]) == ("SW1", "Gi0/5", "port Gi0/5 down")
+            state = uplink["state"]
+            assert (state["index"], state["oper"], state["admin"], state["poe"]) == (
+                5,
+                "down",
+                "up",
+                "deliveringPower",
+            )
+            assert state["in_bps"] == 0.0  # the second poll: a rate between the two
+            body = monitor.exposition.body().decode()
+            assert 'slamon_switch_port_up{switch="SW1",port="Gi0/5"} 0' in body
+            assert 'slamon_switch_port_up{switch="SW1",port="Gi0/4"} 1' in body
+            assert 'slamon_switch_port_poe_fault{switch="SW1",port="Gi0/6"} 1' in body
+            assert 'slamon_switch_port_receive_bytes_total{switch="SW1",port="Gi0/1"} 1000' in body
+            assert 'slamon_switch_poe_budget_watts{switch="SW1"} 370' in body
+            assert 'slamon_switch_snmp_up{switch="SW1"} 1' in body
+            if shutil.which("promtool"):
+                checked = await asyncio.to_thread(
+                    subprocess.run,
+                    ["promtool", "check", "metrics"],
+                    input=body,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.slow
+async def test_a_trap_brings_the_port_evidence_within_two_seconds(tmp_path: Path) -> None:
+    if shutil.which("snmptrap") is None:
+        pytest.skip("net-snmp's snmptrap is not installed (apt-get install snmp)")
+    trap_port = free_udp_port()
+    with snmpsim(tmp_path / "agent", {"sw1": switch_snmprec(ports())}) as agent:
+        async with (
+            running(tmp_path, agent.port, trap_port) as (monitor, _, _, config),
+            contextlib.AsyncExitStack() as stack,
+        ):
+            polls = await _trap_polls(config, monitor, Jobs(), stack)
+            assert polls is not None
+            await monitor.run_round(ProbeKind.SNMP)
+            assert view_of(monitor, "C1")["uplink"]["fault"] is None  # type: ignore[index]
+
+            rewrite(agent, "sw1", switch_snmprec(ports(5)))
+            sent = time.monotonic()
+            trap = await asyncio.create_subprocess_exec(
+                    "snmptrap", "-v2c", "-c", "sw1", f"127.0.0.1:{trap_port}", "", "1.3.6.1.6.3.1.1.5.3",
+                    "1.3.6.1.2.1.2.2.1.1.5", "i", "5",
+                )  # fmt: skip
+            assert await asyncio.wait_for(trap.wait(), 10) == 0
+            while view_of(monitor, "C1")["uplink"]["fault"] is None:  # type: ignore[index]
+                assert time.monotonic() - sent < 2.0, "no port evidence within 2 s of the trap"
+                await asyncio.sleep(0.02)
+            took = time.monotonic() - sent
+            assert view_of(monitor, "C1")["uplink"]["fault"] == "port Gi0/5 down"  # type: ignore[index]
+            assert polls.listener is not None
+            assert polls.listener.counts["accepted"] == 1
+            print(f"trap to evidence: {took:.3f} s")
