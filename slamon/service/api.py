@@ -29,7 +29,7 @@ from slamon.model import (
     to_micros,
 )
 from slamon.service.keys import CLOCK, MONITOR, READER
-from slamon.service.ports import SwitchPorts, port_fault
+from slamon.service.ports import SwitchPorts, port_evidence, port_fault
 from slamon.service.views import DeviceView, FleetView
 from slamon.store import Store
 
@@ -287,8 +287,14 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
             keys = list(tx.keys.find(sorted(related)).values())
         found = tx.timelines.outages_between(start - grace, end, keys)
         ids = tx.keys.ids(found)
+        devices = fleet.inventory.devices
+        switches = {
+            uplink.switch
+            for k in found
+            if k in ids and (uplink := getattr(devices.get(DeviceId(ids[k])), "uplink", None)) is not None
+        }
+        port_events = tx.events.of("port", switches, until=end)
     by_id = {ids[k]: outs for k, outs in found.items() if k in ids}
-    devices = fleet.inventory.devices
     out: list[dict[str, Any]] = []
     truncated = False  # more outages than MAX_OUTAGES matched: the list stops at MAX_OUTAGES
     for device_id in sorted(by_id):
@@ -311,7 +317,17 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
             if len(out) >= MAX_OUTAGES:
                 truncated = True
                 break
-            out.append(_outage_json(d, o, causes, zone))
+            entry = _outage_json(d, o, causes, zone)
+            if d.uplink is not None and DEVICE in causes:  # the uplink port's word on it
+                seen = port_evidence(port_events, d.uplink, o.start, o.end)
+                if seen is not None:
+                    entry["evidence"] = {
+                        "at": from_micros(seen.at).astimezone(zone).isoformat(),
+                        "switch": seen.switch,
+                        "port": seen.port,
+                        "fault": seen.fault,
+                    }
+            out.append(entry)
         if truncated:
             break
     return {

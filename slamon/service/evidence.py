@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from slamon.engine.timeline import Carry, Timeline
-from slamon.model import Micros
+from slamon.model import Exclusion, Micros
 from slamon.store import ResultColumns, StoreTx
+from slamon.store.events import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +48,21 @@ class Evidence:
     tails: tuple[TailWrite, ...] = ()
     moves: tuple[HorizonMove, ...] = ()
     resumes: tuple[tuple[int, Carry, Micros | None], ...] = field(default=())  # key, carry, since
+    events: tuple[Event, ...] = ()  # what SNMP saw: port changes, reboots, suspected power cuts
+    proposals: tuple[Exclusion, ...] = ()  # exclusions slamon proposes (a suspected power cut)
 
     @property
     def rows(self) -> int:
         """Results and timeline changes it carries: the backlog's size in rows."""
-        return (0 if self.results is None else len(self.results)) + len(self.tails) + len(self.moves)
+        results = 0 if self.results is None else len(self.results)
+        return results + len(self.tails) + len(self.moves) + len(self.events) + len(self.proposals)
 
     @property
     def nbytes(self) -> int:
         """About how much memory it holds."""
         results = 0 if self.results is None else 30 * len(self.results)
         tails = sum(200 + 60 * len(t.tail.transitions) + 120 * len(t.tail.outages) for t in self.tails)
-        return 200 + results + tails + 60 * (len(self.moves) + len(self.resumes))
+        return 200 + results + tails + 60 * (len(self.moves) + len(self.resumes)) + 300 * len(self.events)
 
 
 WRITE_SLICE = 10_000  # timelines written per statement batch: a fleet's first round is 100,000
@@ -79,3 +83,6 @@ def apply(tx: StoreTx, evidence: Evidence) -> None:
         )
     for i in range(0, len(evidence.resumes), WRITE_SLICE):
         tx.timelines.save_resumes(list(evidence.resumes[i : i + WRITE_SLICE]))
+    tx.events.append(evidence.events)
+    for exclusion in evidence.proposals:
+        tx.versions.propose(exclusion, evidence.at)

@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from slamon.canonical import exclusion_from_dict, exclusion_to_dict
 from slamon.engine.timeline import Carry, Outage, Timeline, Transition
 from slamon.errors import StoreError
 from slamon.model import DeviceState
 from slamon.service.evidence import Evidence, HorizonMove, TailWrite
 from slamon.store import ResultColumns
+from slamon.store.events import Event
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +157,8 @@ def _meta(seq: int, e: Evidence) -> bytes:
         "resumes": [
             [k, since, c.reach_down, c.reach_last, c.video_bad, c.last_failure] for k, c, since in e.resumes
         ],
+        "events": [[x.at, x.kind, x.subject, x.body] for x in e.events],
+        "proposals": [exclusion_to_dict(x) for x in e.proposals],
     }
     return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -182,4 +186,6 @@ def _evidence(meta: dict[str, Any], results: ResultColumns | None) -> Evidence:
         tails=tails,
         moves=tuple(HorizonMove(k, h, lf) for k, h, lf in meta["moves"]),
         resumes=tuple((k, Carry(*carry), since) for k, since, *carry in meta["resumes"]),
+        events=tuple(Event(at, kind, subject, body) for at, kind, subject, body in meta.get("events", ())),
+        proposals=tuple(exclusion_from_dict(x) for x in meta.get("proposals", ())),
     )

@@ -54,6 +54,7 @@ from slamon.service.views import FleetView, LiveCauses, take_view
 from slamon.service.writer import Writer
 from slamon.store import ResultColumns, Store, StoreTx
 from slamon.store.blocks import KIND_CODES, NO_RTT
+from slamon.store.events import Event
 from slamon.store.upkeep import params_json, rebuild_timelines, sync_fleet
 
 logger = logging.getLogger(__name__)
@@ -346,9 +347,8 @@ class Monitor:
             async for batch in prober.round(devices):
                 taken.add(batch)
             results, changes = taken.finish()
-            if kind is ProbeKind.SNMP:
-                self.ports.take(results)
-            self._queue_round(kind, (results, changes))
+            events = self.ports.take(results) if kind is ProbeKind.SNMP else []
+            self._queue_round(kind, (results, changes), events)
             self._log_transitions({c.device for c in changes})
         await self.refresh_view()
         return len(devices)
@@ -390,14 +390,18 @@ class Monitor:
                     "%s round took %.1f s, longer than its interval", kind.value, stats.last_duration
                 )
         results, changes = taken.finish()
-        if kind is ProbeKind.SNMP:
-            self.ports.take(results)
+        events = self.ports.take(results) if kind is ProbeKind.SNMP else []
         stats.probes += len(results)
         stats.failed += sum(not r.ok for r in results)
-        self._queue_round(kind, (results, changes))
+        self._queue_round(kind, (results, changes), events)
         self._log_transitions({c.device for c in changes})
 
-    def _queue_round(self, kind: ProbeKind, taken: tuple[list[ProbeResult], list[TailChange]]) -> None:
+    def _queue_round(
+        self,
+        kind: ProbeKind,
+        taken: tuple[list[ProbeResult], list[TailChange]],
+        events: Sequence[Event] = (),
+    ) -> None:
         results, changes = taken
         if not results:
             return
@@ -409,7 +413,14 @@ class Monitor:
         )
         now = to_micros(self.clock.now())
         self.writer.submit(
-            Evidence(f"{kind.value} round", now, self._columns(results), self._next_part(), tails)
+            Evidence(
+                f"{kind.value} round",
+                now,
+                self._columns(results),
+                self._next_part(),
+                tails,
+                events=tuple(events),
+            )
         )
         for c in changes:  # the horizon the store will hold is the one in the tail written last
             last = c.tail.transitions[-1] if c.tail.transitions else None

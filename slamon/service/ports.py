@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from slamon.model import DeviceId, Fleet, ProbeKind, ProbeResult, Uplink, to_micros
 from slamon.probers.snmp_mib import POE_FAULTS
+from slamon.store.events import Event
 
 PortState = Mapping[str, object]  # one port of a result's detail: index, oper, admin, poe, counters
 
@@ -74,9 +75,12 @@ class SwitchPorts:
         for gone in set(self.readings) - devices.keys():
             del self.readings[gone]
 
-    def take(self, results: Iterable[ProbeResult]) -> None:
+    def take(self, results: Iterable[ProbeResult]) -> list[Event]:
         """A round's results: SNMP ones replace their switch's reading (a failed poll keeps the
-        ports of the last good one, marked by `ok` and `polled_at`)."""
+        ports of the last good one, marked by `ok` and `polled_at`). Returns what goes into the
+        ledger: a switch's whole port table at its first good poll since the start, then the ports
+        whose state changed, and reboots."""
+        events: list[Event] = []
         for r in results:
             if r.kind is not ProbeKind.SNMP:
                 continue
@@ -102,6 +106,11 @@ class SwitchPorts:
             uptime = detail.get("uptime_s")
             if "reboot" in detail:
                 self.reboots[r.device] = self.reboots.get(r.device, 0) + 1
+                events.append(Event(at, "reboot", r.device, dict(detail["reboot"])))  # type: ignore[call-overload]
+            if isinstance(ports, dict):
+                changed = _changed(before.ports if before and before.polled_at else None, ports)
+                if changed:
+                    events.append(Event(at, "port", r.device, {"full": before is None, "ports": changed}))
             budget = poe.get("budget_w") if isinstance(poe, dict) else None
             used = poe.get("used_w") if isinstance(poe, dict) else None
             self.readings[r.device] = Reading(
@@ -114,6 +123,7 @@ class SwitchPorts:
                 budget if isinstance(budget, int) else None,
                 used if isinstance(used, int) else None,
             )
+        return events
 
     def snapshot(self) -> SwitchPorts:
         """A copy to render from in a thread while the loop takes the next round (readings are
@@ -138,6 +148,60 @@ class SwitchPorts:
         """The evidence a failing device's uplink port gives, if any (port_fault)."""
         found = self.port_of(device)
         return None if found is None else port_fault(found[1], found[2])
+
+
+_KEPT = ("index", "oper", "admin", "poe")  # what a port event records of a port
+
+
+def _changed(
+    before: Mapping[str, PortState] | None, now: Mapping[str, PortState]
+) -> dict[str, dict[str, object]]:
+    """The ports (all of them when there is no earlier poll) whose recorded state differs."""
+    out: dict[str, dict[str, object]] = {}
+    for name, state in now.items():
+        kept = {k: state[k] for k in _KEPT if k in state}
+        old = None if before is None else before.get(name)
+        if old is None or any(old.get(k) != v for k, v in kept.items()):
+            out[name] = kept
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PortEvidence:
+    """A device's uplink port at fault, as the ledger saw it."""
+
+    at: int  # µs: the port event that says so
+    switch: DeviceId
+    port: str  # as the switch names it
+    fault: str  # port_fault's words
+
+
+def port_evidence(events: Iterable[Event], uplink: Uplink, start: int, end: int) -> PortEvidence | None:
+    """What a device's uplink port said during an outage [start, end): the fault it was in at
+    `start` (its latest port event before then), else the first fault a poll saw before `end`; from
+    the ledger's port events of its switch, oldest first. None when the port showed no fault."""
+    ports: dict[str, PortState] = {}
+    at_start: PortEvidence | None = None
+    for e in events:
+        if e.subject != uplink.switch or e.kind != "port":
+            continue
+        if e.at >= end:
+            break
+        body = e.body.get("ports")
+        if not isinstance(body, dict):
+            continue
+        ports = dict(body) if e.body.get("full") else {**ports, **body}
+        found = find_port(ports, uplink.port)
+        fault = None if found is None else port_fault(found[0], found[1])
+        seen = None if found is None or fault is None else PortEvidence(e.at, uplink.switch, found[0], fault)
+        if e.at < start:
+            at_start = seen
+            continue
+        if at_start is not None:
+            return at_start
+        if seen is not None:
+            return seen
+    return at_start
 
 
 def find_port(ports: Mapping[str, PortState], port: str) -> tuple[str, PortState] | None:

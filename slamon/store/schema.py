@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """The Alembic head this code expects (tests check it against the migrations), so opening a
 current database costs one query and no Alembic import."""
 
@@ -150,3 +150,16 @@ store_meta = Table(
     Column("value", Text, nullable=False),
 )
 """The store's identity (a random id made with the database) and each live journal's progress."""
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),  # µs: when it was seen
+    Column("kind", String(20), nullable=False),  # port | reboot | power
+    Column("subject", String(200), nullable=False),  # the switch (port, reboot) or the site (power)
+    Column("body", Text, nullable=False),  # canonical JSON: what was seen
+    Index("events_by_subject", "kind", "subject", "at"),
+)
+"""Evidence the probe results alone do not hold: a switch port's state when it changed, a
+reboot, a site that went dark while its upstream answered. Append only."""

@@ -1,10 +1,11 @@
 """One transaction, split by concern: `tx.keys`, `tx.versions`, `tx.results`, `tx.timelines`,
-`tx.statements`, `tx.meta` share its connection."""
+`tx.statements`, `tx.meta`, `tx.events` share its connection."""
 
 from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from slamon.store.events import Events
 from slamon.store.keys import DeviceKeys
 from slamon.store.meta import Meta
 from slamon.store.results import Results
@@ -26,3 +27,4 @@ class StoreTx:
         self.timelines = Timelines(conn, insert)
         self.statements = Statements(conn, insert)
         self.meta = Meta(conn, insert)
+        self.events = Events(conn, insert)

@@ -22,6 +22,9 @@ from slamon.model import Contract, ContractId, Exclusion, Fleet, Inventory, Micr
 from slamon.store import schema as t
 from slamon.store.sql import Part
 
+DETECTED = "detected"  # the source of exclusions slamon proposes itself (files: "file")
+DETECTED_POSITION = 1_000_000  # after every file's exclusions
+
 
 class Versions(Part):
     def record(self, fleet: Fleet, at: Micros) -> list[str]:
@@ -129,6 +132,27 @@ class Versions(Part):
         ids = self.conn.execute(sa.select(t.contract_versions.c.contract).distinct()).scalars().all()
         found = {cid: self.contract_as_of(cid, at) for cid in ids}
         return {ContractId(k): c for k, c in found.items() if c is not None}
+
+    def propose(self, exclusion: Exclusion, at: Micros) -> None:
+        """An exclusion slamon proposes (source `detected`, after the files' own): written, or
+        updated as it grows (its end); never over one of the same id from a file."""
+        stored = self.conn.execute(
+            sa.select(t.exclusions.c.source).where(t.exclusions.c.id == exclusion.id)
+        ).scalar()
+        if stored is not None and stored != DETECTED:
+            return
+        body = canonical_json(exclusion_to_dict(exclusion))
+        row = {
+            "position": DETECTED_POSITION,
+            "source": DETECTED,
+            "sha256": sha256_hex(body),
+            "body": body.decode(),
+            "updated_at": at,
+        }
+        if stored is None:
+            self.conn.execute(t.exclusions.insert().values(id=exclusion.id, **row))
+        else:
+            self.conn.execute(t.exclusions.update().where(t.exclusions.c.id == exclusion.id).values(**row))
 
     def exclusions(self) -> tuple[Exclusion, ...]:
         rows = self.conn.execute(

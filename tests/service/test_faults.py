@@ -368,3 +368,43 @@ async def test_a_write_that_only_waited_its_turn_is_not_counted_as_a_replay(
     status = run.writer.status()
     assert (status.writes, status.replayed, flaky.refused) == (0, 0, 0)
     await run.monitor.close()
+
+
+def test_the_journal_keeps_events_and_proposed_exclusions(tmp_path: Path) -> None:
+    """SNMP's evidence (port events) and a proposed exclusion survive the journal byte for byte."""
+    from datetime import UTC, datetime
+
+    from slamon.model import (
+        ContractId,
+        DeviceId,
+        Exclusion,
+        ExclusionCategory,
+        ExclusionId,
+        ExclusionStatus,
+        Scope,
+        SiteId,
+    )
+    from slamon.service.evidence import Evidence
+    from slamon.service.journal import Journal
+    from slamon.store.events import Event
+
+    journal = Journal(tmp_path / "journal")
+    journal.claim("store-a")
+    proposal = Exclusion(
+        ExclusionId("PWR-S1-20261201T020000"),
+        ExclusionCategory.POWER,
+        Scope(sites=frozenset({SiteId("S1")}), contracts=frozenset({ContractId("C")})),
+        datetime(2026, 12, 1, 2, tzinfo=UTC),
+        datetime(2026, 12, 1, 3, tzinfo=UTC),
+        "suspected power cut: every device of the site failed in one round",
+        ExclusionStatus.PROPOSED,
+    )
+    events = (
+        Event(1, "port", DeviceId("SW1"), {"full": True, "ports": {"Gi0/5": {"index": 5, "oper": "down"}}}),
+        Event(2, "reboot", DeviceId("SW1"), {"uptime_before_s": 9, "uptime_s": 1}),
+    )
+    written = Evidence("snmp round", 3, events=events, proposals=(proposal,))
+    path = journal.save(7, written)
+    seq, read = journal.load(path)
+    assert seq == 7
+    assert read == written

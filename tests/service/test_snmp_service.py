@@ -17,10 +17,10 @@ import pytest
 from slamon.clock import FakeClock
 from slamon.loaders.config import load_config
 from slamon.loaders.fleet import load_fleet
-from slamon.model import DeviceId, ProbeKind
+from slamon.model import DeviceId, ProbeKind, to_micros
 from slamon.probers.scripted import ScriptedProber
 from slamon.probers.snmp import SnmpProber, settings_from
-from slamon.service.api import device_json, device_ports
+from slamon.service.api import device_json, device_ports, outage_report
 from slamon.service.monitor import Monitor
 from slamon.service.scheduler import Jobs
 from slamon.service.serve import _trap_polls
@@ -138,6 +138,17 @@ async def test_a_port_down_is_named_in_the_camera_evidence_and_metrics(tmp_path:
             assert 'slamon_switch_port_receive_bytes_total{switch="SW1",port="Gi0/1"} 1000' in body
             assert 'slamon_switch_poe_budget_watts{switch="SW1"} 370' in body
             assert 'slamon_switch_snmp_up{switch="SW1"} 1' in body
+            # the ledger keeps the port's word: the outage reads it back after the fact
+            await monitor.flush()
+            clock.set(T0 + timedelta(minutes=5))
+            report = outage_report(monitor.store, monitor.fleet, {}, to_micros(T0), to_micros(clock.now()))
+            outages = {o["device"]: o for o in report["outages"]}
+            assert outages["C1"]["evidence"]["fault"] == "port Gi0/5 down"
+            assert outages["C1"]["evidence"]["switch"] == "SW1"
+            assert outages["C2"]["evidence"]["fault"] == "port Gi0/6 poe fault"
+            with monitor.store.read() as tx:
+                kinds = [(e.kind, e.body["full"]) for e in tx.events.of("port", ["SW1"])]
+            assert kinds == [("port", True), ("port", False)]  # the table once, then the change
             if shutil.which("promtool"):
                 checked = await asyncio.to_thread(
                     subprocess.run,

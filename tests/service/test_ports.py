@@ -1,0 +1,119 @@
+"""The switches' ports in the service: port_fault's words, the ledger's port events (a whole table
+first, then changes only), and port_evidence, which reads an outage's uplink port back from them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from slamon.model import DeviceId, ProbeKind, ProbeResult, Uplink, to_micros
+from slamon.service.ports import PortEvidence, SwitchPorts, find_port, port_evidence, port_fault
+from slamon.store.events import Event
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+SW = DeviceId("SW1")
+
+
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        ({"oper": "up", "admin": "up"}, None),
+        ({"oper": "up", "admin": "up", "poe": "deliveringPower"}, None),
+        ({"oper": "down", "admin": "up"}, "port Gi0/5 down"),
+        ({"oper": "down", "admin": "down"}, "port Gi0/5 admin-down"),  # shut beats down
+        ({"oper": "lowerLayerDown", "admin": "up"}, "port Gi0/5 lowerLayerDown"),
+        ({"oper": "up", "admin": "up", "poe": "fault"}, "port Gi0/5 poe fault"),  # a link, no power
+        ({"oper": "up", "admin": "up", "poe": "otherFault"}, "port Gi0/5 poe otherFault"),
+        ({"oper": "up", "admin": "up", "poe": "searching"}, None),
+    ],
+)
+def test_port_fault_words(state: dict[str, object], words: str | None) -> None:
+    assert port_fault("Gi0/5", state) == words
+
+
+def test_find_port_by_name_or_index() -> None:
+    ports = {"Gi0/5": {"index": 5}, "Gi0/6": {"index": 6}}
+    assert find_port(ports, "Gi0/6") == ("Gi0/6", {"index": 6})
+    assert find_port(ports, "5") == ("Gi0/5", {"index": 5})
+    assert find_port(ports, "7") is None
+
+
+def snmp(at: int, ok: bool = True, **ports: str) -> ProbeResult:
+    detail = {
+        "uptime_s": 100 + at,
+        "ports": {
+            name: {"index": i, "oper": oper, "admin": "up", "in_octets": at}
+            for i, (name, oper) in enumerate(sorted(ports.items()), start=1)
+        },
+    }
+    return ProbeResult(SW, ProbeKind.SNMP, T0 + timedelta(seconds=at), ok, detail=detail if ok else {})
+
+
+def test_the_ledger_gets_the_whole_table_once_then_changes_only() -> None:
+    ports = SwitchPorts()
+    first = ports.take([snmp(0, g1="up", g2="up")])
+    assert first == [
+        Event(
+            to_micros(T0),
+            "port",
+            SW,
+            {
+                "full": True,
+                "ports": {
+                    "g1": {"index": 1, "oper": "up", "admin": "up"},
+                    "g2": {"index": 2, "oper": "up", "admin": "up"},
+                },
+            },
+        )
+    ]
+    assert ports.take([snmp(60, g1="up", g2="up")]) == []  # counters moved: not a port event
+    changed = ports.take([snmp(120, g1="up", g2="down")])
+    assert [e.body for e in changed] == [
+        {"full": False, "ports": {"g2": {"index": 2, "oper": "down", "admin": "up"}}}
+    ]
+    assert ports.take([snmp(180, ok=False)]) == []  # a failed poll keeps the last ports
+    assert ports.readings[SW].ok is False
+    assert ports.readings[SW].ports["g2"]["oper"] == "down"
+    assert ports.errors == {"other": 1}
+
+
+def test_a_reboot_is_an_event() -> None:
+    ports = SwitchPorts()
+    r = ProbeResult(
+        SW, ProbeKind.SNMP, T0, True, detail={"ports": {}, "reboot": {"uptime_before_s": 9, "uptime_s": 1}}
+    )
+    assert ports.take([r]) == [Event(to_micros(T0), "reboot", SW, {"uptime_before_s": 9, "uptime_s": 1})]
+    assert ports.reboots == {SW: 1}
+
+
+def events(*steps: tuple[int, bool, dict[str, str]]) -> list[Event]:
+    return [
+        Event(
+            at,
+            "port",
+            SW,
+            {"full": full, "ports": {n: {"index": int(n[1:]), "oper": o} for n, o in p.items()}},
+        )
+        for at, full, p in steps
+    ]
+
+
+UP = Uplink(SW, "g5")
+
+
+def test_port_evidence_reads_the_state_at_the_start_or_the_first_fault_inside() -> None:
+    ledger = events(
+        (0, True, {"g5": "up", "g6": "up"}), (100, False, {"g5": "down"}), (300, False, {"g5": "up"})
+    )
+    assert port_evidence(ledger, UP, 150, 250) == PortEvidence(100, SW, "g5", "port g5 down")  # in effect
+    assert port_evidence(ledger, UP, 50, 250) == PortEvidence(100, SW, "g5", "port g5 down")  # seen inside
+    assert port_evidence(ledger, UP, 50, 90) is None  # up all along
+    assert port_evidence(ledger, UP, 310, 400) is None  # back up before
+    assert port_evidence(ledger, Uplink(SW, "6"), 0, 400) is None  # by ifIndex: never at fault
+    assert port_evidence(ledger, Uplink(DeviceId("SW2"), "g5"), 0, 400) is None  # another switch
+
+
+def test_a_full_table_replaces_what_came_before() -> None:
+    ledger = events((0, True, {"g5": "down"}), (100, True, {"g5": "up"}))  # a restart in between
+    assert port_evidence(ledger, UP, 150, 250) is None
