@@ -15,6 +15,7 @@ from aiohttp import web
 
 from slamon.billing.causes import DEVICE, attribute, covers_for
 from slamon.billing.intervals import clip
+from slamon.canonical import exclusion_to_dict
 from slamon.engine.timeline import Outage
 from slamon.errors import StoreError
 from slamon.model import (
@@ -23,6 +24,8 @@ from slamon.model import (
     DeviceId,
     DeviceKind,
     DeviceState,
+    Exclusion,
+    ExclusionStatus,
     Fleet,
     Micros,
     from_micros,
@@ -294,6 +297,11 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
             if k in ids and (uplink := getattr(devices.get(DeviceId(ids[k])), "uplink", None)) is not None
         }
         port_events = tx.events.of("port", switches, until=end)
+        proposed = [
+            e
+            for e in tx.versions.exclusions()
+            if e.status is ExclusionStatus.PROPOSED and to_micros(e.start) < end and to_micros(e.end) > start
+        ]
     by_id = {ids[k]: outs for k, outs in found.items() if k in ids}
     out: list[dict[str, Any]] = []
     truncated = False  # more outages than MAX_OUTAGES matched: the list stops at MAX_OUTAGES
@@ -336,7 +344,17 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
         "outages": out,
         "count": len(out),
         "truncated": truncated,
+        # proposed exclusions over the window (a suspected power cut slamon proposes among them):
+        # they change nothing until a contract manager approves them (SLA.md §4)
+        "proposed_exclusions": [exclusion_to_dict(e) for e in proposed if _proposal_chosen(e, fleet, q)],
     }
+
+
+def _proposal_chosen(e: Exclusion, fleet: Fleet, q: Query) -> bool:
+    """A proposed exclusion is shown when it covers one of the chosen devices (all, unfiltered)."""
+    if not any(name in q for name in ("contract", "site", "device")):
+        return True
+    return any(_chosen(d, q) and e.scope.covers(d) for d in fleet.inventory.devices.values())
 
 
 def _chosen(d: Device, q: Query) -> bool:

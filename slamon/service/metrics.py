@@ -373,6 +373,35 @@ class SelfCollector(Collector):
         )
 
 
+class SiteCollector(Collector):
+    """Suspected power cuts (engine/power.py) and the SNMP trap listener's counts: few series,
+    read from memory at scrape time."""
+
+    def __init__(
+        self, open_sites: Callable[[], Iterable[str]], traps: Callable[[], Mapping[str, int]]
+    ) -> None:
+        self.open_sites = open_sites
+        self.traps = traps
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        power = GaugeMetricFamily(
+            "slamon_site_power_suspected",
+            "1 while every device of the site is down and its upstream answers: a power exclusion is proposed.",
+            labels=["site"],
+        )
+        for site in sorted(self.open_sites()):
+            power.add_metric([site], 1)
+        yield power
+        traps = CounterMetricFamily(
+            "slamon_snmp_traps",
+            "SNMP traps received, by outcome (accepted, unknown_source, bad_community, malformed).",
+            labels=["outcome"],
+        )
+        for outcome, n in sorted(self.traps().items()):
+            traps.add_metric([outcome], n)
+        yield traps
+
+
 def exposition(
     fleet: FleetExposition, figures: Figures, registry: CollectorRegistry, *, gzipped: bool
 ) -> bytes:

@@ -28,6 +28,7 @@ import numpy as np
 
 from slamon.clock import Clock
 from slamon.engine.live import FleetState, TailChange
+from slamon.engine.power import PowerWatch, Suspicion
 from slamon.engine.timeline import Carry, EngineParams
 from slamon.errors import StoreError
 from slamon.model import (
@@ -36,6 +37,7 @@ from slamon.model import (
     Device,
     DeviceId,
     DeviceState,
+    Exclusion,
     Fleet,
     Micros,
     ProbeKind,
@@ -155,6 +157,8 @@ class Monitor:
         self.writer = writer or Writer(store, journal or default_journal(store))
         self.exposition = FleetExposition()
         self.ports = SwitchPorts.of(fleet)  # the switches' ports, as SNMP rounds see them
+        self.power = PowerWatch.of(fleet)  # sites that go dark at once: suspected power cuts
+        self.trap_counts: dict[str, int] = {}  # the trap listener's, when the service runs one
         self.view: FleetView | None = None
         self._causes = LiveCauses(fleet)
         self._view_lock = asyncio.Lock()
@@ -166,6 +170,7 @@ class Monitor:
         self._round_devices: dict[ProbeKind, tuple[Fleet, list[Device]]] = {}
         self._first_view: asyncio.Task[None] | None = None
         self._settle_heap = settle_heap
+        self._closing: list[Suspicion] = []  # suspicions closed since the last write
         self.reachability = reachability
         self._settled = False  # since the start or the last reload
 
@@ -272,6 +277,7 @@ class Monitor:
                 raise self._postponed() from None
             self.state.reload(fleet)
             self.ports.reload(fleet)
+            self.power.reload(fleet)
             self._keys, self.fleet = keys, fleet
             await self._restore(resumes)
             for d in fresh:
@@ -405,6 +411,8 @@ class Monitor:
         results, changes = taken
         if not results:
             return
+        if kind.is_reachability:
+            events = [*events, *self._power(results)]
         keys = self._keys
         tails = tuple(
             TailWrite(keys[c.device], c.tail, c.since, params_json(c.params))
@@ -420,12 +428,38 @@ class Monitor:
                 self._next_part(),
                 tails,
                 events=tuple(events),
+                proposals=tuple(self._proposals(now)),
             )
         )
         for c in changes:  # the horizon the store will hold is the one in the tail written last
             last = c.tail.transitions[-1] if c.tail.transitions else None
             horizon = last.at if last is not None and last.state is DeviceState.UNKNOWN else None
             self._flushed[c.device] = (horizon, self._flushed.get(c.device, (None, None))[1])
+
+    def _power(self, results: Sequence[ProbeResult]) -> list[Event]:
+        """A round's word on sites going dark or coming back: the ledger's site events."""
+        opened, closed = self.power.round(results)
+        for s in opened:
+            logger.warning(
+                "site %s: all %d devices failed in one round while its upstream answered: suspected "
+                "power cut; proposed exclusion %s",
+                s.site,
+                len(s.devices),
+                s.exclusion_id,
+            )
+        for s in closed:
+            logger.info("site %s answers again: proposed exclusion %s ends", s.site, s.exclusion_id)
+            self._closing.append(s)
+        return [
+            Event(s.since if s.until is None else s.until, "power", s.site, s.evidence())
+            for s in (*opened, *closed)
+        ]
+
+    def _proposals(self, now: Micros) -> list[Exclusion]:
+        """The proposed exclusions of the sites still dark (their end moves on with each round)
+        and of those that came back (their final end)."""
+        closing, self._closing = self._closing, []
+        return [s.proposal(now) for s in (*self.power.open.values(), *closing)]
 
     def _next_part(self) -> int:
         """A part number new for every hour this round touches: the wall-clock second, bumped."""

@@ -201,6 +201,7 @@ async def _trap_polls(
         ) from None
     stack.push_async_callback(listener.aclose)
     polls.listener = listener
+    monitor.trap_counts = listener.counts  # the same dict: the metrics read it as it counts
     logger.info("listening for SNMP traps on %s:%d/udp", *where)
     return polls
 

@@ -22,7 +22,7 @@ from slamon.model import ProbeKind
 from slamon.service import api
 from slamon.service.health import assess
 from slamon.service.keys import CLOCK, FIGURES, INTERVALS, MONITOR, READER, REGISTRY
-from slamon.service.metrics import Figures, SelfCollector, exposition
+from slamon.service.metrics import Figures, SelfCollector, SiteCollector, exposition
 from slamon.service.monitor import Monitor
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -37,6 +37,7 @@ def create_app(
     registry.register(
         SelfCollector(monitor.stats, monitor.state, monitor.writer.status, lambda: monitor.state.late)
     )
+    registry.register(SiteCollector(lambda: list(monitor.power.open), lambda: monitor.trap_counts))
     app[MONITOR] = monitor
     app[CLOCK] = clock
     app[REGISTRY] = registry
