@@ -329,7 +329,7 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
             if d.uplink is not None and DEVICE in causes:  # the uplink port's word on it
                 seen = port_evidence(port_events, d.uplink, o.start, o.end)
                 if seen is not None:
-                    entry["evidence"] = {
+                    entry["evidence"]["port"] = {
                         "at": from_micros(seen.at).astimezone(zone).isoformat(),
                         "switch": seen.switch,
                         "port": seen.port,

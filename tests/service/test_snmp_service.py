@@ -143,9 +143,9 @@ async def test_a_port_down_is_named_in_the_camera_evidence_and_metrics(tmp_path:
             clock.set(T0 + timedelta(minutes=5))
             report = outage_report(monitor.store, monitor.fleet, {}, to_micros(T0), to_micros(clock.now()))
             outages = {o["device"]: o for o in report["outages"]}
-            assert outages["C1"]["evidence"]["fault"] == "port Gi0/5 down"
-            assert outages["C1"]["evidence"]["switch"] == "SW1"
-            assert outages["C2"]["evidence"]["fault"] == "port Gi0/6 poe fault"
+            assert outages["C1"]["evidence"]["port"]["fault"] == "port Gi0/5 down"
+            assert outages["C1"]["evidence"]["port"]["switch"] == "SW1"
+            assert outages["C2"]["evidence"]["port"]["fault"] == "port Gi0/6 poe fault"
             with monitor.store.read() as tx:
                 kinds = [(e.kind, e.body["full"]) for e in tx.events.of("port", ["SW1"])]
             assert kinds == [("port", True), ("port", False)]  # the table once, then the change
