@@ -191,3 +191,47 @@ async def test_a_trap_brings_the_port_evidence_within_two_seconds(tmp_path: Path
             assert polls.listener is not None
             assert polls.listener.counts["accepted"] == 1
             print(f"trap to evidence: {took:.3f} s")
+
+
+@pytest.mark.slow
+async def test_a_switch_down_makes_its_cameras_upstream_one_fault_one_series(tmp_path: Path) -> None:
+    """The agent stops answering and the switch stops answering ping: the switch is down by its own
+    fault, its cameras are upstream:SW1 with no counted seconds, and one series says cause=device."""
+    with snmpsim(tmp_path / "agent", {"sw1": switch_snmprec(ports())}) as agent:
+        async with running(tmp_path, agent.port) as (monitor, icmp, clock, _):
+            await monitor.run_round(ProbeKind.SNMP)
+            await monitor.run_round(ProbeKind.ICMP)
+            agent.stop()
+            icmp.silence("SW1", "C1", "C2")
+            for i in range(1, 4):
+                clock.set(T0 + timedelta(seconds=30 * i))
+                await monitor.run_round(ProbeKind.ICMP)
+                await monitor.run_round(ProbeKind.SNMP)
+            states = {
+                d: (view_of(monitor, d)["state"], view_of(monitor, d)["cause"]) for d in ("SW1", "C1", "C2")
+            }
+            assert states == {
+                "SW1": ("down", "device"),
+                "C1": ("down", "upstream:SW1"),
+                "C2": ("down", "upstream:SW1"),
+            }
+            assert view_of(monitor, "C1")["cause_detail"] is None  # not the camera's own fault
+            switch = view_of(monitor, "SW1")["snmp"]
+            assert isinstance(switch, dict)
+            assert switch["ok"] is False
+            assert "no reply after 2 tries of 1 s" in switch["error"]
+            body = monitor.exposition.body().decode()
+            paging = [
+                line
+                for line in body.splitlines()
+                if line.startswith("slamon_device_cause{") and 'cause="device"' in line
+            ]
+            assert len(paging) == 1
+            assert 'device="SW1"' in paging[0]
+            assert 'slamon_switch_snmp_up{switch="SW1"} 0' in body
+            assert 'slamon_snmp_poll_errors_total{reason="timeout"}' in body
+
+            await monitor.flush()
+            report = outage_report(monitor.store, monitor.fleet, {}, to_micros(T0), to_micros(clock.now()))
+            causes = {o["device"]: set(o["causes"]) for o in report["outages"]}
+            assert causes == {"SW1": {"device"}, "C1": {"upstream:SW1"}, "C2": {"upstream:SW1"}}
