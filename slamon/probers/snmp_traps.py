@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -44,7 +43,6 @@ from slamon.model import DeviceId
 from slamon.probers.snmp_mib import ADMIN_STATUS, IF_ADMIN, IF_NAME, IF_OPER, OPER_STATUS, SYS_UPTIME
 from slamon.probers.snmp_wire import (
     INFORM_REQUEST,
-    INTEGER,
     IP_ADDRESS,
     OBJECT_IDENTIFIER,
     OCTET_STRING,
@@ -61,11 +59,15 @@ from slamon.probers.snmp_wire import (
     decode_arcs,
     decode_message,
     decode_oid,
+    decode_varbinds,
     encode_arcs,
     encode_message,
     encode_oid,
     format_oid,
     parse_oid,
+    read_expected,
+    read_header,
+    read_integer,
 )
 
 logger = logging.getLogger(__name__)
@@ -154,14 +156,14 @@ def decode_notification(data: bytes) -> Notification:
 
 def _envelope(data: bytes) -> tuple[int, bytes, int, int, int]:
     """(version, community, PDU tag, PDU contents start and end) of a message of any PDU."""
-    start, stop = _expect(data, 0, len(data), SEQUENCE, "a message SEQUENCE")
+    start, stop = read_expected(data, 0, len(data), SEQUENCE, "a message SEQUENCE")
     if stop != len(data):
         raise MalformedTrap(f"byte {stop}: {len(data) - stop} bytes after the message")
-    version, at = _integer(data, start, stop, "the version")
+    version, at = read_integer(data, start, stop, "the version")
     if version not in (V1, V2C):
         raise MalformedTrap(f"version {version} is not SNMPv1 or v2c")
-    c_start, at = _expect(data, at, stop, OCTET_STRING, "the community")
-    pdu_type, p_start, p_stop = _header(data, at, stop)
+    c_start, at = read_expected(data, at, stop, OCTET_STRING, "the community")
+    pdu_type, p_start, p_stop = read_header(data, at, stop)
     if p_stop != stop:
         raise MalformedTrap(f"byte {p_stop}: bytes after the PDU")
     return version, data[c_start:at], pdu_type, p_start, p_stop
@@ -171,20 +173,19 @@ def _v1_trap(data: bytes, community: bytes, at: int, end: int) -> Notification:
     """RFC 1157's Trap-PDU: enterprise, agent-addr, generic-trap, specific-trap, time-stamp,
     varbinds; its trap OID is RFC 3584's translation (snmpTraps.(generic + 1), or for an
     enterprise-specific trap enterprise.0.specific)."""
-    e_start, at = _expect(data, at, end, OBJECT_IDENTIFIER, "the enterprise OID")
+    e_start, at = read_expected(data, at, end, OBJECT_IDENTIFIER, "the enterprise OID")
     enterprise = data[e_start:at]
     decode_oid(enterprise)  # MalformedReply if it is not one
-    a_start, at = _expect(data, at, end, IP_ADDRESS, "the agent-addr")
+    a_start, at = read_expected(data, at, end, IP_ADDRESS, "the agent-addr")
     if at - a_start != 4:
         raise MalformedTrap(f"byte {a_start}: an agent-addr of {at - a_start} bytes")
-    generic, at = _integer(data, at, end, "the generic-trap")
-    specific, at = _integer(data, at, end, "the specific-trap")
-    t_start, at = _expect(data, at, end, TIMETICKS, "the time-stamp")
+    generic, at = read_integer(data, at, end, "the generic-trap")
+    specific, at = read_integer(data, at, end, "the specific-trap")
+    t_start, at = read_expected(data, at, end, TIMETICKS, "the time-stamp")
     ticks = int.from_bytes(data[t_start:at], "big")
     if at == t_start or ticks >> 32:
         raise MalformedTrap(f"byte {t_start}: a time-stamp of {at - t_start} bytes (TimeTicks: 32 bits)")
-    list_at = at
-    _, list_stop = _expect(data, at, end, SEQUENCE, "the varbind list")
+    list_start, list_stop = read_expected(data, at, end, SEQUENCE, "the varbind list")
     if list_stop != end:
         raise MalformedTrap(f"byte {list_stop}: bytes after the varbind list")
     if generic == 6:
@@ -195,57 +196,9 @@ def _v1_trap(data: bytes, community: bytes, at: int, end: int) -> Notification:
         trap_oid = encode_oid((*_SNMP_TRAPS, generic + 1))
     else:
         raise MalformedTrap(f"a generic-trap of {generic} (0 to 6)")
-    return Notification(V1, community, V1_TRAP, 0, trap_oid, ticks, _varbinds(data, list_at, list_stop))
-
-
-_WRAP_PREFIX = 30  # bytes before the varbind list in `_varbinds`' rebuilt message
-
-
-def _varbinds(data: bytes, at: int, end: int) -> list[VarBind]:
-    """The varbind list at data[at:end], decoded by snmp_wire (which decodes no v1 Trap-PDU): the
-    list is put in a v2c Trap whose headers are of fixed size, so an error's byte offsets are
-    turned back into offsets in `data`."""
-    listed = data[at:end]
-    pdu = b"\x02\x01\x00" * 3 + listed
-    body = b"\x02\x01\x01\x04\x84\x00\x00\x00\x00" + bytes((SNMPV2_TRAP, 0x84)) + len(pdu).to_bytes(4, "big")
-    wrapped = bytes((SEQUENCE, 0x84)) + len(body + pdu).to_bytes(4, "big") + body + pdu
-    try:
-        return decode_message(wrapped).varbinds
-    except MalformedReply as exc:
-        text = re.sub(r"byte (\d+)", lambda m: f"byte {int(m[1]) - _WRAP_PREFIX + at}", str(exc))
-        raise MalformedTrap(text) from None
-
-
-def _header(data: bytes, at: int, end: int) -> tuple[int, int, int]:
-    """(tag, contents start, contents end) of the TLV at `at`, which must end by `end` (definite
-    lengths of up to 4 bytes, as snmp_wire reads them)."""
-    if at + 2 > end:
-        raise MalformedTrap(f"byte {at}: truncated (a header needs 2 bytes, {end - at} left)")
-    tag, n = data[at], data[at + 1]
-    at += 2
-    if n & 0x80:
-        size = n & 0x7F
-        if size == 0 or size > 4 or at + size > end:
-            raise MalformedTrap(f"byte {at - 1}: a length of {size} bytes")
-        n = int.from_bytes(data[at : at + size], "big")
-        at += size
-    if at + n > end:
-        raise MalformedTrap(f"byte {at}: tag 0x{tag:02x} says {n} bytes, {end - at} are left (truncated)")
-    return tag, at, at + n
-
-
-def _expect(data: bytes, at: int, end: int, tag: int, what: str) -> tuple[int, int]:
-    got, start, stop = _header(data, at, end)
-    if got != tag:
-        raise MalformedTrap(f"byte {at}: {what} expected (tag 0x{tag:02x}), found tag 0x{got:02x}")
-    return start, stop
-
-
-def _integer(data: bytes, at: int, end: int, what: str) -> tuple[int, int]:
-    start, stop = _expect(data, at, end, INTEGER, what)
-    if stop == start or stop - start > 8:
-        raise MalformedTrap(f"byte {at}: {what} has {stop - start} bytes")
-    return int.from_bytes(data[start:stop], "big", signed=True), stop
+    return Notification(
+        V1, community, V1_TRAP, 0, trap_oid, ticks, decode_varbinds(data, list_start, list_stop)
+    )
 
 
 # --- what a trap says -----------------------------------------------------------------------------

@@ -232,8 +232,9 @@ def _value(v: VarBind) -> bytes:
 # --- decoding -------------------------------------------------------------------------------------
 
 
-def _header(data: bytes, at: int, end: int) -> tuple[int, int, int]:
-    """(tag, contents start, contents end) of the TLV at `at`, which must end by `end`."""
+def read_header(data: bytes, at: int, end: int) -> tuple[int, int, int]:
+    """(tag, contents start, contents end) of the TLV at `at`, which must end by `end` (definite
+    lengths of up to 4 bytes: SNMP allows no other)."""
     if at + 2 > end:
         raise MalformedReply(f"byte {at}: truncated (a header needs 2 bytes, {end - at} left)")
     tag = data[at]
@@ -252,15 +253,15 @@ def _header(data: bytes, at: int, end: int) -> tuple[int, int, int]:
     return tag, at, at + n
 
 
-def _expect(data: bytes, at: int, end: int, tag: int, what: str) -> tuple[int, int]:
-    got, start, stop = _header(data, at, end)
+def read_expected(data: bytes, at: int, end: int, tag: int, what: str) -> tuple[int, int]:
+    got, start, stop = read_header(data, at, end)
     if got != tag:
         raise MalformedReply(f"byte {at}: {what} expected (tag 0x{tag:02x}), found tag 0x{got:02x}")
     return start, stop
 
 
-def _int_at(data: bytes, at: int, end: int, what: str) -> tuple[int, int]:
-    start, stop = _expect(data, at, end, INTEGER, what)
+def read_integer(data: bytes, at: int, end: int, what: str) -> tuple[int, int]:
+    start, stop = read_expected(data, at, end, INTEGER, what)
     if stop == start or stop - start > 8:
         raise MalformedReply(f"byte {at}: {what} has {stop - start} bytes")
     return int.from_bytes(data[start:stop], "big", signed=True), stop
@@ -269,31 +270,39 @@ def _int_at(data: bytes, at: int, end: int, what: str) -> tuple[int, int]:
 def decode_message(data: bytes) -> Message:
     """A v1/v2c message of any PDU type but the v1 Trap (RFC 1157's own layout)."""
     end = len(data)
-    start, stop = _expect(data, 0, end, SEQUENCE, "a message SEQUENCE")
+    start, stop = read_expected(data, 0, end, SEQUENCE, "a message SEQUENCE")
     if stop != end:
         raise MalformedReply(f"byte {stop}: {end - stop} bytes after the message")
-    version, at = _int_at(data, start, stop, "the version")
+    version, at = read_integer(data, start, stop, "the version")
     if version not in (V1, V2C):
         raise MalformedReply(f"version {version} is not SNMPv1 or v2c")
-    c_start, at = _expect(data, at, stop, OCTET_STRING, "the community")
+    c_start, at = read_expected(data, at, stop, OCTET_STRING, "the community")
     community = data[c_start:at]
-    pdu_type, p_start, p_stop = _header(data, at, stop)
+    pdu_type, p_start, p_stop = read_header(data, at, stop)
     if pdu_type not in PDU_TYPES or pdu_type == V1_TRAP:
         raise MalformedReply(f"byte {at}: tag 0x{pdu_type:02x} is not a v2c PDU")
     if p_stop != stop:
         raise MalformedReply(f"byte {p_stop}: bytes after the PDU")
-    request_id, at = _int_at(data, p_start, p_stop, "the request-id")
-    error_status, at = _int_at(data, at, p_stop, "the error-status")
-    error_index, at = _int_at(data, at, p_stop, "the error-index")
-    at, list_end = _expect(data, at, p_stop, SEQUENCE, "the varbind list")
+    request_id, at = read_integer(data, p_start, p_stop, "the request-id")
+    error_status, at = read_integer(data, at, p_stop, "the error-status")
+    error_index, at = read_integer(data, at, p_stop, "the error-index")
+    at, list_end = read_expected(data, at, p_stop, SEQUENCE, "the varbind list")
     if list_end != p_stop:
         raise MalformedReply(f"byte {list_end}: bytes after the varbind list")
     return Message(
-        version, community, pdu_type, request_id, error_status, error_index, _varbinds(data, at, list_end)
+        version,
+        community,
+        pdu_type,
+        request_id,
+        error_status,
+        error_index,
+        decode_varbinds(data, at, list_end),
     )
 
 
-def _varbinds(data: bytes, at: int, end: int) -> list[VarBind]:
+def decode_varbinds(data: bytes, at: int, end: int) -> list[VarBind]:
+    """The varbinds between `at` and `end` (a varbind list's contents), with the offsets of `data`
+    in any error."""
     out: list[VarBind] = []
     append = out.append
     while at < end:
@@ -307,17 +316,17 @@ def _varbinds(data: bytes, at: int, end: int) -> list[VarBind]:
             stop = at + 2 + data[at + 1]
             o_len = data[at + 3]
             if stop > end or o_len >= 0x80:
-                s, stop = _expect(data, at, end, SEQUENCE, "a varbind")
-                o_start, o_stop = _expect(data, s, stop, OBJECT_IDENTIFIER, "a varbind's OID")
+                s, stop = read_expected(data, at, end, SEQUENCE, "a varbind")
+                o_start, o_stop = read_expected(data, s, stop, OBJECT_IDENTIFIER, "a varbind's OID")
             else:
                 o_start = at + 4
                 o_stop = o_start + o_len
         else:
-            s, stop = _expect(data, at, end, SEQUENCE, "a varbind")
-            o_start, o_stop = _expect(data, s, stop, OBJECT_IDENTIFIER, "a varbind's OID")
+            s, stop = read_expected(data, at, end, SEQUENCE, "a varbind")
+            o_start, o_stop = read_expected(data, s, stop, OBJECT_IDENTIFIER, "a varbind's OID")
         if o_stop >= stop:
             raise MalformedReply(f"byte {at}: a varbind without a value")
-        tag, v_start, v_stop = _header(data, o_stop, stop)
+        tag, v_start, v_stop = read_header(data, o_stop, stop)
         if v_stop != stop:
             raise MalformedReply(f"byte {v_stop}: bytes after a varbind's value")
         if o_stop == o_start:
