@@ -48,6 +48,24 @@ class IcmpProbeConfig:
     rate: int = 20_000  # echo requests per second at most: a round of 100,000 devices takes 5 s to send
 
 
+SNMP_AUTH_PROTOCOLS = ("SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5")
+SNMP_PRIV_PROTOCOLS = ("AES", "AES192", "AES192C", "AES256", "AES256C", "DES")  # as net-snmp's -x names them
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpV3Config:
+    """probes.snmp.v3: the USM user every SNMPv3 switch is polled as (authPriv). The keys are read
+    later, from the environment variable or the file named here, never from this file."""
+
+    user: str
+    auth_protocol: str = "SHA"  # one of SNMP_AUTH_PROTOCOLS
+    auth_key_env: str = "SLAMON_SNMP_AUTH_KEY"  # the NAME of the variable holding the auth passphrase
+    auth_key_file: Path | None = None  # or a file holding it (then the variable is not read)
+    priv_protocol: str = "AES"  # one of SNMP_PRIV_PROTOCOLS
+    priv_key_env: str = "SLAMON_SNMP_PRIV_KEY"
+    priv_key_file: Path | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SnmpProbeConfig:
     interval: timedelta = timedelta(seconds=60)
@@ -59,6 +77,7 @@ class SnmpProbeConfig:
     max_repetitions: int = 25  # rows per column per GETBULK
     reachability: str = "both"  # both | snmp: whether polled switches are pinged too
     traps: tuple[str, int] | None = None  # where to listen for traps (host, UDP port); None: off
+    v3: SnmpV3Config | None = None  # the USM user for switches with `snmp: {version: 3}`; None: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +232,7 @@ def _listen(src: Source, value: object, where: str = "listen") -> tuple[str, int
 def _snmp(src: Source, value: object, base: Path) -> SnmpProbeConfig:
     keys = (
         "interval", "timeout", "community_env", "community_file", "retries", "concurrency",
-        "max_repetitions", "reachability", "traps",
+        "max_repetitions", "reachability", "traps", "v3",
     )  # fmt: skip
     snmp = src.mapping("probes.snmp", value, keys)
     default = SnmpProbeConfig()
@@ -224,12 +243,7 @@ def _snmp(src: Source, value: object, base: Path) -> SnmpProbeConfig:
         community_env = _env_name(src, "probes.snmp.community_env", snmp["community_env"])
     community_file = None
     if "community_file" in snmp:
-        text = src.text("probes.snmp.community_file", snmp["community_file"])
-        community_file = Path(os.path.normpath(base / text))
-        if not community_file.is_file():
-            src.fail(
-                "probes.snmp.community_file", f"{quote(text)} does not exist (looked for {community_file})"
-            )
+        community_file = _secret_file(src, "probes.snmp.community_file", snmp["community_file"], base)
 
     def integer(key: str, default: int, maximum: int, minimum: int = 1) -> int:
         if key not in snmp:
@@ -244,7 +258,9 @@ def _snmp(src: Source, value: object, base: Path) -> SnmpProbeConfig:
                 "probes.snmp.reachability", f"{quote(reachability)} is not one of {', '.join(REACHABILITY)}"
             )
     traps = _listen(src, snmp["traps"], "probes.snmp.traps") if "traps" in snmp else None
+    v3 = _snmp_v3(src, snmp["v3"], base) if "v3" in snmp else None
     return SnmpProbeConfig(
+        v3=v3,
         traps=traps,
         interval=interval,
         timeout=timeout,
@@ -255,6 +271,57 @@ def _snmp(src: Source, value: object, base: Path) -> SnmpProbeConfig:
         max_repetitions=integer("max_repetitions", default.max_repetitions, MAX_SNMP_REPETITIONS),
         reachability=reachability,
     )
+
+
+def _snmp_v3(src: Source, value: object, base: Path) -> SnmpV3Config:
+    """The USM user: its name and protocols here, its two keys each from a variable or a file."""
+    where = "probes.snmp.v3"
+    keys = (
+        "user", "auth_protocol", "auth_key_env", "auth_key_file", "priv_protocol", "priv_key_env",
+        "priv_key_file",
+    )  # fmt: skip
+    v3 = src.mapping(where, value, keys, required=("user",))
+    default = SnmpV3Config(user="")
+    user = src.text(f"{where}.user", v3["user"])
+    if len(user.encode("utf-8")) > 32:
+        src.fail(f"{where}.user", f"{quote(user)} is longer than 32 bytes (an SNMPv3 user name is 1 to 32)")
+
+    def protocol(key: str, default: str, names: tuple[str, ...]) -> str:
+        if key not in v3:
+            return default
+        name = src.text(f"{where}.{key}", v3[key])
+        if name not in names:
+            src.fail(f"{where}.{key}", f"{quote(name)} is not one of {', '.join(names)}")
+        return name
+
+    def secret(kind: str, default_env: str) -> tuple[str, Path | None]:
+        env_key, file_key = f"{kind}_key_env", f"{kind}_key_file"
+        if env_key in v3 and file_key in v3:
+            src.fail(where, f"give {env_key} or {file_key}, not both")
+        env = _env_name(src, f"{where}.{env_key}", v3[env_key]) if env_key in v3 else default_env
+        file = _secret_file(src, f"{where}.{file_key}", v3[file_key], base) if file_key in v3 else None
+        return env, file
+
+    auth_env, auth_file = secret("auth", default.auth_key_env)
+    priv_env, priv_file = secret("priv", default.priv_key_env)
+    return SnmpV3Config(
+        user=user,
+        auth_protocol=protocol("auth_protocol", default.auth_protocol, SNMP_AUTH_PROTOCOLS),
+        auth_key_env=auth_env,
+        auth_key_file=auth_file,
+        priv_protocol=protocol("priv_protocol", default.priv_protocol, SNMP_PRIV_PROTOCOLS),
+        priv_key_env=priv_env,
+        priv_key_file=priv_file,
+    )
+
+
+def _secret_file(src: Source, where: str, value: object, base: Path) -> Path:
+    """A file holding a secret (read by the prober at start and at each reload): it must exist."""
+    text = src.text(where, value)
+    path = Path(os.path.normpath(base / text))
+    if not path.is_file():
+        src.fail(where, f"{quote(text)} does not exist (looked for {path})")
+    return path
 
 
 def _probes(src: Source, value: object, base: Path) -> ProbesConfig:

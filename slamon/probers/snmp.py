@@ -1,4 +1,5 @@
-"""SNMP v2c polling of whole fleets of switches: one UDP socket per address family, our own codec.
+"""SNMP polling of whole fleets of switches: v2c on one UDP socket per address family with our own
+codec; v3 (USM authPriv) through pysnmp (`snmp_v3`), for switches whose inventory says so.
 
 A round polls every due switch, at most `concurrency` at a time. One poll is a short conversation:
 a GET of the scalars (sysUpTime, the PoE budget), then GETBULKs that walk the port columns side by
@@ -14,8 +15,9 @@ fails that switch with the reason (`MalformedReply`), never the round. A switch'
 
 Why not pysnmp for this: measured here, pysnmp 7 costs 73–327 µs of CPU per varbind and net-snmp's
 tools about 7 µs; 2,000 switches × ~330 varbinds a minute needs the latter's order
-(BENCHMARKS.md). The community comes from the environment or a file (never the YAML, logs,
-metrics or the API).
+(BENCHMARKS.md). The community, and the SNMPv3 user's keys, come from the environment or files
+(never the YAML, logs, metrics or the API). SNMPv3 switches are polled with the same GET and walk
+(`Conversation`), only the requests go through pysnmp: one engine per prober (`snmp_v3.Session`).
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import count
-from typing import ClassVar, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from slamon.clock import Clock
 from slamon.errors import SlamonError
-from slamon.loaders.config import SnmpProbeConfig
+from slamon.loaders.config import SnmpProbeConfig, SnmpV3Config
 from slamon.model import Device, DeviceId, ProbeKind, ProbeResult
 from slamon.probers import snmp_mib
 from slamon.probers.snmp_reading import Index, Previous, Walked, read
@@ -54,6 +57,9 @@ from slamon.probers.snmp_wire import (
     format_oid,
 )
 
+if TYPE_CHECKING:
+    from slamon.probers.snmp_v3 import Session
+
 logger = logging.getLogger(__name__)
 
 MAX_ROWS = 10_000  # rows per column a walk takes before it calls the agent broken
@@ -61,7 +67,7 @@ MAX_VARBINDS = 120  # per GETBULK reply (columns × repetitions): ~4 KB, two fra
 
 
 class SnmpUnavailable(SlamonError):
-    """SNMP polling cannot start: no community, or no UDP socket."""
+    """SNMP polling cannot start: no community, no SNMPv3 user or keys, or no UDP socket."""
 
 
 class PollFailed(Exception):
@@ -69,41 +75,105 @@ class PollFailed(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class SnmpV3Credentials:
+    """The USM user SNMPv3 switches are polled as (authPriv); the keys are passphrases (RFC 3414),
+    localized to each switch's engine by pysnmp. Never logged: the keys are left out of the repr."""
+
+    user: str
+    auth_protocol: str  # a name of slamon.loaders.config.SNMP_AUTH_PROTOCOLS
+    auth_key: bytes = field(repr=False)
+    priv_protocol: str  # a name of slamon.loaders.config.SNMP_PRIV_PROTOCOLS
+    priv_key: bytes = field(repr=False)
+
+    def __str__(self) -> str:
+        return f"user {self.user}, authPriv {self.auth_protocol}/{self.priv_protocol}"
+
+
+@dataclass(frozen=True, slots=True)
 class SnmpSettings:
-    community: bytes
+    community: bytes = field(default=b"", repr=False)  # b"": not set (v2c switches cannot be polled)
     timeout: timedelta = timedelta(seconds=2)
     retries: int = 1
     concurrency: int = 100
     max_repetitions: int = 25
+    v3: SnmpV3Credentials | None = None  # None: SNMPv3 switches cannot be polled
+    community_unset: str = ""  # what check() says when a v2c switch is listed and no community is set
+
+
+MIN_V3_KEY = 8  # characters of a USM passphrase at least (RFC 3414 11.2; net-snmp refuses shorter)
 
 
 def settings_from(config: SnmpProbeConfig, environ: Mapping[str, str] | None = None) -> SnmpSettings:
-    """The prober's settings, with the community read from its file or environment variable now
-    (at start and at each reload); SnmpUnavailable says how to set it when neither has it."""
+    """The prober's settings, with the secrets read now (at start and at each reload) from their
+    files or environment variables. What is configured must work: a community file that cannot
+    be read, SNMPv3 keys that are not set, or traps without a community raise SnmpUnavailable.
+    A community variable that is not set is left to `SnmpProber.check`, which knows whether
+    any switch speaks v2c."""
+    env = os.environ if environ is None else environ
+    unset = ""
     if config.community_file is not None:
-        try:
-            text = config.community_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SnmpUnavailable(
-                f"probes.snmp.community_file: cannot read {config.community_file}: {exc}"
-            ) from None
-        if not text:
-            raise SnmpUnavailable(f"probes.snmp.community_file: {config.community_file} is empty")
+        community = _secret_file(config.community_file, "probes.snmp.community_file")
     else:
-        text = (os.environ if environ is None else environ).get(config.community_env, "")
-        if not text:
-            raise SnmpUnavailable(
-                f"switches have `snmp` in the inventory but the SNMP community is not set: export "
-                f"{config.community_env}=... (probes.snmp.community_env) or name a file in "
+        community = env.get(config.community_env, "")
+        if not community:
+            unset = (
+                f"export {config.community_env}=... (probes.snmp.community_env) or name a file in "
                 "probes.snmp.community_file"
             )
+    if config.traps is not None and not community:
+        raise SnmpUnavailable(
+            f"probes.snmp.traps: traps are checked against the SNMP community, which is not set: {unset}"
+        )
     return SnmpSettings(
-        community=text.encode("utf-8"),
+        community=community.encode("utf-8"),
         timeout=config.timeout,
         retries=config.retries,
         concurrency=config.concurrency,
         max_repetitions=config.max_repetitions,
+        v3=None if config.v3 is None else _v3_credentials(config.v3, env),
+        community_unset=(
+            f"switches have `snmp: {{version: 2c}}` in the inventory but the SNMP community is not set: "
+            f"{unset}"
+            if unset
+            else ""
+        ),
     )
+
+
+def _v3_credentials(config: SnmpV3Config, env: Mapping[str, str]) -> SnmpV3Credentials:
+    keys: list[bytes] = []
+    for kind, name, file in (
+        ("auth", config.auth_key_env, config.auth_key_file),
+        ("priv", config.priv_key_env, config.priv_key_file),
+    ):
+        where = f"probes.snmp.v3.{kind}_key"
+        if file is not None:
+            text, source = _secret_file(file, f"{where}_file"), f"{where}_file ({file})"
+        else:
+            text, source = env.get(name, ""), name
+            if not text:
+                raise SnmpUnavailable(
+                    f"probes.snmp.v3: the SNMPv3 {kind} key is not set: export {name}=... "
+                    f"({where}_env) or name a file in {where}_file"
+                )
+        if len(text) < MIN_V3_KEY:
+            raise SnmpUnavailable(
+                f"probes.snmp.v3: the {kind} key from {source} is shorter than {MIN_V3_KEY} characters "
+                "(an SNMPv3 passphrase has 8 or more)"
+            )
+        keys.append(text.encode("utf-8"))
+    return SnmpV3Credentials(config.user, config.auth_protocol, keys[0], config.priv_protocol, keys[1])
+
+
+def _secret_file(path: Path, where: str) -> str:
+    """The secret a file holds (one line; surrounding blanks and newlines are not part of it)."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SnmpUnavailable(f"{where}: cannot read {path}: {exc}") from None
+    if not text:
+        raise SnmpUnavailable(f"{where}: {path} is empty")
+    return text
 
 
 class _Transport(asyncio.DatagramProtocol):
@@ -146,7 +216,7 @@ class _Transport(asyncio.DatagramProtocol):
 
 
 class SnmpProber:
-    """SNMP v2c for a round of switches; see the module docstring for how and why."""
+    """SNMP v2c and v3 for a round of switches; see the module docstring for how and why."""
 
     kind: ClassVar[ProbeKind] = ProbeKind.SNMP
 
@@ -154,6 +224,7 @@ class SnmpProber:
         self._clock = clock
         self._settings = settings
         self._transports: dict[int, _Transport] = {}
+        self._v3: Session | None = None  # pysnmp's engine, made at the first SNMPv3 poll
         self._ids = count(int.from_bytes(os.urandom(2), "big"))
         self._previous: dict[DeviceId, Previous] = {}
         self.errors: dict[str, int] = {}  # failed polls by reason (a metric)
@@ -162,12 +233,29 @@ class SnmpProber:
         self.varbinds = 0
 
     def check(self, devices: Iterable[Device] = ()) -> str:
-        listed = list(devices)
-        v3 = [d.id for d in listed if d.snmp is not None and d.snmp.version != "2c"]
-        if v3:
-            some = ", ".join(v3[:3]) + (", …" if len(v3) > 3 else "")
-            raise SnmpUnavailable(f"SNMPv3 is not supported yet ({len(v3)} switches: {some})")
-        return "v2c"
+        """SnmpUnavailable when a listed switch's version cannot be polled: v2c without a
+        community, v3 without probes.snmp.v3 (or without pysnmp and its ciphers)."""
+        listed = [d for d in devices if d.snmp is not None]
+        v3 = [d.id for d in listed if _is_v3(d)]
+        v2c = [d.id for d in listed if not _is_v3(d)]
+        if v2c and not self._settings.community:
+            raise SnmpUnavailable(
+                self._settings.community_unset or f"the SNMP community is not set ({_some(v2c)})"
+            )
+        if not v3:
+            return "v2c"
+        if self._settings.v3 is None:
+            raise SnmpUnavailable(
+                f"switches have `snmp: {{version: 3}}` in the inventory ({_some(v3)}) but no SNMPv3 "
+                "user is configured: add probes.snmp.v3 {user: NAME} to slamon.yaml, with its keys in "
+                "SLAMON_SNMP_AUTH_KEY and SLAMON_SNMP_PRIV_KEY (or the variables or files it names)"
+            )
+        from slamon.probers.snmp_v3 import ready
+
+        problem = ready(self._settings.v3)
+        if problem:
+            raise SnmpUnavailable(f"SNMPv3 ({_some(v3)}): {problem}")
+        return f"v2c and v3 ({self._settings.v3})" if v2c else f"v3 ({self._settings.v3})"
 
     async def _transport(self, family: int) -> _Transport:
         transport = self._transports.get(family)
@@ -187,11 +275,14 @@ class SnmpProber:
                 transport.transport.close()
                 await transport.closed  # the socket is closed by then
         self._transports.clear()
+        if self._v3 is not None:
+            await self._v3.aclose()
+            self._v3 = None
 
     async def round(self, devices: Sequence[Device]) -> AsyncIterator[list[ProbeResult]]:
         """One result per switch, in batches as polls end; never raises for a failed switch."""
         at = self._clock.now()
-        for family in {_family(d) for d in devices}:  # before the workers, who share them
+        for family in {_family(d) for d in devices if not _is_v3(d)}:  # before the workers, who share them
             await self._transport(family)
         pending = iter(devices)
         done: list[ProbeResult] = []
@@ -228,7 +319,20 @@ class SnmpProber:
     async def poll(self, device: Device, at: datetime) -> ProbeResult:
         """One switch, now; its result (ok or not) stamped `at`, the round's instant."""
         port = device.snmp.port if device.snmp is not None else 161
-        conversation = _Conversation(self, await self._transport(_family(device)), (device.address, port))
+        target = (device.address, port)
+        conversation: Conversation
+        if _is_v3(device):
+            if self._settings.v3 is None:
+                self.errors["config"] = self.errors.get("config", 0) + 1
+                error = "SNMPv3 switch, but no SNMPv3 user is configured (probes.snmp.v3)"
+                return ProbeResult(device.id, ProbeKind.SNMP, at, False, error=error)
+            if self._v3 is None:
+                from slamon.probers.snmp_v3 import Session
+
+                self._v3 = Session(self._settings.v3, self._settings.timeout)
+            conversation = self._v3.conversation(self._settings, target)
+        else:
+            conversation = _Conversation(self, await self._transport(_family(device)), target)
         self.busy.add(device.id)
         try:
             walked = await conversation.walk()
@@ -259,13 +363,20 @@ def _family(device: Device) -> int:
     return socket.AF_INET6 if ":" in device.address else socket.AF_INET
 
 
-class _Conversation:
-    """One poll of one switch: requests one after another, each with its timeout and retries."""
+def _is_v3(device: Device) -> bool:
+    return device.snmp is not None and device.snmp.version == "3"
 
-    def __init__(self, prober: SnmpProber, transport: _Transport, target: tuple[str, int]) -> None:
-        self.prober = prober
-        self.settings = prober._settings
-        self.transport = transport
+
+def _some(ids: Sequence[str]) -> str:
+    return f"{len(ids)} switches: " + ", ".join(ids[:3]) + (", …" if len(ids) > 3 else "")
+
+
+class Conversation:
+    """One poll of one switch: requests one after another, each with its timeout and retries. The
+    GET and the walk are here; how a request travels is a subclass's (v2c here, v3 in snmp_v3)."""
+
+    def __init__(self, settings: SnmpSettings, target: tuple[str, int]) -> None:
+        self.settings = settings
         self.target = target
         self.requests = 0
         self.resent = 0
@@ -282,51 +393,17 @@ class _Conversation:
         self.reason = reason
         return PollFailed(text)
 
-    async def request(self, pdu_type: int, oids: Sequence[bytes], repetitions: int = 0) -> Message:
-        settings = self.settings
-        request_id = self.prober.next_id()
-        payload = encode_request(V2C, settings.community, pdu_type, request_id, oids, 0, repetitions)
-        sender = self.transport.transport
-        assert sender is not None
-        waiting = self.transport.waiting
-        if self.target in waiting:
-            raise self.fail("duplicate", f"another poll of {self.target[0]}:{self.target[1]} is running")
-        loop = asyncio.get_running_loop()
-        timeout = settings.timeout.total_seconds()
-        try:
-            for attempt in range(settings.retries + 1):
-                future: asyncio.Future[Message] = loop.create_future()
-                waiting[self.target] = (request_id, future)
-                self.requests += 1
-                if attempt:
-                    self.resent += 1
-                sent = time.monotonic_ns()
-                try:
-                    sender.sendto(payload, self.target)
-                    async with asyncio.timeout(timeout):
-                        message = await future
-                except TimeoutError:
-                    continue
-                except MalformedReply as exc:
-                    raise self.fail("malformed", f"malformed reply: {exc}") from None
-                except OSError as exc:
-                    raise self.fail("send", f"cannot send: {exc.strerror or exc}") from None
-                now = time.monotonic_ns()
-                if self.rtt_ms is None:
-                    self.rtt_ms = (now - sent) / 1e6
-                    self.first_reply_ns = now
-                self.varbinds += len(message.varbinds)
-                if message.error_status:
-                    raise self.fail("error_status", _error_text(message, oids))
-                return message
-        finally:
-            waiting.pop(self.target, None)
-        tries = settings.retries + 1
-        raise self.fail(
-            "timeout",
-            f"no reply after {tries} tr{'ies' if tries > 1 else 'y'} of {timeout:g} s "
-            "(agent down, filtered, or a wrong community)",
+    def no_reply(self, why: str) -> PollFailed:
+        tries = self.settings.retries + 1
+        timeout = self.settings.timeout.total_seconds()
+        return self.fail(
+            "timeout", f"no reply after {tries} tr{'ies' if tries > 1 else 'y'} of {timeout:g} s ({why})"
         )
+
+    async def request(self, pdu_type: int, oids: Sequence[bytes], repetitions: int = 0) -> Message:
+        """The reply to one request (sent again on a timeout), or PollFailed: no reply, an
+        error-status, a reply that does not parse."""
+        raise NotImplementedError
 
     async def walk(self) -> Walked:
         got = await self.request(GET_REQUEST, snmp_mib.SCALARS)
@@ -387,7 +464,57 @@ class _Conversation:
         return {c.key: r for c, r in zip(columns, rows, strict=True)}
 
 
-def _error_text(message: Message, oids: Sequence[bytes]) -> str:
+class _Conversation(Conversation):
+    """SNMP v2c over the prober's socket for the switch's address family."""
+
+    def __init__(self, prober: SnmpProber, transport: _Transport, target: tuple[str, int]) -> None:
+        super().__init__(prober._settings, target)
+        self.prober = prober
+        self.transport = transport
+
+    async def request(self, pdu_type: int, oids: Sequence[bytes], repetitions: int = 0) -> Message:
+        settings = self.settings
+        request_id = self.prober.next_id()
+        payload = encode_request(V2C, settings.community, pdu_type, request_id, oids, 0, repetitions)
+        sender = self.transport.transport
+        assert sender is not None
+        waiting = self.transport.waiting
+        if self.target in waiting:
+            raise self.fail("duplicate", f"another poll of {self.target[0]}:{self.target[1]} is running")
+        loop = asyncio.get_running_loop()
+        timeout = settings.timeout.total_seconds()
+        try:
+            for attempt in range(settings.retries + 1):
+                future: asyncio.Future[Message] = loop.create_future()
+                waiting[self.target] = (request_id, future)
+                self.requests += 1
+                if attempt:
+                    self.resent += 1
+                sent = time.monotonic_ns()
+                try:
+                    sender.sendto(payload, self.target)
+                    async with asyncio.timeout(timeout):
+                        message = await future
+                except TimeoutError:
+                    continue
+                except MalformedReply as exc:
+                    raise self.fail("malformed", f"malformed reply: {exc}") from None
+                except OSError as exc:
+                    raise self.fail("send", f"cannot send: {exc.strerror or exc}") from None
+                now = time.monotonic_ns()
+                if self.rtt_ms is None:
+                    self.rtt_ms = (now - sent) / 1e6
+                    self.first_reply_ns = now
+                self.varbinds += len(message.varbinds)
+                if message.error_status:
+                    raise self.fail("error_status", error_text(message, oids))
+                return message
+        finally:
+            waiting.pop(self.target, None)
+        raise self.no_reply("agent down, filtered, or a wrong community")
+
+
+def error_text(message: Message, oids: Sequence[bytes]) -> str:
     status = message.error_status
     word = ERROR_STATUS[status] if 0 <= status < len(ERROR_STATUS) else f"error {status}"
     where = ""

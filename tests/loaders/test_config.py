@@ -78,6 +78,31 @@ REJECTS = [
         "snmp-community-file-missing",
         f"probes.snmp.community_file: 'secrets/community' does not exist (looked for {BAD / 'secrets' / 'community'})",
     ),
+    ("snmp-v3-no-user", "probes.snmp.v3.user: missing (required)"),
+    ("snmp-v3-not-mapping", "probes.snmp.v3: expected a mapping, got 'slamonuser'"),
+    (
+        "snmp-v3-auth-protocol-bad",
+        "probes.snmp.v3.auth_protocol: 'SHA1' is not one of SHA, SHA224, SHA256, SHA384, SHA512, MD5",
+    ),
+    (
+        "snmp-v3-priv-protocol-bad",
+        "probes.snmp.v3.priv_protocol: '3DES' is not one of AES, AES192, AES192C, AES256, AES256C, DES",
+    ),
+    (
+        "snmp-v3-auth-env-bad",
+        f"probes.snmp.v3.auth_key_env: 'auth-key' is not an environment variable name {ENV_HINT}",
+    ),
+    (
+        "snmp-v3-priv-file-missing",
+        f"probes.snmp.v3.priv_key_file: 'secrets/priv' does not exist (looked for {BAD / 'secrets' / 'priv'})",
+    ),
+    ("snmp-v3-env-and-file", "probes.snmp.v3: give auth_key_env or auth_key_file, not both"),
+    ("snmp-v3-key-in-yaml", "probes.snmp.v3.auth_key: unknown key"),
+    (
+        "snmp-v3-user-too-long",
+        f"probes.snmp.v3.user: '{'u' * 33}' is longer than 32 bytes (an SNMPv3 user name is 1 to 32)",
+    ),
+    ("snmp-v3-user-number", "probes.snmp.v3.user: expected text, got 1234 (put it in quotes)"),
     ("video-sample-too-long", "probes.video.sample: 20m must be shorter than the interval (15m)"),
     ("video-unknown-key", "probes.video.timeout: unknown key"),
     ("probes-not-mapping", "probes: expected a mapping, got a list"),

@@ -257,8 +257,11 @@ def test_the_community_comes_from_the_environment_or_a_file(tmp_path: Path) -> N
     secret = tmp_path / "community"
     secret.write_text("from-file\n", encoding="utf-8")
     assert settings_from(SnmpProbeConfig(community_file=secret), {}).community == b"from-file"
+    unset = settings_from(SnmpProbeConfig(), {})  # not an error until a v2c switch is listed
+    assert unset.community == b""
+    assert SnmpProber(FakeClock(AT), unset).check([]) == "v2c"
     with pytest.raises(SnmpUnavailable, match=r"export SLAMON_SNMP_COMMUNITY=\.\.\."):
-        settings_from(SnmpProbeConfig(), {})
+        SnmpProber(FakeClock(AT), unset).check([switch(161)])
     secret.write_text("\n", encoding="utf-8")
     with pytest.raises(SnmpUnavailable, match="is empty"):
         settings_from(SnmpProbeConfig(community_file=secret), {})
