@@ -222,6 +222,7 @@ def _reason(error: str | None) -> str:
     text = error or ""
     for word, reason in (
         ("no reply", "timeout"),
+        ("wrong user or keys", "auth"),
         ("malformed", "malformed"),
         ("went back", "malformed"),
         ("answered", "error_status"),
@@ -328,7 +329,7 @@ def port_families(ports: SwitchPorts) -> Iterator[tuple[str, str, str, tuple[str
     yield (
         "slamon_snmp_poll_errors",
         "counter",
-        "Failed SNMP polls by reason (timeout, malformed, error_status, send, other).",
+        "Failed SNMP polls by reason (timeout, auth, malformed, error_status, send, other).",
         ("reason",),
         (((r,), n) for r, n in sorted(ports.errors.items())),
     )

@@ -137,6 +137,30 @@ async def test_snmpsim_port_down_poe_fault_and_reboot(tmp_path: Path) -> None:
     assert second.detail["reboot"] == {"uptime_before_s": 86_400, "uptime_s": 5}
 
 
+@pytest.mark.slow
+async def test_snmpsim_a_counter_that_goes_back_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    """Port 3's ifHCInOctets goes back while sysUpTime goes on: no rate for it that poll, a warning
+    that names it, and the poll is still ok (the switch answered)."""
+    counted = [Port(f"Gi0/{i}", in_octets=10_000, out_octets=20_000) for i in range(1, 5)]
+    with snmpsim(tmp_path, {"sw": switch_snmprec(counted, uptime_ticks=100_000)}) as agent:
+        p = SnmpProber(FakeClock(AT), SnmpSettings(community=b"sw", timeout=timedelta(seconds=2)))
+        assert (await poll(p, switch(agent.port)))["SW1"].ok
+        counted[2] = Port("Gi0/3", in_octets=5, out_octets=30_000)
+        rewrite(agent, "sw", switch_snmprec(counted, uptime_ticks=106_000))
+        r = (await poll(p, switch(agent.port)))["SW1"]
+        await p.aclose()
+    assert r.ok, r.error
+    assert "reboot" not in r.detail
+    assert r.detail["warnings"] == [
+        "Gi0/3: ifHCInOctets went back from 10000 to 5 without a reboot (counter reset): no rate this poll"
+    ]
+    ports = r.detail["ports"]
+    assert isinstance(ports, dict)
+    assert "in_bps" not in ports["Gi0/3"]
+    assert ports["Gi0/3"]["out_bps"] > 0
+    assert ports["Gi0/1"]["in_bps"] == 0.0
+
+
 # --- a scripted agent: replies no real agent sends ------------------------------------------------
 
 GOOD = table_of(switch_snmprec(FORTY_EIGHT[:4]))
