@@ -69,7 +69,11 @@ def gather(tx: StoreTx, contract_id: str, month: str, until: Micros | None = Non
     window = [
         e for e in tx.versions.exclusions() if to_micros(e.start) < period.end and to_micros(e.end) > from_
     ]
-    return replace(inp, timelines=timelines, exclusions=tuple(window))
+    # the port events of the switches the contract's uplinks name, before the month's end: what an
+    # outage's port evidence reads (nothing for a fleet without uplinks or SNMP)
+    switches = {u.switch for d in own if (u := inventory.devices[d].uplink) is not None}
+    port_events = tuple(tx.events.of("port", switches, until=period.end - 1)) if switches else ()
+    return replace(inp, timelines=timelines, exclusions=tuple(window), port_events=port_events)
 
 
 def as_of_month_end(tl: Timeline, period: Period) -> Timeline:

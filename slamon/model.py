@@ -142,6 +142,18 @@ class ProbeResult:
     detail: Mapping[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Evidence the results alone do not hold, as the ledger keeps it: a switch's port states as
+    they changed (`port`), a reboot (`reboot`), a site that went dark while its upstream answered
+    (`power`)."""
+
+    at: Micros
+    kind: str  # port | reboot | power
+    subject: str  # a switch's id (port, reboot) or a site's (power)
+    body: Mapping[str, object]  # JSON: what was seen
+
+
 # --- inventory --------------------------------------------------------------------------------
 
 

@@ -14,6 +14,8 @@ PURE_CORE = [
     "slamon.model",
     "slamon.engine.timeline",
     "slamon.engine.live",
+    "slamon.engine.ports",
+    "slamon.engine.power",
     "slamon.billing.causes",
     "slamon.billing.rates",
     "slamon.billing.deductions",

@@ -15,16 +15,19 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slamon.billing.causes import covers_for, honoured, why_not_honoured
+from slamon.billing.causes import DEVICE, covers_for, honoured, why_not_honoured
 from slamon.billing.deductions import Line, cap_line, device_fee, kpi_lines, overrun_line, tier_line
 from slamon.billing.periods import Period
 from slamon.billing.rates import DeviceFigures, OutageFigures, device_figures, fleet_rates
 from slamon.canonical import canonical_json, contract_to_dict, device_to_dict, exclusion_to_dict, site_to_dict
+from slamon.engine.ports import PortEvidence, port_evidence
 from slamon.engine.timeline import Timeline
 from slamon.model import (
     SECOND,
     Contract,
+    Device,
     DeviceId,
+    Event,
     Exclusion,
     Inventory,
     Kpi,
@@ -51,6 +54,9 @@ class BillingInput:
     inventory: Inventory
     timelines: Mapping[DeviceId, Timeline]
     exclusions: tuple[Exclusion, ...]
+    # the ledger's port events of the switches the devices' uplinks name, before the month's end,
+    # oldest first: an outage's port evidence (engine/ports.port_evidence)
+    port_events: tuple[Event, ...] = ()
 
     def devices(self) -> list[DeviceId]:
         return sorted(d.id for d in self.inventory.devices.values() if d.contract == self.contract.id)
@@ -70,7 +76,7 @@ class BillingInput:
         """SHA-256 of the canonical inputs."""
         related = self.related()
         sites = sorted({self.inventory.devices[d].site for d in related})
-        doc = {
+        doc: dict[str, object] = {
             "contract": contract_to_dict(self.contract),
             "month": self.period.month,
             "sites": [site_to_dict(self.inventory.sites[s]) for s in sites],
@@ -85,6 +91,8 @@ class BillingInput:
             },
             "exclusions": [exclusion_to_dict(e) for e in self.relevant_exclusions()],
         }
+        if self.port_events:  # only when there are: statements without SNMP keep their digest
+            doc["port_events"] = [[e.at, e.subject, dict(e.body)] for e in self.port_events]
         return "sha256:" + hashlib.sha256(canonical_json(doc)).hexdigest()
 
 
@@ -107,6 +115,14 @@ class Statement:
     fee_total: Decimal
     deduction_total: Decimal
     payable: Decimal
+
+    def _port(self, device: Device, o: OutageFigures) -> PortEvidence | None:
+        """What the device's uplink port said during an outage it is charged for (device seconds):
+        evidence, not a cause (docs/sla.md)."""
+        if device.uplink is None or DEVICE not in o.causes or not self.input.port_events:
+            return None
+        end = min(o.end, self.input.period.end)
+        return port_evidence(self.input.port_events, device.uplink, o.span[0], end)
 
     def body(self) -> dict[str, Any]:
         """The statement's figures as JSON-able data: what the hash covers besides the inputs."""
@@ -140,7 +156,14 @@ class Statement:
                 for f in self.devices
             ],
             "outages": [
-                _outage(f.device.id, o, charged.get((f.device.id, o.outage.start)), instant, period)
+                _outage(
+                    f.device.id,
+                    o,
+                    charged.get((f.device.id, o.outage.start)),
+                    instant,
+                    period,
+                    self._port(f.device, o),
+                )
                 for f in self.devices
                 for o in f.outages
             ],
@@ -205,7 +228,12 @@ def _exclusion(r: ExclusionRow, instant: Callable[[Micros | None], str | None]) 
 
 
 def _outage(
-    device: DeviceId, o: OutageFigures, line: Line | None, instant: Any, period: Period
+    device: DeviceId,
+    o: OutageFigures,
+    line: Line | None,
+    instant: Any,
+    period: Period,
+    port: PortEvidence | None = None,
 ) -> dict[str, Any]:
     ended = o.closed and o.end <= period.end
     ev = o.outage
@@ -228,6 +256,18 @@ def _outage(
             "first_failure": instant(ev.first_failure),
             "last_failure": instant(ev.last_failure),
             "recovered": instant(ev.recovered) if ended else None,
+            **(
+                {}
+                if port is None
+                else {
+                    "port": {
+                        "at": instant(port.at),
+                        "switch": port.switch,
+                        "port": port.port,
+                        "fault": port.fault,
+                    }
+                }
+            ),
         },
     }
 

@@ -56,6 +56,5 @@ ADMIN_STATUS = {1: "up", 2: "down", 3: "testing"}
 POE_DETECTION_STATUS = {
     1: "disabled", 2: "searching", 3: "deliveringPower", 4: "fault", 5: "test", 6: "otherFault",
 }  # fmt: skip
-POE_FAULTS = frozenset({"fault", "otherFault"})
 
 TICKS_WRAP = 1 << 32  # sysUpTime is TimeTicks: hundredths of a second, 32 bits (497 days)

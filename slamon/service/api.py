@@ -16,6 +16,7 @@ from aiohttp import web
 from slamon.billing.causes import DEVICE, attribute, covers_for
 from slamon.billing.intervals import clip
 from slamon.canonical import exclusion_to_dict
+from slamon.engine.ports import port_evidence, port_fault
 from slamon.engine.timeline import Outage
 from slamon.errors import StoreError
 from slamon.model import (
@@ -32,7 +33,7 @@ from slamon.model import (
     to_micros,
 )
 from slamon.service.keys import CLOCK, MONITOR, READER
-from slamon.service.ports import SwitchPorts, port_evidence, port_fault
+from slamon.service.ports import SwitchPorts
 from slamon.service.views import DeviceView, FleetView
 from slamon.store import Store
 

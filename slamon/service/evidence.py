@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from slamon.engine.timeline import Carry, Timeline
-from slamon.model import Exclusion, Micros
+from slamon.model import Event, Exclusion, Micros
 from slamon.store import ResultColumns, StoreTx
-from slamon.store.events import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,9 @@ import numpy as np
 from slamon.canonical import exclusion_from_dict, exclusion_to_dict
 from slamon.engine.timeline import Carry, Outage, Timeline, Transition
 from slamon.errors import StoreError
-from slamon.model import DeviceState
+from slamon.model import DeviceState, Event
 from slamon.service.evidence import Evidence, HorizonMove, TailWrite
 from slamon.store import ResultColumns
-from slamon.store.events import Event
 
 logger = logging.getLogger(__name__)
 

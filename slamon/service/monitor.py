@@ -37,6 +37,7 @@ from slamon.model import (
     Device,
     DeviceId,
     DeviceState,
+    Event,
     Exclusion,
     Fleet,
     Micros,
@@ -56,7 +57,6 @@ from slamon.service.views import FleetView, LiveCauses, take_view
 from slamon.service.writer import Writer
 from slamon.store import ResultColumns, Store, StoreTx
 from slamon.store.blocks import KIND_CODES, NO_RTT
-from slamon.store.events import Event
 from slamon.store.upkeep import params_json, rebuild_timelines, sync_fleet
 
 logger = logging.getLogger(__name__)

@@ -3,8 +3,8 @@
 The monitor hands every SNMP round's results here (memory only). What it holds serves three
 readers that must agree: the device API (a switch's ports and the cameras behind each, a camera's
 uplink port), the metrics (port up, PoE, traffic counters, reboots, SNMP errors) and the evidence
-of a failing camera (its uplink port down, shut or without power: `port_fault`, the one place
-that says which port states are faults and how they read).
+of a failing camera (its uplink port down, shut or without power: engine/ports.port_fault, the one
+place that says which port states are faults and how they read).
 """
 
 from __future__ import annotations
@@ -12,26 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from slamon.model import DeviceId, Fleet, ProbeKind, ProbeResult, Uplink, to_micros
-from slamon.probers.snmp_mib import POE_FAULTS
-from slamon.store.events import Event
-
-PortState = Mapping[str, object]  # one port of a result's detail: index, oper, admin, poe, counters
-
-
-def port_fault(name: str, port: PortState) -> str | None:
-    """What is wrong with a port, as evidence reads it ("port Gi0/5 down"), or None. Shut beats
-    down (a shut port is down too), and a PoE fault shows even on a port that is up: the camera has
-    a link but no power. A port fault of the vendor's switch is the vendor's: the camera's outage
-    stays `device` (SLA.md §3, docs/sla.md); this only says why."""
-    if port.get("admin") == "down":
-        return f"port {name} admin-down"
-    oper = port.get("oper")
-    if oper is not None and oper != "up":
-        return f"port {name} {oper}"
-    if port.get("poe") in POE_FAULTS:
-        return f"port {name} poe {port['poe']}"
-    return None
+from slamon.engine.ports import POE_FAULTS, PortState, find_port, port_fault
+from slamon.model import DeviceId, Event, Fleet, ProbeKind, ProbeResult, Uplink, to_micros
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,57 +146,6 @@ def _changed(
         if old is None or any(old.get(k) != v for k, v in kept.items()):
             out[name] = kept
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class PortEvidence:
-    """A device's uplink port at fault, as the ledger saw it."""
-
-    at: int  # µs: the port event that says so
-    switch: DeviceId
-    port: str  # as the switch names it
-    fault: str  # port_fault's words
-
-
-def port_evidence(events: Iterable[Event], uplink: Uplink, start: int, end: int) -> PortEvidence | None:
-    """What a device's uplink port said during an outage [start, end): the fault it was in at
-    `start` (its latest port event before then), else the first fault a poll saw before `end`; from
-    the ledger's port events of its switch, oldest first. None when the port showed no fault."""
-    ports: dict[str, PortState] = {}
-    at_start: PortEvidence | None = None
-    for e in events:
-        if e.subject != uplink.switch or e.kind != "port":
-            continue
-        if e.at >= end:
-            break
-        body = e.body.get("ports")
-        if not isinstance(body, dict):
-            continue
-        ports = dict(body) if e.body.get("full") else {**ports, **body}
-        found = find_port(ports, uplink.port)
-        fault = None if found is None else port_fault(found[0], found[1])
-        seen = None if found is None or fault is None else PortEvidence(e.at, uplink.switch, found[0], fault)
-        if e.at < start:
-            at_start = seen
-            continue
-        if at_start is not None:
-            return at_start
-        if seen is not None:
-            return seen
-    return at_start
-
-
-def find_port(ports: Mapping[str, PortState], port: str) -> tuple[str, PortState] | None:
-    """A port by the name an uplink gives: its ifName, or its ifIndex as digits."""
-    state = ports.get(port)
-    if state is not None:
-        return port, state
-    if port.isdigit():
-        index = int(port)
-        for name, state in ports.items():
-            if state.get("index") == index:
-                return name, state
-    return None
 
 
 def _reason(error: str | None) -> str:

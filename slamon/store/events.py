@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from slamon.canonical import canonical_json
-from slamon.model import Micros
+from slamon.model import Event, Micros
 from slamon.store import schema as t
 from slamon.store.sql import Part
 
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    at: Micros
-    kind: str  # port | reboot | power
-    subject: str  # a switch's id (port, reboot) or a site's (power)
-    body: dict[str, object]  # JSON: what was seen
+__all__ = ["Event", "Events"]
 
 
 class Events(Part):
@@ -33,7 +26,7 @@ class Events(Part):
                         "at": e.at,
                         "kind": e.kind,
                         "subject": e.subject,
-                        "body": canonical_json(e.body).decode(),
+                        "body": canonical_json(dict(e.body)).decode(),
                     }
                     for e in events
                 ],

@@ -42,13 +42,18 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def answers(port: int, community: str, within: float = 10.0) -> bool:
-    """Whether an agent on 127.0.0.1:port answers a GET of sysUpTime.0 within `within` seconds."""
+def answers(
+    port: int, community: str, within: float = 10.0, process: subprocess.Popen[bytes] | None = None
+) -> bool:
+    """Whether an agent on 127.0.0.1:port answers a GET of sysUpTime.0 within `within` seconds (no
+    longer than `process`, the agent, runs)."""
     payload = encode_request(V2C, community.encode(), GET_REQUEST, 1, [encode_oid(parse_oid(SYS_UPTIME))])
     deadline = time.monotonic() + within
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.2)
         while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                return False
             s.sendto(payload, ("127.0.0.1", port))
             try:
                 data = s.recv(65535)
@@ -120,7 +125,7 @@ def snmpd(where: Path, community: str = "public", extra: str = POE_OVERRIDES) ->
     )
     agent = Agent(port, community, process, conf)
     try:
-        if not answers(port, community):
+        if not answers(port, community, process=process):
             raise RuntimeError(f"snmpd on 127.0.0.1:{port} did not answer")
         yield agent
     finally:
@@ -189,6 +194,7 @@ def snmpsim(where: Path, files: dict[str, str]) -> Iterator[Agent]:
         (data / f"{community}.snmprec").write_text(text, encoding="utf-8")
     port = free_udp_port()
     env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")
+    log = (where / "snmpsim.log").open("wb")
     process = subprocess.Popen(
         [
             str(binary),
@@ -198,13 +204,15 @@ def snmpsim(where: Path, files: dict[str, str]) -> Iterator[Agent]:
             "--log-level=error",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         env=env,
     )
+    log.close()  # the child has its own copy
     agent = Agent(port, next(iter(files)), process, data)
     try:
-        if not answers(port, agent.community, within=30):
-            raise RuntimeError(f"snmpsim on 127.0.0.1:{port} did not answer")
+        if not answers(port, agent.community, within=30, process=process):
+            said = (where / "snmpsim.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise RuntimeError(f"snmpsim on 127.0.0.1:{port} did not answer: {' / '.join(said)}")
         yield agent
     finally:
         agent.stop()

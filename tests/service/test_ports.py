@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from slamon.model import DeviceId, ProbeKind, ProbeResult, Uplink, to_micros
-from slamon.service.ports import PortEvidence, SwitchPorts, find_port, port_evidence, port_fault
-from slamon.store.events import Event
+from slamon.engine.ports import PortEvidence, find_port, port_evidence, port_fault
+from slamon.model import DeviceId, Event, ProbeKind, ProbeResult, Uplink, to_micros
+from slamon.service.ports import SwitchPorts
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 SW = DeviceId("SW1")

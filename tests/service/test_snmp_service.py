@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from slamon.billing.statement import compute
 from slamon.clock import FakeClock
+from slamon.issuing import gather
 from slamon.loaders.config import load_config
 from slamon.loaders.fleet import load_fleet
 from slamon.model import DeviceId, ProbeKind, to_micros
@@ -149,6 +151,17 @@ async def test_a_port_down_is_named_in_the_camera_evidence_and_metrics(tmp_path:
             with monitor.store.read() as tx:
                 kinds = [(e.kind, e.body["full"]) for e in tx.events.of("port", ["SW1"])]
             assert kinds == [("port", True), ("port", False)]  # the table once, then the change
+            # and the month's statement carries it, beside the outage's first failure
+            with monitor.store.read() as tx:
+                statement = compute(gather(tx, "C", "2026-12")).body()
+            by_device = {o["device"]: o for o in statement["outages"]}
+            assert by_device["C1"]["evidence"]["port"] == {
+                "at": "2026-12-01T10:01:30+08:00",
+                "switch": "SW1",
+                "port": "Gi0/5",
+                "fault": "port Gi0/5 down",
+            }
+            assert by_device["C1"]["causes"] == {"device": by_device["C1"]["counted_s"]}  # still counted
             if shutil.which("promtool"):
                 checked = await asyncio.to_thread(
                     subprocess.run,
