@@ -41,6 +41,7 @@ from slamon.model import Device, DeviceId, ProbeKind, ProbeResult
 from slamon.probers import snmp_mib
 from slamon.probers.snmp_reading import Index, Previous, Walked, read
 from slamon.probers.snmp_wire import (
+    COUNTER32,
     END_OF_MIB_VIEW,
     ERROR_STATUS,
     EXCEPTIONS,
@@ -416,12 +417,16 @@ class Conversation:
         ]
         if scalars[0] is None:
             raise self.fail("malformed", "no sysUpTime.0 in the reply (not an SNMP agent of a switch?)")
-        columns = await self.walk_columns(snmp_mib.COLUMNS)
-        return Walked(self.first_reply_ns, scalars[0], scalars[1], scalars[2], columns)
+        narrow: set[str] = set()
+        columns = await self.walk_columns(snmp_mib.COLUMNS, narrow)
+        return Walked(self.first_reply_ns, scalars[0], scalars[1], scalars[2], columns, frozenset(narrow))
 
-    async def walk_columns(self, columns: Sequence[snmp_mib.Column]) -> dict[str, dict[Index, Value]]:
+    async def walk_columns(
+        self, columns: Sequence[snmp_mib.Column], narrow: set[str] | None = None
+    ) -> dict[str, dict[Index, Value]]:
         """Every row of every column, walked side by side with GETBULK; each column stops at the
-        first OID outside it (or endOfMibView)."""
+        first OID outside it (or endOfMibView). `narrow` gets the keys of columns where a value
+        came as a Counter32 (some agents send their 64-bit octet counters so: they wrap at 2³²)."""
         prefixes = [c.prefix for c in columns]
         rows: list[dict[Index, Value]] = [{} for _ in columns]
         cursors = list(prefixes)  # where each column's walk goes on from
@@ -458,6 +463,8 @@ class Conversation:
                 cursors[col] = vb.oid
                 if vb.tag not in EXCEPTIONS:
                     rows[col][index] = vb.value
+                    if vb.tag == COUNTER32 and narrow is not None:
+                        narrow.add(columns[col].key)
                 if len(rows[col]) > MAX_ROWS:
                     raise self.fail("malformed", f"{columns[col].key}: more than {MAX_ROWS} rows")
             active = [i for i in active if i not in ended]

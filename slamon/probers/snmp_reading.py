@@ -18,6 +18,8 @@ from slamon.probers.snmp_mib import (
     POE_DETECTION_STATUS,
     TICKS_WRAP,
 )
+
+COUNTER32_WRAP = 1 << 32
 from slamon.probers.snmp_wire import Value
 
 Index = tuple[int, ...]
@@ -32,6 +34,7 @@ class Walked:
     pse_power_w: int | None
     pse_used_w: int | None
     columns: Mapping[str, Mapping[Index, Value]]  # column key (snmp_mib.Column.key) → row → value
+    narrow: frozenset[str] = frozenset()  # columns whose counters the agent sent as Counter32
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,8 @@ def read(walked: Walked, previous: Previous | None) -> tuple[dict[str, object], 
                 for word, now, then in (("in", got_in, seen[0]), ("out", got_out, seen[1])):
                     if now is None or then is None:
                         continue
+                    if now < then and f"{word}_octets" in walked.narrow:
+                        now += COUNTER32_WRAP  # a 32-bit counter wraps within minutes at 1 Gbit/s
                     if now < then:
                         warnings.append(
                             f"{labels[index]}: if{'HCIn' if word == 'in' else 'HCOut'}Octets went back "
@@ -119,7 +124,8 @@ def _labels(indexes: list[int], names: Mapping[Index, Value]) -> dict[int, str]:
     text: dict[int, str] = {}
     for index in indexes:
         raw = names.get((index,))
-        name = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
+        # some agents end the name with a NUL, as C strings do: `port0\0` is port0
+        name = raw.decode("utf-8", "replace").strip().strip("\x00").strip() if isinstance(raw, bytes) else ""
         text[index] = name
     seen: dict[str, int] = {}
     for name in text.values():

@@ -84,3 +84,24 @@ def test_rates_between_polls_and_a_reset_is_a_warning() -> None:
     assert "reboot" in detail
     assert "warnings" not in detail
     assert "in_bps" not in detail["ports"]["1"]  # type: ignore[index]
+
+
+def test_a_name_ending_in_nul_is_the_name_without_it() -> None:
+    """cts-media-converter (snmpsim-data) sends `port0\\0`: an uplink names it port0."""
+    detail, _ = read(walked(0, 1, name={(1,): b"port0\x00"}, oper={(1,): 1}), None)
+    assert list(detail["ports"]) == ["port0"]  # type: ignore[call-overload]
+
+
+def test_octet_counters_sent_as_counter32_wrap_at_2_32() -> None:
+    """metel-poe-box (snmpsim-data) sends its ifHC octets as Counter32: past 2³² they start again,
+    which is a rate, not a reset."""
+    first = Walked(
+        0, 1000, None, None, {"oper": {(1,): 1}, "in_octets": {(1,): 2**32 - 1000}}, frozenset({"in_octets"})
+    )
+    _, before = read(first, None)
+    second = Walked(
+        10 * S, 2000, None, None, {"oper": {(1,): 1}, "in_octets": {(1,): 250}}, frozenset({"in_octets"})
+    )
+    detail, _ = read(second, before)
+    assert "warnings" not in detail
+    assert detail["ports"]["1"]["in_bps"] == 1000.0  # type: ignore[index]  # 1250 octets in 10 s
