@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 META = ("status", "revision", "hash", "inputs_sha256", "replaces")
 
 
-def gather(tx: StoreTx, contract_id: str, month: str, until: Micros | None = None) -> BillingInput:
+def gather(
+    tx: StoreTx, contract_id: str, month: str, until: Micros | None = None, *, with_ports: bool = True
+) -> BillingInput:
     """The inputs of one contract's month, as the store knows them up to the month's end (or up to
     `until`, for month-to-date figures)."""
     try:
@@ -71,8 +73,12 @@ def gather(tx: StoreTx, contract_id: str, month: str, until: Micros | None = Non
     ]
     # the port events of the switches the contract's uplinks name, before the month's end: what an
     # outage's port evidence reads (nothing for a fleet without uplinks or SNMP)
-    switches = {u.switch for d in own if (u := inventory.devices[d].uplink) is not None}
-    port_events = tuple(tx.events.of("port", switches, until=period.end - 1)) if switches else ()
+    switches = (
+        {u.switch for d in own if (u := inventory.devices[d].uplink) is not None} if with_ports else set()
+    )
+    port_events = (
+        tuple(tx.events.port_history(switches, since=from_, until=period.end - 1)) if with_ports else ()
+    )
     return replace(inp, timelines=timelines, exclusions=tuple(window), port_events=port_events)
 
 
@@ -234,7 +240,7 @@ def month_to_date(
         month = from_micros(now).astimezone(ZoneInfo(contract.timezone)).strftime("%Y-%m")
         if not in_term(contract, month):
             continue
-        st = compute(gather(tx, cid, month, until=now))
+        st = compute(gather(tx, cid, month, until=now, with_ports=False))  # rates only: no port evidence
         per_contract[cid] = {k: float(v) for k, v in st.rates.items()}
         sites = st.input.inventory.sites
         districts: dict[str, list[DeviceFigures]] = {}

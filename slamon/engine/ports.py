@@ -48,14 +48,15 @@ def port_evidence(events: Iterable[Event], uplink: Uplink, start: int, end: int)
     ports: dict[str, PortState] = {}
     at_start: PortEvidence | None = None
     for e in events:
-        if e.subject != uplink.switch or e.kind != "port":
+        if e.subject != uplink.switch or e.kind not in ("port", "ports"):
             continue
         if e.at >= end:
             break
         body = e.body.get("ports")
         if not isinstance(body, dict):
             continue
-        ports = dict(body) if e.body.get("full") else {**ports, **body}
+        merged = dict(body) if e.kind == "ports" else {**ports, **body}  # `ports`: a whole table
+        ports = {name: state for name, state in merged.items() if state is not None}  # None: left the table
         found = find_port(ports, uplink.port)
         fault = None if found is None else port_fault(found[0], found[1])
         seen = None if found is None or fault is None else PortEvidence(e.at, uplink.switch, found[0], fault)

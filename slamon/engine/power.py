@@ -87,16 +87,20 @@ class PowerWatch:
     open: dict[SiteId, Suspicion] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, fleet: Fleet) -> PowerWatch:
+    def of(cls, fleet: Fleet, unpinged: Iterable[DeviceId] = ()) -> PowerWatch:
         watch = cls()
-        watch.reload(fleet)
+        watch.reload(fleet, unpinged)
         return watch
 
-    def reload(self, fleet: Fleet) -> None:
+    def reload(self, fleet: Fleet, unpinged: Iterable[DeviceId] = ()) -> None:
+        """The sites of a fleet, judged by ping: `unpinged` devices (switches polled by SNMP alone)
+        are left out of their site, as a round of pings cannot say they are dark."""
         devices = fleet.inventory.devices
+        skip = set(unpinged)
         members: dict[SiteId, list[DeviceId]] = {}
         for d in devices.values():
-            members.setdefault(d.site, []).append(d.id)
+            if d.id not in skip:
+                members.setdefault(d.site, []).append(d.id)
         self.members = {s: tuple(sorted(ids)) for s, ids in members.items() if len(ids) >= MIN_DEVICES}
         self.upstream = {}
         for site, ids in self.members.items():
@@ -108,6 +112,7 @@ class PowerWatch:
             if outside:
                 self.upstream[site] = tuple(sorted(outside))
         self.open = {s: x for s, x in self.open.items() if s in self.upstream}
+        self.last = {d: ok for d, ok in self.last.items() if d in devices}
 
     def round(self, results: Iterable[ProbeResult]) -> tuple[list[Suspicion], list[Suspicion]]:
         """(suspicions opened, suspicions closed) by a round's reachability results."""

@@ -23,6 +23,7 @@ tools about 7 µs; 2,000 switches × ~330 varbinds a minute needs the latter's o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -105,8 +106,8 @@ MIN_V3_KEY = 8  # characters of a USM passphrase at least (RFC 3414 11.2; net-sn
 
 
 def settings_from(config: SnmpProbeConfig, environ: Mapping[str, str] | None = None) -> SnmpSettings:
-    """The prober's settings, with the secrets read now (at start and at each reload) from their
-    files or environment variables. What is configured must work: a community file that cannot
+    """The prober's settings, with the secrets read now from their files or environment variables
+    (at start: a reload keeps them). What is configured must work: a community file that cannot
     be read, SNMPv3 keys that are not set, or traps without a community raise SnmpUnavailable.
     A community variable that is not set is left to `SnmpProber.check`, which knows whether
     any switch speaks v2c."""
@@ -229,7 +230,7 @@ class SnmpProber:
         self._ids = count(int.from_bytes(os.urandom(2), "big"))
         self._previous: dict[DeviceId, Previous] = {}
         self.errors: dict[str, int] = {}  # failed polls by reason (a metric)
-        self.busy: set[DeviceId] = set()  # switches being polled now (a trap's poll skips them)
+        self._inflight: dict[DeviceId, asyncio.Event] = {}  # polls under way, set when each ends
         self.requests = 0
         self.varbinds = 0
 
@@ -280,11 +281,16 @@ class SnmpProber:
             await self._v3.aclose()
             self._v3 = None
 
+    @property
+    def busy(self) -> frozenset[DeviceId]:
+        """Switches being polled now (a trap's poll skips them: the poll under way reports them)."""
+        return frozenset(self._inflight)
+
     async def round(self, devices: Sequence[Device]) -> AsyncIterator[list[ProbeResult]]:
         """One result per switch, in batches as polls end; never raises for a failed switch."""
-        at = self._clock.now()
         for family in {_family(d) for d in devices if not _is_v3(d)}:  # before the workers, who share them
-            await self._transport(family)
+            with contextlib.suppress(OSError):  # e.g. no IPv6 here: its switches fail alone, saying why
+                await self._transport(family)
         pending = iter(devices)
         done: list[ProbeResult] = []
         wake = asyncio.Event()
@@ -292,7 +298,7 @@ class SnmpProber:
         async def worker() -> None:
             try:
                 for device in pending:
-                    done.append(await self.poll(device, at))
+                    done.append(await self.poll(device))
                     wake.set()
             finally:
                 wake.set()  # a bug in a poll must end the round, not hang it
@@ -317,32 +323,46 @@ class SnmpProber:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
 
-    async def poll(self, device: Device, at: datetime) -> ProbeResult:
-        """One switch, now; its result (ok or not) stamped `at`, the round's instant."""
+    async def poll(self, device: Device) -> ProbeResult:
+        """One switch, now: its result (ok or not) is stamped when its poll began. A switch is
+        polled once at a time: a second poll (a round reaching a switch a trap is polling) waits
+        for the first to end, then asks again."""
+        while (running := self._inflight.get(device.id)) is not None:
+            await running.wait()
+        ended = self._inflight[device.id] = asyncio.Event()
+        try:
+            return await self._poll(device)
+        finally:
+            del self._inflight[device.id]
+            ended.set()
+
+    async def _poll(self, device: Device) -> ProbeResult:
+        at = self._clock.now()
         port = device.snmp.port if device.snmp is not None else 161
         target = (device.address, port)
         conversation: Conversation
         if _is_v3(device):
             if self._settings.v3 is None:
-                self.errors["config"] = self.errors.get("config", 0) + 1
                 error = "SNMPv3 switch, but no SNMPv3 user is configured (probes.snmp.v3)"
-                return ProbeResult(device.id, ProbeKind.SNMP, at, False, error=error)
+                return self._failed(device, at, "config", error)
             if self._v3 is None:
                 from slamon.probers.snmp_v3 import Session
 
                 self._v3 = Session(self._settings.v3, self._settings.timeout)
             conversation = self._v3.conversation(self._settings, target)
         else:
-            conversation = _Conversation(self, await self._transport(_family(device)), target)
-        self.busy.add(device.id)
+            try:
+                transport = await self._transport(_family(device))
+            except OSError as exc:
+                v6 = _family(device) == socket.AF_INET6
+                error = f"cannot open a UDP socket for IPv{6 if v6 else 4}: {exc.strerror or exc}"
+                return self._failed(device, at, "send", error)
+            conversation = _Conversation(self, transport, target)
         try:
             walked = await conversation.walk()
         except PollFailed as exc:
-            reason = str(exc)
-            self.errors[conversation.reason] = self.errors.get(conversation.reason, 0) + 1
-            return ProbeResult(device.id, ProbeKind.SNMP, at, False, loss=conversation.loss, error=reason)
+            return self._failed(device, at, conversation.reason, str(exc), conversation.loss)
         finally:
-            self.busy.discard(device.id)
             self.requests += conversation.requests
             self.varbinds += conversation.varbinds
         detail, self._previous[device.id] = read(walked, self._previous.get(device.id))
@@ -354,6 +374,15 @@ class SnmpProber:
             rtt_ms=conversation.rtt_ms,
             loss=conversation.loss,
             detail=detail,
+        )
+
+    def _failed(
+        self, device: Device, at: datetime, reason: str, error: str, loss: float | None = None
+    ) -> ProbeResult:
+        """A failed poll: the error for people, its reason word (a metric label) in the detail."""
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+        return ProbeResult(
+            device.id, ProbeKind.SNMP, at, False, loss=loss, error=error, detail={"reason": reason}
         )
 
     def next_id(self) -> int:
@@ -431,6 +460,7 @@ class Conversation:
         rows: list[dict[Index, Value]] = [{} for _ in columns]
         cursors = list(prefixes)  # where each column's walk goes on from
         last: list[Index] = [() for _ in columns]
+        walked = [0] * len(columns)
         active = list(range(len(columns)))
         while active:
             repetitions = max(1, min(self.settings.max_repetitions, MAX_VARBINDS // len(active)))
@@ -461,11 +491,12 @@ class Conversation:
                     )
                 last[col] = index
                 cursors[col] = vb.oid
+                walked[col] += 1
                 if vb.tag not in EXCEPTIONS:
                     rows[col][index] = vb.value
                     if vb.tag == COUNTER32 and narrow is not None:
                         narrow.add(columns[col].key)
-                if len(rows[col]) > MAX_ROWS:
+                if walked[col] > MAX_ROWS:  # every row walked, an exception too: the walk must end
                     raise self.fail("malformed", f"{columns[col].key}: more than {MAX_ROWS} rows")
             active = [i for i in active if i not in ended]
         return {c.key: r for c, r in zip(columns, rows, strict=True)}

@@ -235,7 +235,9 @@ class V3Conversation(Conversation):
             if message.error_status:
                 raise self.fail("error_status", error_text(message, oids))
             return message
-        if await answers_discovery(self.target, timeout):
+        # keys are the suspect only when nothing of this poll got through: an agent that answered
+        # before and times out now is busy, not refusing our keys
+        if self.rtt_ms is None and await answers_discovery(self.target, timeout):
             raise self.fail(
                 "v3_keys",
                 f"SNMPv3: wrong user or keys (the agent answers SNMPv3 discovery but not the requests of "

@@ -14,7 +14,7 @@ poller fails that one switch with it, never the round.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 # BER / SMI tags (RFC 2578 application types, RFC 3416 exceptions and PDUs)
@@ -78,7 +78,7 @@ class VarBind:
 @dataclass(frozen=True, slots=True)
 class Message:
     version: int
-    community: bytes
+    community: bytes = field(repr=False)  # a secret: never in a log line
     pdu_type: int
     request_id: int
     error_status: int  # GetBulk: non-repeaters

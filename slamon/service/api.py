@@ -270,7 +270,14 @@ async def outages(request: web.Request) -> web.Response:
     if missing:
         raise web.HTTPNotFound(text=f"no device {missing[0]!r}\n")
     store = monitor.store
-    return json_response(await _off_loop(request, lambda: outage_report(store, fleet, q, start, end)))
+    now_us = to_micros(request.app[CLOCK].now())
+    dark = [s.proposal(now_us) for s in monitor.power.open.values() if s.since < end]
+    report = await _off_loop(request, lambda: outage_report(store, fleet, q, start, end))
+    # proposals of sites still dark (stored once they answer again), with the time so far
+    report["proposed_exclusions"] += [
+        {**exclusion_to_dict(x), "open": True} for x in dark if _proposal_chosen(x, fleet, q)
+    ]
+    return json_response(report)
 
 
 def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micros) -> dict[str, Any]:
@@ -297,7 +304,8 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
             for k in found
             if k in ids and (uplink := getattr(devices.get(DeviceId(ids[k])), "uplink", None)) is not None
         }
-        port_events = tx.events.of("port", switches, until=end)
+        earliest = min((o.start for outs in found.values() for o in outs), default=start)
+        port_events = tx.events.port_history(switches, since=earliest, until=end)
         proposed = [
             e
             for e in tx.versions.exclusions()

@@ -47,7 +47,7 @@ from slamon.model import (
     from_micros,
     to_micros,
 )
-from slamon.probers import Prober, devices_for
+from slamon.probers import Prober, devices_for, pinged
 from slamon.service import memory
 from slamon.service.evidence import Evidence, HorizonMove, TailWrite
 from slamon.service.journal import Journal
@@ -157,7 +157,7 @@ class Monitor:
         self.writer = writer or Writer(store, journal or default_journal(store))
         self.exposition = FleetExposition()
         self.ports = SwitchPorts.of(fleet)  # the switches' ports, as SNMP rounds see them
-        self.power = PowerWatch.of(fleet)  # sites that go dark at once: suspected power cuts
+        self.power = PowerWatch.of(fleet, self._unpinged(fleet, reachability))  # suspected power cuts
         self.trap_counts: dict[str, int] = {}  # the trap listener's, when the service runs one
         self.view: FleetView | None = None
         self._causes = LiveCauses(fleet)
@@ -277,7 +277,7 @@ class Monitor:
                 raise self._postponed() from None
             self.state.reload(fleet)
             self.ports.reload(fleet)
-            self.power.reload(fleet)
+            self.power.reload(fleet, self._unpinged(fleet, self.reachability))
             self._keys, self.fleet = keys, fleet
             await self._restore(resumes)
             for d in fresh:
@@ -340,7 +340,9 @@ class Monitor:
     async def poll_now(self, kind: ProbeKind, wanted: Iterable[DeviceId]) -> int:
         """Probe some devices now, outside the schedule (an SNMP trap asks for its switch): their
         results go the way a round's do. Devices the prober is busy with are skipped (the poll
-        under way reports them). How many were probed."""
+        under way reports them). Bounded by the kind's interval, like a round; the view is not
+        rebuilt for it (a storm of traps would rebuild it for every one): the API reads the ports
+        as they are, and the next round renders them. How many were probed."""
         prober = self.probers.get(kind)
         if prober is None:
             return 0
@@ -348,16 +350,25 @@ class Monitor:
         devices = [d for d in self._devices_of(kind) if d.id in ids]
         if not devices:
             return 0
+        interval = self.intervals.get(kind)
         async with self._gate.round():
             taken = _Taken(self.state)
-            async for batch in prober.round(devices):
-                taken.add(batch)
-            results, changes = taken.finish()
-            events = self.ports.take(results) if kind is ProbeKind.SNMP else []
-            self._queue_round(kind, (results, changes), events)
-            self._log_transitions({c.device for c in changes})
-        await self.refresh_view()
+            try:
+                async with asyncio.timeout(None if interval is None else interval.total_seconds()):
+                    async for batch in prober.round(devices):
+                        taken.add(batch)
+            except TimeoutError:
+                logger.warning("%s poll of %s cut at its deadline", kind.value, ", ".join(sorted(ids)))
+            finally:  # what it got is stored, a stop included
+                self._take(kind, taken.finish())
         return len(devices)
+
+    def _take(self, kind: ProbeKind, taken: tuple[list[ProbeResult], list[TailChange]]) -> None:
+        """A round's (or a poll's) results into the ports' view, the ledger and the writer."""
+        results, changes = taken
+        events = self.ports.take(results) if kind is ProbeKind.SNMP else []
+        self._queue_round(kind, (results, changes), events)
+        self._log_transitions({c.device for c in changes})
 
     async def _round(self, kind: ProbeKind) -> None:
         prober, stats = self.probers[kind], self.stats[kind]
@@ -382,7 +393,7 @@ class Monitor:
                 len(devices),
             )
         except asyncio.CancelledError:  # a stop: what the round got is stored
-            self._queue_round(kind, taken.finish())
+            self._take(kind, taken.finish())
             raise
         except Exception:
             stats.errors += 1
@@ -396,11 +407,9 @@ class Monitor:
                     "%s round took %.1f s, longer than its interval", kind.value, stats.last_duration
                 )
         results, changes = taken.finish()
-        events = self.ports.take(results) if kind is ProbeKind.SNMP else []
         stats.probes += len(results)
         stats.failed += sum(not r.ok for r in results)
-        self._queue_round(kind, (results, changes), events)
-        self._log_transitions({c.device for c in changes})
+        self._take(kind, (results, changes))
 
     def _queue_round(
         self,
@@ -411,7 +420,7 @@ class Monitor:
         results, changes = taken
         if not results:
             return
-        if kind.is_reachability:
+        if kind is ProbeKind.ICMP:  # ping alone judges a site dark (an SNMP failure may be SNMP's)
             events = [*events, *self._power(results)]
         keys = self._keys
         tails = tuple(
@@ -436,6 +445,10 @@ class Monitor:
             horizon = last.at if last is not None and last.state is DeviceState.UNKNOWN else None
             self._flushed[c.device] = (horizon, self._flushed.get(c.device, (None, None))[1])
 
+    @staticmethod
+    def _unpinged(fleet: Fleet, reachability: str) -> list[DeviceId]:
+        return [d.id for d in fleet.inventory.devices.values() if not pinged(d, reachability)]
+
     def _power(self, results: Sequence[ProbeResult]) -> list[Event]:
         """A round's word on sites going dark or coming back: the ledger's site events."""
         opened, closed = self.power.round(results)
@@ -456,10 +469,11 @@ class Monitor:
         ]
 
     def _proposals(self, now: Micros) -> list[Exclusion]:
-        """The proposed exclusions of the sites still dark (their end moves on with each round)
-        and of those that came back (their final end)."""
+        """The proposed exclusions of the sites that came back, with their end: stored once, whole
+        (a proposal whose end moved with every round would change the inputs of a statement issued
+        meanwhile). A site still dark is the `power` event in the ledger and the API's open one."""
         closing, self._closing = self._closing, []
-        return [s.proposal(now) for s in (*self.power.open.values(), *closing)]
+        return [s.proposal(now) for s in closing]
 
     def _next_part(self) -> int:
         """A part number new for every hour this round touches: the wall-clock second, bumped."""

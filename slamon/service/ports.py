@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from slamon.engine.ports import POE_FAULTS, PortState, find_port, port_fault
 from slamon.model import DeviceId, Event, Fleet, ProbeKind, ProbeResult, Uplink, to_micros
@@ -37,6 +38,7 @@ class SwitchPorts:
     readings: dict[DeviceId, Reading] = field(default_factory=dict)
     reboots: dict[DeviceId, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)  # failed polls by reason word
+    full_at: dict[DeviceId, int] = field(default_factory=dict)  # µs of each switch's latest whole-table event
     uplinks: dict[DeviceId, Uplink] = field(default_factory=dict)
     hanging: dict[DeviceId, dict[str, list[DeviceId]]] = field(default_factory=dict)
 
@@ -54,8 +56,9 @@ class SwitchPorts:
         for device, uplink in sorted(self.uplinks.items()):
             hanging.setdefault(uplink.switch, {}).setdefault(uplink.port, []).append(device)
         self.hanging = hanging
-        for gone in set(self.readings) - devices.keys():
-            del self.readings[gone]
+        for table in (self.readings, self.reboots, self.full_at):
+            for gone in set(table) - devices.keys():
+                del table[gone]
 
     def take(self, results: Iterable[ProbeResult]) -> list[Event]:
         """A round's results: SNMP ones replace their switch's reading (a failed poll keeps the
@@ -63,13 +66,15 @@ class SwitchPorts:
         ledger: a switch's whole port table at its first good poll since the start, then the ports
         whose state changed, and reboots."""
         events: list[Event] = []
-        for r in results:
+        for r in sorted(results, key=_AT):  # a round's polls end in any order
             if r.kind is not ProbeKind.SNMP:
                 continue
             before = self.readings.get(r.device)
             at = to_micros(r.time)
+            if before is not None and at < before.at:
+                continue  # older than what a poll since (a trap's) saw: kept as a result, not as the state
             if not r.ok:
-                reason = _reason(r.error)
+                reason = str(r.detail.get("reason", "other"))
                 self.errors[reason] = self.errors.get(reason, 0) + 1
                 self.readings[r.device] = Reading(
                     at,
@@ -90,9 +95,21 @@ class SwitchPorts:
                 self.reboots[r.device] = self.reboots.get(r.device, 0) + 1
                 events.append(Event(at, "reboot", r.device, dict(detail["reboot"])))  # type: ignore[call-overload]
             if isinstance(ports, dict):
-                changed = _changed(before.ports if before and before.polled_at else None, ports)
-                if changed:
-                    events.append(Event(at, "port", r.device, {"full": before is None, "ports": changed}))
+                last_full = self.full_at.get(r.device)
+                if (
+                    before is None
+                    or before.polled_at is None
+                    or last_full is None
+                    or at - last_full >= CHECKPOINT
+                ):
+                    # the whole table: at the first poll since the start, then once a day, so that
+                    # reading a port back never needs the ledger's history from before it
+                    self.full_at[r.device] = at
+                    events.append(Event(at, "ports", r.device, {"ports": _changed(None, ports)}))
+                else:
+                    changed = _changed(before.ports, ports)
+                    if changed:
+                        events.append(Event(at, "port", r.device, {"ports": changed}))
             budget = poe.get("budget_w") if isinstance(poe, dict) else None
             used = poe.get("used_w") if isinstance(poe, dict) else None
             self.readings[r.device] = Reading(
@@ -111,7 +128,12 @@ class SwitchPorts:
         """A copy to render from in a thread while the loop takes the next round (readings are
         immutable; the dicts that hold them are copied)."""
         return SwitchPorts(
-            dict(self.readings), dict(self.reboots), dict(self.errors), self.uplinks, self.hanging
+            dict(self.readings),
+            dict(self.reboots),
+            dict(self.errors),
+            dict(self.full_at),
+            self.uplinks,
+            self.hanging,
         )
 
     def port_of(self, device: DeviceId) -> tuple[Uplink, str, PortState] | None:
@@ -133,35 +155,25 @@ class SwitchPorts:
 
 
 _KEPT = ("index", "oper", "admin", "poe")  # what a port event records of a port
+CHECKPOINT = 86_400_000_000  # µs: a switch's whole port table goes into the ledger at least daily
+_AT = attrgetter("time")
 
 
 def _changed(
     before: Mapping[str, PortState] | None, now: Mapping[str, PortState]
-) -> dict[str, dict[str, object]]:
-    """The ports (all of them when there is no earlier poll) whose recorded state differs."""
-    out: dict[str, dict[str, object]] = {}
+) -> dict[str, dict[str, object] | None]:
+    """The ports (all of them when there is no earlier poll) whose recorded state differs, a key
+    that came or went included; a port that left the table is None."""
+    out: dict[str, dict[str, object] | None] = {}
     for name, state in now.items():
         kept = {k: state[k] for k in _KEPT if k in state}
         old = None if before is None else before.get(name)
-        if old is None or any(old.get(k) != v for k, v in kept.items()):
+        if old is None or {k: old[k] for k in _KEPT if k in old} != kept:
             out[name] = kept
+    for name in before or ():
+        if name not in now:
+            out[name] = None
     return out
-
-
-def _reason(error: str | None) -> str:
-    """A bounded word for a failed poll's error (a metric label; the text itself stays in the API)."""
-    text = error or ""
-    for word, reason in (
-        ("no reply", "timeout"),
-        ("wrong user or keys", "auth"),
-        ("malformed", "malformed"),
-        ("went back", "malformed"),
-        ("answered", "error_status"),
-        ("cannot send", "send"),
-    ):
-        if word in text:
-            return reason
-    return "other"
 
 
 Sample = tuple[tuple[str, ...], object]  # label values (in the family's label names), value
@@ -260,7 +272,7 @@ def port_families(ports: SwitchPorts) -> Iterator[tuple[str, str, str, tuple[str
     yield (
         "slamon_snmp_poll_errors",
         "counter",
-        "Failed SNMP polls by reason (timeout, auth, malformed, error_status, send, other).",
+        "Failed SNMP polls by reason (timeout, malformed, error_status, v3_keys, v3_error, send, config).",
         ("reason",),
         (((r,), n) for r, n in sorted(ports.errors.items())),
     )

@@ -45,6 +45,35 @@ class Events(Part):
         rows = self.conn.execute(query.order_by(t.events.c.at, t.events.c.id))
         return [Event(r.at, r.kind, r.subject, json.loads(r.body)) for r in rows]
 
+    def port_history(self, switches: Iterable[str], since: Micros, until: Micros) -> list[Event]:
+        """The port events of some switches that say what their ports were from `since` to
+        `until` (inclusive): from each switch's latest whole table (`ports`) at or before `since`
+        (or its first event), oldest first. Whole tables are written at least daily, so this reads
+        about a day before `since`, not the switch's history."""
+        wanted = sorted(set(switches))
+        if not wanted:
+            return []
+        e = t.events
+        marks = dict(
+            self.conn.execute(
+                sa.select(e.c.subject, sa.func.max(e.c.at))
+                .where(e.c.kind == "ports", e.c.subject.in_(wanted), e.c.at <= since)
+                .group_by(e.c.subject)
+            ).all()
+        )
+        lowest = min(marks.values()) if len(marks) == len(wanted) else None
+        query = sa.select(e.c.at, e.c.kind, e.c.subject, e.c.body).where(
+            e.c.kind.in_(("port", "ports")), e.c.subject.in_(wanted), e.c.at <= until
+        )
+        if lowest is not None:
+            query = query.where(e.c.at >= lowest)
+        rows = self.conn.execute(query.order_by(e.c.at, e.c.id))
+        return [
+            Event(r.at, r.kind, r.subject, json.loads(r.body))
+            for r in rows
+            if r.at >= marks.get(r.subject, r.at)
+        ]
+
     def between(self, kind: str, start: Micros, end: Micros) -> list[Event]:
         """Events of a kind in [start, end), oldest first."""
         rows = self.conn.execute(

@@ -70,6 +70,13 @@ REJECTS = [
         "community-env-digit",
         f"probes.snmp.community_env: '1COMMUNITY' is not an environment variable name {ENV_HINT}",
     ),
+    (
+        "snmp-interval-below-twice-icmp",
+        (
+            "probes.snmp.interval: 50s is shorter than twice probes.icmp.interval (30s) while reachability is "
+            "both; lengthen it, or set reachability: snmp"
+        ),
+    ),
     ("snmp-reachability-bad", "probes.snmp.reachability: 'ping' is not one of both, snmp"),
     ("snmp-retries-negative", "probes.snmp.retries: -1 must be at least 0"),
     ("snmp-concurrency-zero", "probes.snmp.concurrency: 0 must be at least 1"),

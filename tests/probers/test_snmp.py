@@ -3,6 +3,7 @@ PoE switch we write) and a scripted agent for what real agents do not send."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -336,3 +337,15 @@ def test_probe_once_json_prints_uptime_and_ports(tmp_path: Path) -> None:
     assert isinstance(snmp["detail"]["uptime_s"], int)
     assert snmp["detail"]["ports"]["lo"]["oper"] == "up"
     assert "public" not in done.stdout + done.stderr
+
+
+async def test_two_polls_of_one_switch_at_once_take_turns_and_both_succeed(tmp_path: Path) -> None:
+    """A trap's poll and the round's poll of the same switch: the second waits for the first (one
+    conversation per agent at a time) instead of failing."""
+    with snmpd(tmp_path) as agent:
+        p = prober()
+        d = switch(agent.port)
+        first, second = await asyncio.gather(p.poll(d), p.poll(d))
+        await p.aclose()
+    assert (first.ok, second.ok) == (True, True), (first.error, second.error)
+    assert p.busy == frozenset()

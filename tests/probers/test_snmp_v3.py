@@ -339,7 +339,7 @@ async def walk_fake(session: FakeSession, **kw: Any) -> ProbeResult:
     p = SnmpProber(FakeClock(AT), settings)
     p._v3 = session  # type: ignore[assignment]
     try:
-        return await p.poll(v3_switch(161), AT)
+        return await p.poll(v3_switch(161))
     finally:
         p._v3 = None
         await p.aclose()

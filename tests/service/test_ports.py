@@ -56,26 +56,60 @@ def test_the_ledger_gets_the_whole_table_once_then_changes_only() -> None:
     assert first == [
         Event(
             to_micros(T0),
-            "port",
+            "ports",
             SW,
             {
-                "full": True,
                 "ports": {
                     "g1": {"index": 1, "oper": "up", "admin": "up"},
                     "g2": {"index": 2, "oper": "up", "admin": "up"},
-                },
+                }
             },
         )
     ]
     assert ports.take([snmp(60, g1="up", g2="up")]) == []  # counters moved: not a port event
     changed = ports.take([snmp(120, g1="up", g2="down")])
-    assert [e.body for e in changed] == [
-        {"full": False, "ports": {"g2": {"index": 2, "oper": "down", "admin": "up"}}}
+    assert [(e.kind, e.body) for e in changed] == [
+        ("port", {"ports": {"g2": {"index": 2, "oper": "down", "admin": "up"}}})
     ]
     assert ports.take([snmp(180, ok=False)]) == []  # a failed poll keeps the last ports
     assert ports.readings[SW].ok is False
     assert ports.readings[SW].ports["g2"]["oper"] == "down"
     assert ports.errors == {"other": 1}
+    gone = ports.take([snmp(240, g1="up")])  # g2 left the table
+    assert [e.body for e in gone] == [{"ports": {"g2": None}}]
+    daily = ports.take([snmp(86_400 + 240, g1="up")])  # a day after the last whole table
+    assert [e.kind for e in daily] == ["ports"]
+
+
+def test_a_poe_status_that_goes_away_is_a_change() -> None:
+    ports = SwitchPorts()
+    with_poe = ProbeResult(
+        SW, ProbeKind.SNMP, T0, True, detail={"ports": {"g5": {"index": 5, "oper": "up", "poe": "fault"}}}
+    )
+    without = ProbeResult(
+        SW,
+        ProbeKind.SNMP,
+        T0 + timedelta(seconds=60),
+        True,
+        detail={"ports": {"g5": {"index": 5, "oper": "up"}}},
+    )
+    ports.take([with_poe])
+    assert [e.body for e in ports.take([without])] == [{"ports": {"g5": {"index": 5, "oper": "up"}}}]
+    ledger = [e for r in (with_poe, without) for e in SwitchPorts().take([r])]  # (each alone: whole tables)
+    assert (
+        port_evidence(ledger, Uplink(SW, "g5"), to_micros(T0) + 120_000_000, to_micros(T0) + 180_000_000)
+        is None
+    )
+
+
+def test_a_result_older_than_the_reading_does_not_replace_it() -> None:
+    """A trap's poll at T0+5 s, then the round's poll of the same switch stamped at T0: the newer
+    reading stays, and the ledger gets nothing out of order."""
+    ports = SwitchPorts()
+    ports.take([snmp(0, g5="up")])
+    ports.take([snmp(65, g5="down")])  # the trap's poll
+    assert ports.take([snmp(60, g5="up")]) == []  # the round's, begun earlier
+    assert ports.readings[SW].ports["g5"]["oper"] == "down"
 
 
 def test_a_reboot_is_an_event() -> None:
@@ -83,7 +117,10 @@ def test_a_reboot_is_an_event() -> None:
     r = ProbeResult(
         SW, ProbeKind.SNMP, T0, True, detail={"ports": {}, "reboot": {"uptime_before_s": 9, "uptime_s": 1}}
     )
-    assert ports.take([r]) == [Event(to_micros(T0), "reboot", SW, {"uptime_before_s": 9, "uptime_s": 1})]
+    assert ports.take([r]) == [
+        Event(to_micros(T0), "reboot", SW, {"uptime_before_s": 9, "uptime_s": 1}),
+        Event(to_micros(T0), "ports", SW, {"ports": {}}),  # (its first table: empty)
+    ]
     assert ports.reboots == {SW: 1}
 
 
