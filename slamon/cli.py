@@ -140,6 +140,38 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     st.add_argument("--issue", action="store_true", help="freeze this month's statement as issued")
     st.set_defaults(func=cmd_statement)
+
+    dash = sub.add_parser("dashboards", help="slamon's Grafana dashboards (docs/dashboards.md)")
+    dash_sub = dash.add_subparsers(dest="action", required=True, metavar="push")
+    dash_push = dash_sub.add_parser(
+        "push", help="create or replace them in a Grafana folder (grafana-client)"
+    )
+    dash_push.add_argument(
+        "--url", help="Grafana's URL, e.g. https://grafana.example:3000 (default: $GRAFANA_URL)"
+    )
+    dash_push.add_argument(
+        "--token-env",
+        default="GRAFANA_TOKEN",
+        metavar="NAME",
+        help="environment variable holding a service account token, role Editor (default: GRAFANA_TOKEN)",
+    )
+    dash_push.add_argument(
+        "--folder", default="slamon", metavar="UID", help="the folder's uid (default: slamon)"
+    )
+    dash_push.add_argument(
+        "--folder-title",
+        default="slamon",
+        metavar="TITLE",
+        help="its title, if it must be created (default: slamon)",
+    )
+    dash_push.add_argument(
+        "--from",
+        dest="from_dir",
+        type=Path,
+        metavar="DIR",
+        help="push DIR/*.json (default: build them from this slamon)",
+    )
+    dash_push.set_defaults(func=cmd_dashboards_push)
     return p
 
 
@@ -576,6 +608,16 @@ class _output:
     def __exit__(self, *exc: object) -> None:
         if self.stream is not None:
             self.stream.close()
+
+
+def cmd_dashboards_push(args: argparse.Namespace, clock: Clock) -> int:
+    """Create or replace slamon's Grafana dashboards in a folder (docs/dashboards.md)."""
+    from slamon.dashboards import push_command
+
+    urls = push_command(args.url, args.token_env, args.folder, args.folder_title, args.from_dir)
+    out("".join(f"{url}\n" for url in urls))
+    sys.stderr.write(f"{_count(len(urls), 'dashboard')} pushed to folder {args.folder}\n")
+    return 0
 
 
 def out(text: str) -> None:

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from slamon.model import SECOND, DeviceId, DeviceState, Kpi, ProbeKind
+from slamon.model import SECOND, Contract, ContractId, DeviceId, DeviceState, Kpi, ProbeKind
 from slamon.service.memory import give_back
 from slamon.service.ports import SwitchPorts, port_families
 from slamon.service.views import DeviceView, FleetView
@@ -400,6 +400,25 @@ class SiteCollector(Collector):
         for outcome, n in sorted(self.traps().items()):
             traps.add_metric([outcome], n)
         yield traps
+
+
+class TargetCollector(Collector):
+    """Each contract's fleet KPI targets (`sla.fleet_kpis`), so that alert rules compare the
+    month-to-date rates with the contract itself, not with a copy of it."""
+
+    def __init__(self, contracts: Callable[[], Mapping[ContractId, Contract]]) -> None:
+        self.contracts = contracts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        targets = GaugeMetricFamily(
+            "slamon_sla_target",
+            "A contract's fleet KPI target (online_rate, intact_rate): below it, a deduction.",
+            labels=["contract", "kpi"],
+        )
+        for cid, contract in sorted(self.contracts().items()):
+            for kpi, target in sorted(contract.sla.fleet_kpis.items()):
+                targets.add_metric([cid, kpi.value], float(target.target))
+        yield targets
 
 
 def exposition(

@@ -22,7 +22,7 @@ from slamon.model import ProbeKind
 from slamon.service import api
 from slamon.service.health import assess
 from slamon.service.keys import CLOCK, FIGURES, INTERVALS, MONITOR, READER, REGISTRY
-from slamon.service.metrics import Figures, SelfCollector, SiteCollector, exposition
+from slamon.service.metrics import Figures, SelfCollector, SiteCollector, TargetCollector, exposition
 from slamon.service.monitor import Monitor
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -38,6 +38,7 @@ def create_app(
         SelfCollector(monitor.stats, monitor.state, monitor.writer.status, lambda: monitor.state.late)
     )
     registry.register(SiteCollector(lambda: list(monitor.power.open), lambda: monitor.trap_counts))
+    registry.register(TargetCollector(lambda: monitor.fleet.contracts))
     app[MONITOR] = monitor
     app[CLOCK] = clock
     app[REGISTRY] = registry
