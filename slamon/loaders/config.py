@@ -31,7 +31,7 @@ MAX_ICMP_RATE = 1_000_000  # echo requests per second: beyond what one host's st
 MAX_SNMP_RETRIES = 10
 MAX_SNMP_CONCURRENCY = 10_000
 MAX_SNMP_REPETITIONS = 1_000
-REACHABILITY = ("both", "snmp")
+REACHABILITY = ("both", "snmp", "icmp")
 DATABASE_HINT = "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
 LISTEN_HINT = "use HOST:PORT, e.g. 127.0.0.1:9108 or [::1]:9108"
 
@@ -75,7 +75,7 @@ class SnmpProbeConfig:
     retries: int = 1  # a request without a reply is sent again this many times
     concurrency: int = 100  # switches polled at once
     max_repetitions: int = 25  # rows per column per GETBULK
-    reachability: str = "both"  # both | snmp: whether polled switches are pinged too
+    reachability: str = "both"  # both | snmp | icmp: which probes say whether a polled switch answers
     traps: tuple[str, int] | None = None  # where to listen for traps (host, UDP port); None: off
     v3: SnmpV3Config | None = None  # the USM user for switches with `snmp: {version: 3}`; None: none
 

@@ -352,7 +352,7 @@ class Monitor:
             return 0
         interval = self.intervals.get(kind)
         async with self._gate.round():
-            taken = _Taken(self.state)
+            taken = _Taken(self.state, feed=self._judges(kind))
             try:
                 async with asyncio.timeout(None if interval is None else interval.total_seconds()):
                     async for batch in prober.round(devices):
@@ -376,7 +376,7 @@ class Monitor:
         interval = self.intervals.get(kind)
         started = time.monotonic()
         stats.last_started = time.time()
-        taken = _Taken(self.state)
+        taken = _Taken(self.state, feed=self._judges(kind))
         cut = False
         try:
             async with asyncio.timeout(None if interval is None else interval.total_seconds()):
@@ -420,6 +420,12 @@ class Monitor:
         results, changes = taken
         if not results:
             return
+        if not self._judges(kind):  # SNMP under reachability: icmp: its port evidence, not its results
+            if events:
+                self.writer.submit(
+                    Evidence(f"{kind.value} round", to_micros(self.clock.now()), events=tuple(events))
+                )
+            return
         if kind is ProbeKind.ICMP:  # ping alone judges a site dark (an SNMP failure may be SNMP's)
             events = [*events, *self._power(results)]
         keys = self._keys
@@ -444,6 +450,11 @@ class Monitor:
             last = c.tail.transitions[-1] if c.tail.transitions else None
             horizon = last.at if last is not None and last.state is DeviceState.UNKNOWN else None
             self._flushed[c.device] = (horizon, self._flushed.get(c.device, (None, None))[1])
+
+    def _judges(self, kind: ProbeKind) -> bool:
+        """Whether a kind's results say if a device answers: SNMP does not under `reachability:
+        icmp` (ping alone does; the polls give the ports)."""
+        return not (kind is ProbeKind.SNMP and self.reachability == "icmp")
 
     @staticmethod
     def _unpinged(fleet: Fleet, reachability: str) -> list[DeviceId]:
@@ -580,8 +591,9 @@ class _Taken:
     """A round's results as they come, fed to the live state in batches, in order: a later change
     of a device may start from a carry folded after an earlier one."""
 
-    def __init__(self, state: FleetState) -> None:
+    def __init__(self, state: FleetState, *, feed: bool = True) -> None:
         self.state = state
+        self.feed = feed  # False: the results are not reachability evidence (SNMP under reachability: icmp)
         self.results: list[ProbeResult] = []
         self.changes: list[TailChange] = []
         self.pending: list[ProbeResult] = []
@@ -592,7 +604,8 @@ class _Taken:
             self._feed()
 
     def _feed(self) -> None:
-        self.changes += self.state.feed(self.pending)
+        if self.feed:
+            self.changes += self.state.feed(self.pending)
         self.results += self.pending
         self.pending = []
 

@@ -77,7 +77,7 @@ REJECTS = [
             "both; lengthen it, or set reachability: snmp"
         ),
     ),
-    ("snmp-reachability-bad", "probes.snmp.reachability: 'ping' is not one of both, snmp"),
+    ("snmp-reachability-bad", "probes.snmp.reachability: 'ping' is not one of both, snmp, icmp"),
     ("snmp-retries-negative", "probes.snmp.retries: -1 must be at least 0"),
     ("snmp-concurrency-zero", "probes.snmp.concurrency: 0 must be at least 1"),
     ("snmp-repetitions-too-many", "probes.snmp.max_repetitions: 1001 must be at most 1,000"),

@@ -46,7 +46,7 @@ def ports(*down: int, poe_fault: tuple[int, ...] = ()) -> list[Port]:
     ]
 
 
-def write_files(where: Path, agent_port: int, traps: int | None = None) -> Path:
+def write_files(where: Path, agent_port: int, traps: int | None = None, reachability: str = "both") -> Path:
     (where / "contracts").mkdir(parents=True, exist_ok=True)
     (where / "contracts" / "c.yaml").write_text(CONTRACT, encoding="utf-8")
     (where / "inventory.yaml").write_text(
@@ -62,7 +62,7 @@ def write_files(where: Path, agent_port: int, traps: int | None = None) -> Path:
     config = where / "slamon.yaml"
     config.write_text(
         "database: sqlite:///slamon.db\ninventory: inventory.yaml\ncontracts: [contracts/*.yaml]\n"
-        f"probes: {{snmp: {{community_file: community, timeout: 1s{trap_line}}}}}\n",
+        f"probes: {{snmp: {{community_file: community, timeout: 1s, reachability: {reachability}{trap_line}}}}}\n",
         encoding="utf-8",
     )
     (where / "community").write_text("sw1\n", encoding="utf-8")
@@ -70,8 +70,8 @@ def write_files(where: Path, agent_port: int, traps: int | None = None) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def running(where: Path, agent_port: int, traps: int | None = None):  # type: ignore[no-untyped-def]
-    config = load_config(write_files(where, agent_port, traps))
+async def running(where: Path, agent_port: int, traps: int | None = None, reachability: str = "both"):  # type: ignore[no-untyped-def]
+    config = load_config(write_files(where, agent_port, traps, reachability))
     fleet = load_fleet(config)
     clock = FakeClock(T0)
     icmp = ScriptedProber(clock)
@@ -83,6 +83,7 @@ async def running(where: Path, agent_port: int, traps: int | None = None):  # ty
         clock,
         {ProbeKind.ICMP: icmp, ProbeKind.SNMP: snmp},
         {ProbeKind.ICMP: timedelta(seconds=30), ProbeKind.SNMP: timedelta(seconds=60)},
+        reachability=config.probes.snmp.reachability,
     )
     await monitor.start()
     try:
@@ -253,3 +254,32 @@ async def test_a_switch_down_makes_its_cameras_upstream_one_fault_one_series(tmp
             report = outage_report(monitor.store, monitor.fleet, {}, to_micros(T0), to_micros(clock.now()))
             causes = {o["device"]: set(o["causes"]) for o in report["outages"]}
             assert causes == {"SW1": {"device"}, "C1": {"upstream:SW1"}, "C2": {"upstream:SW1"}}
+
+
+@pytest.mark.slow
+async def test_under_reachability_icmp_a_silent_agent_does_not_make_its_switch_down(tmp_path: Path) -> None:
+    """reachability: icmp: the switch answers ping while its agent is gone: it stays up, its
+    failed polls are not reachability evidence, and the ports it gave before are in the ledger."""
+    with snmpsim(tmp_path / "agent", {"sw1": switch_snmprec(ports(5))}) as agent:
+        async with running(tmp_path, agent.port, reachability="icmp") as (monitor, _, clock, _):
+            await monitor.run_round(ProbeKind.SNMP)
+            agent.stop()
+            for i in range(1, 5):
+                clock.set(T0 + timedelta(seconds=30 * i))
+                await monitor.run_round(ProbeKind.ICMP)
+                await monitor.run_round(ProbeKind.SNMP)
+            assert view_of(monitor, "SW1")["state"] == "up"
+            assert view_of(monitor, "SW1")["snmp"]["ok"] is False  # type: ignore[index]
+            await monitor.flush()
+            with monitor.store.read() as tx:
+                kinds = [
+                    e.kind
+                    for e in tx.events.port_history(
+                        ["SW1"], since=to_micros(T0), until=to_micros(clock.now())
+                    )
+                ]
+                stored = {
+                    k: len(r.reach_time) for k, r in tx.results.of_devices([monitor._keys[DeviceId("SW1")]])
+                }
+            assert kinds == ["ports"]
+            assert list(stored.values()) == [4]  # the four pings; no SNMP result
