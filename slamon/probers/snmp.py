@@ -122,9 +122,9 @@ def settings_from(config: SnmpProbeConfig, environ: Mapping[str, str] | None = N
                 f"export {config.community_env}=... (probes.snmp.community_env) or name a file in "
                 "probes.snmp.community_file"
             )
-    if config.traps is not None and not community:
+    if config.traps is not None and not community and config.v3 is None:
         raise SnmpUnavailable(
-            f"probes.snmp.traps: traps are checked against the SNMP community, which is not set: {unset}"
+            f"probes.snmp.traps: traps are checked against the SNMP community (or the v3 user), and neither is set: {unset}"
         )
     return SnmpSettings(
         community=community.encode("utf-8"),

@@ -394,7 +394,7 @@ class SiteCollector(Collector):
         yield power
         traps = CounterMetricFamily(
             "slamon_snmp_traps",
-            "SNMP traps received, by outcome (accepted, unknown_source, bad_community, malformed).",
+            "SNMP traps received, by outcome (accepted, unknown_source, bad_community, bad_credentials, malformed).",
             labels=["outcome"],
         )
         for outcome, n in sorted(self.traps().items()):

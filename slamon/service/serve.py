@@ -191,8 +191,8 @@ async def _trap_polls(
     if where is None or ProbeKind.SNMP not in monitor.probers:
         return None
     polls = TrapPolls(monitor, jobs)
-    community = settings_from(config.probes.snmp).community
-    listener = TrapListener(community, polls.switches(monitor.fleet), polls.on_trap)
+    settings = settings_from(config.probes.snmp)  # v3: its user's traps and informs are taken too
+    listener = TrapListener(settings.community, polls.switches(monitor.fleet), polls.on_trap, v3=settings.v3)
     try:
         await listener.start(*where)
     except OSError as exc:

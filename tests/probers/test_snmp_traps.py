@@ -1,16 +1,20 @@
 """The SNMP trap listener against net-snmp's snmptrap and snmpinform on loopback (v2c traps, v1
-traps, informs that must be answered), datagrams we build for what the tools cannot send (another
-source address, garbage), and the decoder against random and damaged bytes."""
+traps, SNMPv3 traps and informs, informs that must be answered, wrong communities, users and keys),
+datagrams we build for what the tools cannot send (another source address, garbage, unauthenticated
+SNMPv3), and the decoders against random and damaged bytes."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import shutil
 import socket
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -18,14 +22,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from slamon.model import DeviceId
+from slamon.probers import snmp_traps
+from slamon.probers.snmp import SnmpV3Credentials
 from slamon.probers.snmp_traps import (
+    AUTH,
     KINDS,
     OUTCOMES,
+    PRIV,
+    REPORTABLE,
     MalformedTrap,
     Notification,
     Trap,
     TrapListener,
+    V3Header,
     decode_notification,
+    decode_v3_header,
+    is_v3,
+    receiver_engine_id,
     trap_of,
 )
 from slamon.probers.snmp_wire import (
@@ -76,6 +89,26 @@ NET_SNMP_INFORM = bytes.fromhex(
     "2b06010603010104010006092b0601060301010501"
 )
 CAPTURED = [NET_SNMP_V1, NET_SNMP_V2C, NET_SNMP_INFORM]
+
+# SNMPv3: the one user slamon polls with, and the engine ID our test switch sends its traps with
+USER = "slamon-traps"
+AUTH_KEY = "auth-K3y-s3cret"
+PRIV_KEY = "priv-K3y-s3cret"
+CREDENTIALS = SnmpV3Credentials(USER, "SHA", AUTH_KEY.encode(), "AES", PRIV_KEY.encode())
+SWITCH_ENGINE = "0x8000000001020304"
+# snmptrap -v3 -u slamon-traps -l authPriv -a SHA -A auth-K3y-s3cret -x AES -X priv-K3y-s3cret
+# -e 0x8000000001020304 … '' linkDown ifIndex.5 i 5; and the discovery request snmpinform -v3
+# sends first (no user, no engine ID, reportable)
+NET_SNMP_V3 = bytes.fromhex(
+    "3081b6020103301102045d7f27b8020300ffe3040103020103043a3038040880000000010203040201010203091aa904"
+    "0c736c616d6f6e2d7472617073040cd38019e88415ca84b28d5eba040815ddc9a19ffaf17004628bdfa7667b4fc86af7"
+    "771542db73a35bdeed5c394f3a6b40a419cd6ba20e240e69f36806acb0e7bbf5e29e2976a44684ab58fbab232389335c"
+    "801caf25d33e1193d16b096bd185d2d9ed1b72e9106896765afba20037316ca690de5d44b6cf58f5a7"
+)
+NET_SNMP_DISCOVERY = bytes.fromhex(
+    "304f020103301102042676fa02020300ffe30401040201030410300e04000201000201000400040004003025041180"
+    "001f88808cc6002c476a136b000000000400a00e02040d75de0d0201000201003000"
+)
 
 
 def need(tool: str) -> str:
@@ -165,13 +198,14 @@ class Received:
         assert self.traps.empty(), self.traps.get_nowait()
 
 
-@pytest.fixture
-async def received() -> AsyncIterator[Received]:
+@asynccontextmanager
+async def listening(v3: SnmpV3Credentials | None = None) -> AsyncIterator[Received]:
     queue: asyncio.Queue[tuple[Trap, int]] = asyncio.Queue()
     listener = TrapListener(
         COMMUNITY.encode(),
         {"127.0.0.1": SW1},
         lambda trap: queue.put_nowait((trap, time.monotonic_ns())),
+        v3=v3,
     )
     await listener.start("127.0.0.1", 0)
     try:
@@ -180,16 +214,59 @@ async def received() -> AsyncIterator[Received]:
         await listener.aclose()
 
 
+@pytest.fixture
+async def received() -> AsyncIterator[Received]:
+    async with listening() as got:
+        yield got
+
+
+@pytest.fixture
+async def received_v3() -> AsyncIterator[Received]:
+    """A listener that takes SNMPv3 traps of CREDENTIALS' user (and v1/v2c ones, as ever)."""
+    async with listening(CREDENTIALS) as got:
+        yield got
+
+
 async def tool(*argv: str) -> tuple[int, int]:
     """Run a net-snmp tool (without blocking the loop, which answers informs); (exit code, the
-    monotonic ns just before it was started)."""
+    monotonic ns just before it was started). It must say nothing on stderr."""
+    code, sent_ns, err = await tool_saying(*argv)
+    assert not err, err
+    return code, sent_ns
+
+
+async def tool_saying(*argv: str) -> tuple[int, int, str]:
+    """`tool`, and what it said on stderr."""
     sent_ns = time.monotonic_ns()
     process = await asyncio.create_subprocess_exec(
         need(argv[0]), *argv[1:], stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )
     _, err = await asyncio.wait_for(process.communicate(), 10)
-    assert not err, err
-    return process.returncode or 0, sent_ns
+    return process.returncode or 0, sent_ns, err.decode()
+
+
+def v3_args(
+    user: str = USER,
+    auth_key: str = AUTH_KEY,
+    priv_key: str = PRIV_KEY,
+    level: str = "authPriv",
+    auth: str = "SHA",
+    priv: str = "AES",
+) -> list[str]:
+    """net-snmp's options for an SNMPv3 user (its -a/-x names: SHA-256, not SHA256)."""
+    args = ["-v3", "-u", user, "-l", level]
+    if level != "noAuthNoPriv":
+        args += ["-a", auth, "-A", auth_key]
+    if level == "authPriv":
+        args += ["-x", priv, "-X", priv_key]
+    return args
+
+
+async def snmptrap_v3(port: int, *args: str, engine: str = SWITCH_ENGINE, **user: str) -> int:
+    """An SNMPv3 trap, as a switch of engine ID `engine` sends it; the monotonic ns it was sent."""
+    code, sent_ns = await tool("snmptrap", *v3_args(**user), "-e", engine, f"127.0.0.1:{port}", *args)
+    assert code == 0
+    return sent_ns
 
 
 async def snmptrap(port: int, *args: str, version: str = "-v2c", community: str = COMMUNITY) -> int:
@@ -415,6 +492,326 @@ async def test_a_failing_callback_is_logged_and_the_listener_goes_on(
     await listener.aclose()  # twice is fine
 
 
+# --- SNMPv3 on loopback ---------------------------------------------------------------------------
+
+
+def _fields(trap: Trap) -> dict[str, object]:
+    """What a trap says, without when it came."""
+    return {
+        name: getattr(trap, name) for name in Trap.__slots__ if name not in ("received_ns", "uptime_ticks")
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(
+            ["", LINK_DOWN, f"{IF}.1.5", "i", "5", f"{IF}.7.5", "i", "1", f"{IF}.8.5", "i", "2"],
+            {"kind": "linkDown", "if_index": 5, "admin": "up", "oper": "down"},
+            id="linkDown",
+        ),
+        pytest.param(
+            LINK_UP_WITH_NAMES,
+            {
+                "kind": "linkUp",
+                "if_index": 3,
+                "oper": "up",
+                "if_name": "Gi0/3",
+                "if_descr": "GigabitEthernet0/3",
+            },
+            id="linkUp",
+        ),
+        pytest.param(["", COLD_START], {"kind": "coldStart", "if_index": None}, id="coldStart"),
+        pytest.param(["", WARM_START], {"kind": "warmStart", "if_index": None}, id="warmStart"),
+        pytest.param(
+            ["", "1.3.6.1.4.1.8072.2.3.0.1"],
+            {"kind": "other", "trap_oid": "1.3.6.1.4.1.8072.2.3.0.1"},
+            id="other",
+        ),
+    ],
+)
+async def test_a_v3_trap_from_snmptrap_is_passed_on_within_2_s_as_its_v2c_twin(
+    received_v3: Received, args: list[str], expected: dict[str, object]
+) -> None:
+    sent_ns = await snmptrap_v3(received_v3.port, *args)
+    trap = await received_v3.next(sent_ns)
+    for name, value in expected.items():
+        assert getattr(trap, name) == value, name
+    assert (trap.switch, trap.source, trap.trap_oid) == (SW1, "127.0.0.1", expected.get("trap_oid", args[1]))
+    assert isinstance(trap.uptime_ticks, int)
+    # the same trap in v2c reads the same
+    twin = await received_v3.next(await snmptrap(received_v3.port, *args))
+    assert _fields(trap) == _fields(twin)
+    assert received_v3.listener.counts == {**dict.fromkeys(OUTCOMES, 0), "accepted": 2}
+    assert received_v3.listener.kinds[str(expected["kind"])] == 2
+    received_v3.nothing_else()
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (("MD5", "DES"), ("MD5", "DES")),
+        (("SHA224", "AES192"), ("SHA-224", "AES-192")),
+        (("SHA256", "AES"), ("SHA-256", "AES")),
+        (("SHA512", "AES256"), ("SHA-512", "AES-256")),
+    ],
+    ids=lambda names: "/".join(names),
+)
+async def test_a_v3_trap_of_each_protocol_pair(ours: tuple[str, str], theirs: tuple[str, str]) -> None:
+    credentials = SnmpV3Credentials(USER, ours[0], AUTH_KEY.encode(), ours[1], PRIV_KEY.encode())
+    async with listening(credentials) as got:
+        sent_ns = await snmptrap_v3(
+            got.port, "", LINK_DOWN, f"{IF}.1.9", "i", "9", auth=theirs[0], priv=theirs[1]
+        )
+        trap = await got.next(sent_ns)
+        assert (trap.kind, trap.if_index) == ("linkDown", 9)
+        assert got.listener.counts["accepted"] == 1
+
+
+async def test_traps_of_several_engine_ids_each_have_the_keys_localized_to_theirs(
+    received_v3: Received, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys are localized to each sender's engine ID; past MAX_ENGINE_IDS the oldest is
+    forgotten, and localized again when it sends again."""
+    monkeypatch.setattr(snmp_traps, "MAX_ENGINE_IDS", 2)
+    engines = ["0x8000000001020304", "0x80000000010a0b0c0d", "0x800000000403040506", "0x8000000001020304"]
+    for n, engine in enumerate(engines, 1):
+        sent_ns = await snmptrap_v3(received_v3.port, "", LINK_UP, f"{IF}.1.{n}", "i", str(n), engine=engine)
+        assert (await received_v3.next(sent_ns)).if_index == n
+    assert received_v3.listener.counts == {**dict.fromkeys(OUTCOMES, 0), "accepted": 4}
+
+
+async def test_a_v3_inform_is_answered_so_snmpinform_exits_at_once(received_v3: Received) -> None:
+    """snmpinform first discovers our engine ID (a Report, not counted), then informs."""
+    code, sent_ns = await tool(
+        "snmpinform", *v3_args(), "-t", "1", "-r", "0", f"127.0.0.1:{received_v3.port}", "",
+        LINK_DOWN, f"{IF}.1.4", "i", "4", f"{IF}.8.4", "i", "2",
+    )  # fmt: skip
+    assert code == 0  # got its Response (a timeout exits 1 after 1 s)
+    assert (time.monotonic_ns() - sent_ns) / 1e9 < TARGET_S
+    trap = await received_v3.next(sent_ns)
+    assert (trap.kind, trap.if_index, trap.oper) == ("linkDown", 4, "down")
+    assert received_v3.listener.counts == {**dict.fromkeys(OUTCOMES, 0), "accepted": 1}
+    assert received_v3.listener.engine_id == receiver_engine_id()
+    received_v3.nothing_else()
+
+
+WRONG = [
+    pytest.param(
+        {"auth_key": "not-" + AUTH_KEY}, "wrong digest", "Authentication failure", id="wrong-auth-key"
+    ),
+    pytest.param({"priv_key": "not-" + PRIV_KEY}, "cannot decrypt", "Decryption error", id="wrong-priv-key"),
+    pytest.param(
+        {"user": "intruder"}, "user b'intruder' is not ours", "Unknown user name", id="unknown-user"
+    ),
+    pytest.param({"auth": "MD5"}, "wrong digest", "Authentication failure", id="wrong-auth-protocol"),
+]
+LOWER = [
+    pytest.param({"level": "authNoPriv"}, "authNoPriv from user", "", id="authNoPriv"),
+    pytest.param({"level": "noAuthNoPriv"}, "noAuthNoPriv from user", "", id="noAuthNoPriv"),
+]
+
+
+@pytest.mark.parametrize(("user", "why", "_"), WRONG + LOWER)
+async def test_a_v3_trap_with_wrong_credentials_is_counted_and_not_passed_on(
+    received_v3: Received, caplog: pytest.LogCaptureFixture, user: dict[str, str], why: str, _: str
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, pysnmp's too
+    await snmptrap_v3(received_v3.port, "", LINK_DOWN, f"{IF}.1.1", "i", "1", **user)
+    sent_ns = await snmptrap_v3(received_v3.port, "", LINK_DOWN, f"{IF}.1.2", "i", "2")  # sent after it
+    assert (await received_v3.next(sent_ns)).if_index == 2  # the first one was dropped
+    received_v3.nothing_else()
+    assert received_v3.listener.counts == {**dict.fromkeys(OUTCOMES, 0), "accepted": 1, "bad_credentials": 1}
+    assert f"SNMPv3 refused, dropped: {why}" in caplog.text
+    for key in (AUTH_KEY, PRIV_KEY, *user.values()):
+        if "K3y" in key:
+            assert key not in caplog.text
+
+
+@pytest.mark.parametrize(("user", "why", "said"), WRONG)
+async def test_a_v3_inform_with_wrong_credentials_gets_a_report_and_is_not_passed_on(
+    received_v3: Received, caplog: pytest.LogCaptureFixture, user: dict[str, str], why: str, said: str
+) -> None:
+    """pysnmp answers it with a Report (RFC 3414 3.2), so snmpinform says what is wrong at once."""
+    caplog.set_level(logging.DEBUG)
+    code, sent_ns, err = await tool_saying(
+        "snmpinform", *v3_args(**user), "-t", "1", "-r", "0", f"127.0.0.1:{received_v3.port}", "", COLD_START
+    )
+    assert code == 1
+    assert err.startswith(f"snmpinform: {said}"), err
+    assert (time.monotonic_ns() - sent_ns) / 1e9 < 1  # no timeout: it got the Report
+    assert received_v3.listener.counts == {**dict.fromkeys(OUTCOMES, 0), "bad_credentials": 1}
+    assert why in caplog.text
+    assert AUTH_KEY not in caplog.text
+    assert PRIV_KEY not in caplog.text
+    received_v3.nothing_else()
+
+
+async def test_a_v3_trap_without_a_v3_user_configured_is_refused(
+    received: Received, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="slamon.probers.snmp_traps")
+    await snmptrap_v3(received.port, "", COLD_START)
+    sent_ns = await snmptrap(received.port, "", WARM_START)  # v2c after it
+    assert (await received.next(sent_ns)).kind == "warmStart"
+    received.nothing_else()
+    assert received.listener.counts == {**dict.fromkeys(OUTCOMES, 0), "accepted": 1, "bad_credentials": 1}
+    assert "no SNMPv3 user is configured (probes.snmp.v3)" in caplog.text
+
+
+async def test_a_v3_user_pysnmp_cannot_serve_is_logged_and_its_traps_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    unknown = SnmpV3Credentials(USER, "SHA", AUTH_KEY.encode(), "BLOWFISH", PRIV_KEY.encode())
+    async with listening(unknown) as got:
+        assert "SNMPv3 traps cannot be checked: unknown priv protocol 'BLOWFISH'" in caplog.text
+        await snmptrap_v3(got.port, "", COLD_START)
+        sent_ns = await snmptrap(got.port, "", WARM_START)
+        assert (await got.next(sent_ns)).kind == "warmStart"
+        assert got.listener.counts == {**dict.fromkeys(OUTCOMES, 0), "accepted": 1, "bad_credentials": 1}
+
+
+async def test_v2c_and_v1_traps_and_informs_still_work_with_v3_on(received_v3: Received) -> None:
+    sent_ns = await snmptrap(received_v3.port, "", LINK_DOWN, f"{IF}.1.5", "i", "5")
+    assert (await received_v3.next(sent_ns)).if_index == 5
+    sent_ns = await snmptrap(received_v3.port, "1.3.6.1.4.1.8072", "127.0.0.1", "3", "0", "", version="-v1")
+    assert (await received_v3.next(sent_ns)).kind == "linkUp"
+    code, sent_ns = await tool(
+        "snmpinform",
+        "-v2c",
+        "-c",
+        COMMUNITY,
+        "-t",
+        "1",
+        "-r",
+        "0",
+        f"127.0.0.1:{received_v3.port}",
+        "",
+        COLD_START,
+    )
+    assert code == 0
+    assert (await received_v3.next(sent_ns)).kind == "coldStart"
+    assert received_v3.listener.counts == {**dict.fromkeys(OUTCOMES, 0), "accepted": 3}
+
+
+async def test_v3_from_an_unknown_source_is_dropped_unread_and_unanswered(received_v3: Received) -> None:
+    """A discovery request is answered (a Report) from a known switch only."""
+    loop = asyncio.get_running_loop()
+    answers: list[bytes] = []
+    for source in ("127.0.0.2", "127.0.0.1"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.setblocking(False)
+            try:
+                s.bind((source, 0))
+            except OSError as exc:
+                pytest.skip(f"cannot bind a UDP socket to {source}: {exc}")
+            s.sendto(NET_SNMP_V3, ("127.0.0.1", received_v3.port))
+            s.sendto(NET_SNMP_DISCOVERY, ("127.0.0.1", received_v3.port))
+            try:
+                answers.append(await asyncio.wait_for(loop.sock_recv(s, 65535), 0.5))
+            except TimeoutError:
+                answers.append(b"")
+    assert answers[0] == b""  # 127.0.0.2: nothing
+    report = decode_v3_header(answers[1])
+    assert report.engine_id == received_v3.listener.engine_id  # what discovery is for
+    assert (report.user, report.flags & (AUTH | PRIV)) == (b"", 0)
+    trap = (await asyncio.wait_for(received_v3.traps.get(), 5))[0]  # NET_SNMP_V3 from 127.0.0.1
+    assert (trap.switch, trap.kind, trap.if_index) == (SW1, "linkDown", 5)
+    assert received_v3.listener.counts == {**dict.fromkeys(OUTCOMES, 0), "accepted": 1, "unknown_source": 2}
+    received_v3.nothing_else()
+
+
+def v3_plaintext(engine_id: bytes, user: bytes, flags: int, pdu_of: bytes) -> bytes:
+    """An SNMPv3 message with its ScopedPDU in clear (no digest, no encryption), the PDU that of the
+    v2c message `pdu_of`: what net-snmp sends at noAuthNoPriv, with any user and engine ID."""
+    pdu = pdu_of[_after_header(pdu_of, 0) + 3 + 2 + pdu_of[_after_header(pdu_of, 0) + 4] :]
+    usm = _tlv(0x30, _tlv(4, engine_id) + _int(1) + _int(100) + _tlv(4, user) + _tlv(4, b"") + _tlv(4, b""))
+    header = _tlv(0x30, _int(77) + _int(65507) + _tlv(4, bytes((flags,))) + _int(3))
+    scoped = _tlv(0x30, _tlv(4, engine_id) + _tlv(4, b"") + pdu)
+    return _tlv(0x30, _int(3) + header + _tlv(4, usm) + scoped)
+
+
+async def test_unauthenticated_v3_is_refused_whatever_its_user_and_engine_id(
+    received_v3: Received, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pysnmp itself would pass on a noAuthNoPriv trap or inform with no user name (all but discovery)
+    or with our user name: the listener refuses them before pysnmp sees them."""
+    caplog.set_level(logging.DEBUG, logger="slamon.probers.snmp_traps")
+    ours = received_v3.listener.engine_id
+    switch = bytes.fromhex(SWITCH_ENGINE[2:])
+    trap = v2c(LINK_DOWN, VarBind(oid(f"{IF}.1.3"), INTEGER, 3))
+    inform = v2c(LINK_DOWN, VarBind(oid(f"{IF}.1.3"), INTEGER, 3), pdu_type=INFORM_REQUEST)
+    forged = [
+        v3_plaintext(engine, user, flags, pdu)
+        for engine in (ours, switch)
+        for user in (b"", USER.encode())
+        for flags in (0, REPORTABLE)
+        for pdu in (trap, inform)
+    ]
+    assert all(decode_v3_header(f).engine_id in (ours, switch) for f in forged)
+    for payload in forged:
+        send_from("127.0.0.1", received_v3.port, payload)
+    sent_ns = await snmptrap_v3(received_v3.port, "", COLD_START)
+    assert (await received_v3.next(sent_ns)).kind == "coldStart"
+    received_v3.nothing_else()
+    assert received_v3.listener.counts == {
+        **dict.fromkeys(OUTCOMES, 0),
+        "accepted": 1,
+        "bad_credentials": len(forged),
+    }
+    assert "no user name, noAuthNoPriv (not a discovery request)" in caplog.text
+    assert f"noAuthNoPriv from user {USER.encode()!r}: authPriv wanted" in caplog.text
+
+
+async def test_every_damaged_byte_of_a_v3_trap_is_counted_once_and_never_passed_on(
+    received_v3: Received,
+) -> None:
+    """Each byte of a real SNMPv3 trap flipped (two ways): the digest covers the whole message, so
+    none gets through, and each is counted once (malformed or bad_credentials), none crashes."""
+    counts = received_v3.listener.counts
+    sent_ns = send_from("127.0.0.1", received_v3.port, NET_SNMP_V3)
+    assert (await received_v3.next(sent_ns)).if_index == 5  # the real one is ours
+    damaged = []
+    for at in range(len(NET_SNMP_V3)):
+        for mask in (0x01, 0xFF):
+            wire = bytearray(NET_SNMP_V3)
+            wire[at] ^= mask
+            damaged.append(bytes(wire))
+    for payload in damaged:
+        send_from("127.0.0.1", received_v3.port, payload)
+    sent_ns = send_from("127.0.0.1", received_v3.port, NET_SNMP_V3)  # read after them (a replay: taken)
+    assert (await received_v3.next(sent_ns)).if_index == 5
+    assert sum(counts.values()) == 2 + len(damaged)
+    assert counts["accepted"] == 2
+    assert counts["malformed"] + counts["bad_credentials"] == len(damaged)
+    received_v3.nothing_else()
+
+
+async def test_memory_stays_flat_over_many_v3_traps(received_v3: Received) -> None:
+    """pysnmp queues each authenticated message's engine ID until its timer expires it: without
+    ticks (no transport dispatcher of its own) that was ~480 bytes kept a trap."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+
+        async def burst(n: int) -> None:
+            for _ in range(n):
+                s.sendto(NET_SNMP_V3, ("127.0.0.1", received_v3.port))
+            for _ in range(n):
+                await asyncio.wait_for(received_v3.traps.get(), 5)
+
+        await burst(100)
+        tracemalloc.start()
+        try:
+            gc.collect()  # pyasn1's values hold cycles: garbage until a collection
+            before = tracemalloc.get_traced_memory()[0]
+            await burst(400)
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert received_v3.listener.counts["accepted"] == 500
+    assert grown < 100_000, f"{grown} bytes more after 400 traps"
+
+
 # --- decoding -------------------------------------------------------------------------------------
 
 
@@ -545,3 +942,65 @@ def test_any_pdu_in_any_version_decodes_or_is_malformed(
         assert pdu_type not in (SNMPV2_TRAP, INFORM_REQUEST) or version != V2C
         return
     assert (note.version, note.pdu_type, note.varbinds) == (V2C, pdu_type, binds)
+
+
+# --- the SNMPv3 header ----------------------------------------------------------------------------
+
+
+def test_net_snmps_v3_trap_and_discovery_headers_decode() -> None:
+    head = decode_v3_header(NET_SNMP_V3)
+    assert head == V3Header(
+        msg_id=0x5D7F27B8,
+        flags=AUTH | PRIV,
+        engine_id=bytes.fromhex(SWITCH_ENGINE[2:]),
+        boots=1,
+        time=0x091AA9,
+        user=USER.encode(),
+        encrypted=True,
+    )
+    assert head.level == "authPriv"
+    probe = decode_v3_header(NET_SNMP_DISCOVERY)
+    assert (probe.flags, probe.engine_id, probe.user, probe.encrypted, probe.level) == (
+        REPORTABLE,
+        b"",
+        b"",
+        False,
+        "noAuthNoPriv",
+    )
+    assert is_v3(NET_SNMP_V3)
+    assert is_v3(NET_SNMP_DISCOVERY)
+    assert not any(is_v3(wire) for wire in CAPTURED)
+
+
+def test_what_is_not_an_snmpv3_usm_message_is_malformed_and_says_why() -> None:
+    with pytest.raises(MalformedTrap, match="version 1 is not SNMPv3"):
+        decode_v3_header(NET_SNMP_V2C)
+    usm_model = bytes.fromhex("020103043a")  # msgSecurityModel 3, then the security parameters
+    with pytest.raises(MalformedTrap, match="security model 2, not USM"):
+        decode_v3_header(NET_SNMP_V3.replace(usm_model, bytes.fromhex("020102043a"), 1))
+    with pytest.raises(MalformedTrap, match="privacy without authentication"):
+        decode_v3_header(NET_SNMP_V3.replace(bytes.fromhex("04010302"), bytes.fromhex("04010202"), 1))
+
+
+@pytest.mark.parametrize("host", ["", "sw", "a-very-long-host-name.example.org", "ünïcode-höst" * 3])
+def test_our_engine_id_is_rfc_3411s_text_format_of_5_to_32_bytes(host: str) -> None:
+    engine_id = receiver_engine_id(host)
+    assert 5 < len(engine_id) <= 32
+    assert engine_id.startswith(b"\x80\x00\x4f\xb8\x04slamon@")
+    assert receiver_engine_id(host) == engine_id  # the same at each start
+
+
+@given(st.binary(max_size=300))
+def test_random_bytes_never_raise_anything_but_malformed_trap_from_the_v3_header(data: bytes) -> None:
+    try:
+        assert isinstance(decode_v3_header(data), V3Header)
+    except MalformedTrap:
+        pass
+
+
+@given(st.data())
+def test_every_truncation_of_a_real_v3_message_is_malformed(data: st.DataObject) -> None:
+    wire = data.draw(st.sampled_from([NET_SNMP_V3, NET_SNMP_DISCOVERY]))
+    cut = data.draw(st.integers(0, len(wire) - 1))
+    with pytest.raises(MalformedTrap):
+        decode_v3_header(wire[:cut])
