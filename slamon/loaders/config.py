@@ -32,6 +32,7 @@ MAX_SNMP_RETRIES = 10
 MAX_SNMP_CONCURRENCY = 10_000
 MAX_SNMP_REPETITIONS = 1_000
 REACHABILITY = ("both", "snmp", "icmp")
+PORT_METRICS = ("all", "uplinks")
 DATABASE_HINT = "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
 LISTEN_HINT = "use HOST:PORT, e.g. 127.0.0.1:9108 or [::1]:9108"
 
@@ -77,6 +78,7 @@ class SnmpProbeConfig:
     max_repetitions: int = 25  # rows per column per GETBULK
     reachability: str = "both"  # both | snmp | icmp: which probes say whether a polled switch answers
     traps: tuple[str, int] | None = None  # where to listen for traps (host, UDP port); None: off
+    port_metrics: str = "all"  # all | uplinks: which switch ports get per-port series in /metrics
     v3: SnmpV3Config | None = None  # the USM user for switches with `snmp: {version: 3}`; None: none
 
 
@@ -232,7 +234,7 @@ def _listen(src: Source, value: object, where: str = "listen") -> tuple[str, int
 def _snmp(src: Source, value: object, base: Path) -> SnmpProbeConfig:
     keys = (
         "interval", "timeout", "community_env", "community_file", "retries", "concurrency",
-        "max_repetitions", "reachability", "traps", "v3",
+        "max_repetitions", "reachability", "traps", "port_metrics", "v3",
     )  # fmt: skip
     snmp = src.mapping("probes.snmp", value, keys)
     default = SnmpProbeConfig()
@@ -258,10 +260,18 @@ def _snmp(src: Source, value: object, base: Path) -> SnmpProbeConfig:
                 "probes.snmp.reachability", f"{quote(reachability)} is not one of {', '.join(REACHABILITY)}"
             )
     traps = _listen(src, snmp["traps"], "probes.snmp.traps") if "traps" in snmp else None
+    port_metrics = default.port_metrics
+    if "port_metrics" in snmp:
+        port_metrics = src.text("probes.snmp.port_metrics", snmp["port_metrics"])
+        if port_metrics not in PORT_METRICS:
+            src.fail(
+                "probes.snmp.port_metrics", f"{quote(port_metrics)} is not one of {', '.join(PORT_METRICS)}"
+            )
     v3 = _snmp_v3(src, snmp["v3"], base) if "v3" in snmp else None
     return SnmpProbeConfig(
         v3=v3,
         traps=traps,
+        port_metrics=port_metrics,
         interval=interval,
         timeout=timeout,
         community_env=community_env,

@@ -140,6 +140,7 @@ class Monitor:
         flush_every: timedelta = timedelta(minutes=1),
         settle_heap: bool = False,
         reachability: str = "both",
+        port_metrics: str = "all",
     ) -> None:
         """`settle_heap`: once the first round after the start or a reload is done, exempt the
         fleet's long-lived objects from the garbage collector's full passes (memory.settle; the
@@ -156,7 +157,7 @@ class Monitor:
         self.stats = {kind: RoundStats() for kind in probers}
         self.writer = writer or Writer(store, journal or default_journal(store))
         self.exposition = FleetExposition()
-        self.ports = SwitchPorts.of(fleet)  # the switches' ports, as SNMP rounds see them
+        self.ports = SwitchPorts.of(fleet, port_metrics)  # the switches' ports, as SNMP rounds see them
         self.power = PowerWatch.of(fleet, self._unpinged(fleet, reachability))  # suspected power cuts
         self.trap_counts: dict[str, int] = {}  # the trap listener's, when the service runs one
         self.view: FleetView | None = None

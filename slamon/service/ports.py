@@ -41,10 +41,11 @@ class SwitchPorts:
     full_at: dict[DeviceId, int] = field(default_factory=dict)  # µs of each switch's latest whole-table event
     uplinks: dict[DeviceId, Uplink] = field(default_factory=dict)
     hanging: dict[DeviceId, dict[str, list[DeviceId]]] = field(default_factory=dict)
+    port_metrics: str = "all"  # all | uplinks: which ports get per-port series (probes.snmp.port_metrics)
 
     @classmethod
-    def of(cls, fleet: Fleet) -> SwitchPorts:
-        ports = cls()
+    def of(cls, fleet: Fleet, port_metrics: str = "all") -> SwitchPorts:
+        ports = cls(port_metrics=port_metrics)
         ports.reload(fleet)
         return ports
 
@@ -134,6 +135,7 @@ class SwitchPorts:
             dict(self.full_at),
             self.uplinks,
             self.hanging,
+            self.port_metrics,
         )
 
     def port_of(self, device: DeviceId) -> tuple[Uplink, str, PortState] | None:
@@ -185,9 +187,14 @@ def port_families(ports: SwitchPorts) -> Iterator[tuple[str, str, str, tuple[str
     port_labels = ("switch", "port")
     switch_labels = ("switch",)
 
+    only_uplinks = ports.port_metrics == "uplinks"
+
     def each(value: str) -> Iterator[Sample]:
         for switch, reading in readings:
+            named = ports.hanging.get(switch, {})
             for name, state in reading.ports.items():
+                if only_uplinks and name not in named and str(state.get("index")) not in named:
+                    continue  # a port no device names: a city's ports would be hundreds of thousands of series
                 got = _sample(value, state)
                 if got is not None:
                     yield (switch, name), got

@@ -110,6 +110,7 @@ async def _serve(
         writer=writer,
         settle_heap=True,
         reachability=config.probes.snmp.reachability,
+        port_metrics=config.probes.snmp.port_metrics,
     )
     stack.push_async_callback(monitor.close, STORE_WITHIN)  # the last flush; the journal keeps the rest
     if not await _unless_stopped(monitor.start(), stop):

@@ -77,6 +77,7 @@ REJECTS = [
             "both; lengthen it, or set reachability: snmp"
         ),
     ),
+    ("snmp-port-metrics-bad", "probes.snmp.port_metrics: 'some' is not one of all, uplinks"),
     ("snmp-reachability-bad", "probes.snmp.reachability: 'ping' is not one of both, snmp, icmp"),
     ("snmp-retries-negative", "probes.snmp.retries: -1 must be at least 0"),
     ("snmp-concurrency-zero", "probes.snmp.concurrency: 0 must be at least 1"),

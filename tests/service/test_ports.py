@@ -154,3 +154,17 @@ def test_port_evidence_reads_the_state_at_the_start_or_the_first_fault_inside() 
 def test_a_full_table_replaces_what_came_before() -> None:
     ledger = events((0, True, {"g5": "down"}), (100, True, {"g5": "up"}))  # a restart in between
     assert port_evidence(ledger, UP, 150, 250) is None
+
+
+def test_port_metrics_uplinks_keeps_only_the_ports_devices_hang_off() -> None:
+    """probes.snmp.port_metrics: uplinks: a city's 100,000 ports are not 600,000 series; the ports
+    a device names (by ifName or ifIndex) are kept, the switch-wide series too."""
+    from slamon.service.ports import port_families
+
+    ports = SwitchPorts(port_metrics="uplinks", hanging={SW: {"g1": [DeviceId("C1")], "3": [DeviceId("C3")]}})
+    ports.take([snmp(0, g1="up", g2="down", g3="up")])
+    series = {name: [labels for labels, _ in samples] for name, _, _, _, samples in port_families(ports)}
+    assert series["slamon_switch_port_up"] == [("SW1", "g1"), ("SW1", "g3")]  # g3 is ifIndex 3
+    assert series["slamon_switch_snmp_up"] == [("SW1",)]
+    everything = SwitchPorts(readings=ports.readings)
+    assert len({n: list(s) for n, _, _, _, s in port_families(everything)}["slamon_switch_port_up"]) == 3
