@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from slamon.model import (
     DeviceId,
+    Event,
     Exclusion,
     ExclusionCategory,
     ExclusionId,
@@ -113,6 +114,31 @@ class PowerWatch:
                 self.upstream[site] = tuple(sorted(outside))
         self.open = {s: x for s, x in self.open.items() if s in self.upstream}
         self.last = {d: ok for d, ok in self.last.items() if d in devices}
+
+    def resume(self, events: Iterable[Event]) -> list[SiteId]:
+        """After a restart: the sites whose latest `power` event (oldest first in `events`) left
+        them dark are dark still, until one of their devices answers (a service that shares the
+        site's power may well have stopped with it). Their devices were answering before."""
+        latest: dict[str, Event] = {}
+        for e in events:
+            if e.kind == "power":
+                latest[e.subject] = e
+        reopened: list[SiteId] = []
+        for site, e in latest.items():
+            body = e.body
+            if body.get("until") is not None or SiteId(site) not in self.upstream:
+                continue
+            since, devices, upstream = body.get("since"), body.get("devices"), body.get("upstream")
+            if not isinstance(since, int) or not isinstance(devices, list) or not isinstance(upstream, dict):
+                continue
+            self.open[SiteId(site)] = Suspicion(
+                SiteId(site),
+                since,
+                tuple(DeviceId(str(d)) for d in devices),
+                {DeviceId(str(d)): bool(ok) for d, ok in upstream.items()},
+            )
+            reopened.append(SiteId(site))
+        return reopened
 
     def round(self, results: Iterable[ProbeResult]) -> tuple[list[Suspicion], list[Suspicion]]:
         """(suspicions opened, suspicions closed) by a round's reachability results."""

@@ -199,7 +199,7 @@ class Monitor:
         fleet = self.fleet
         now = to_micros(self.clock.now())
 
-        def load(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Resume], list[DeviceId]]:
+        def load(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Resume], list[DeviceId], list[Event]]:
             keys = tx.keys.ensure(fleet.inventory.devices)
             # the files may have changed while the service was down: a contract whose state
             # settings changed has its timelines rebuilt (with new resume points) before they resume
@@ -212,9 +212,12 @@ class Monitor:
             if missing:
                 rebuild_timelines(tx, fleet.inventory, fleet.contracts, missing, now)
                 resumes = tx.timelines.resume_points(keys.values())
-            return keys, resumes, missing
+            return keys, resumes, missing, tx.events.between("power", 0, now + 1)
 
-        self._keys, resumes, rebuilt = await self.call(load)
+        self._keys, resumes, rebuilt, power = await self.call(load)
+        reopened = self.power.resume(power)
+        if reopened:
+            logger.info("sites still dark when the service stopped: %s", ", ".join(sorted(reopened)))
         if rebuilt:
             logger.info("rebuilt %d timelines that had no resume point", len(rebuilt))
         await self._restore(resumes)

@@ -97,3 +97,39 @@ async def test_a_dark_site_gets_a_proposed_power_exclusion(
     assert "sites S2  2026-12-01T10:00:30+08:00 – 2026-12-01T10:02:30+08:00" in shown.out
     assert "suspected power cut: all 3 devices of site S2 failed in one round while L1 answered" in shown.out
     assert shown.err == "1 proposed exclusion\n"
+
+
+async def test_a_site_still_dark_at_a_restart_is_still_suspected_after_it(tmp_path: Path) -> None:
+    """The service stops while a site is dark (it may share its power): after the restart the
+    suspicion goes on from the ledger, and the proposal covers the whole cut once the site answers."""
+    config = load_config(files(tmp_path))
+    clock = FakeClock(T0)
+    store = Store(config.database)
+
+    def monitor_of(icmp: ScriptedProber) -> Monitor:
+        return Monitor(
+            load_fleet(config), store, clock, {ProbeKind.ICMP: icmp}, {ProbeKind.ICMP: timedelta(seconds=30)}
+        )
+
+    icmp = ScriptedProber(clock)
+    first = monitor_of(icmp)
+    await first.start()
+    await first.run_round(ProbeKind.ICMP)
+    icmp.silence("SW2", "C21", "C22")
+    clock.set(T0 + timedelta(seconds=30))
+    await first.run_round(ProbeKind.ICMP)
+    assert list(first.power.open) == ["S2"]
+    await first.close()
+
+    clock.set(T0 + timedelta(minutes=10))
+    again = monitor_of(ScriptedProber(clock))  # everyone answers again
+    await again.start()
+    assert list(again.power.open) == ["S2"]
+    await again.run_round(ProbeKind.ICMP)
+    assert again.power.open == {}
+    await again.flush()
+    with store.read() as tx:
+        [proposal] = [e for e in tx.versions.exclusions() if e.id.startswith("PWR-S2-")]
+    assert (proposal.start, proposal.end) == (T0 + timedelta(seconds=30), T0 + timedelta(minutes=10))
+    await again.close()
+    store.close()
