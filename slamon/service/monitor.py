@@ -343,14 +343,15 @@ class Monitor:
 
     async def poll_now(self, kind: ProbeKind, wanted: Iterable[DeviceId]) -> int:
         """Probe some devices now, outside the schedule (an SNMP trap asks for its switch): their
-        results go the way a round's do. Devices the prober is busy with are skipped (the poll
-        under way reports them). Bounded by the kind's interval, like a round; the view is not
+        results go the way a round's do. A device the prober is polling already is polled again
+        once that poll ends (the prober takes one poll per device at a time: that one may have read
+        it before what the trap reports). Bounded by the kind's interval, like a round; the view is not
         rebuilt for it (a storm of traps would rebuild it for every one): the API reads the ports
         as they are, and the next round renders them. How many were probed."""
         prober = self.probers.get(kind)
         if prober is None:
             return 0
-        ids = set(wanted) - getattr(prober, "busy", set())
+        ids = set(wanted)
         devices = [d for d in self._devices_of(kind) if d.id in ids]
         if not devices:
             return 0

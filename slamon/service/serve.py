@@ -157,14 +157,16 @@ async def _serve(
 
 
 class TrapPolls:
-    """A trap from a known switch asks for a poll of it now (one at a time per switch: the traps
-    of a restart, a coldStart and a linkUp per port, make one poll)."""
+    """A trap from a known switch asks for a poll of it now: one at a time per switch (the traps of
+    a restart, a coldStart and a linkUp per port, make one poll, and one more if any came while it
+    ran: that poll may have read the port before the change)."""
 
     def __init__(self, monitor: Monitor, jobs: Jobs) -> None:
         self.monitor = monitor
         self.jobs = jobs
         self.listener: TrapListener | None = None
         self.pending: set[DeviceId] = set()
+        self.again: set[DeviceId] = set()  # switches that sent a trap while their poll ran
 
     def switches(self, fleet: Fleet) -> dict[str, DeviceId]:
         return {d.address: d.id for d in devices_for(fleet, ProbeKind.SNMP)}
@@ -172,14 +174,19 @@ class TrapPolls:
     def on_trap(self, trap: Trap) -> None:
         logger.info("trap %s from %s (%s): polling it now", trap.kind, trap.switch, trap.source)
         if trap.switch in self.pending:
+            self.again.add(trap.switch)
             return
         self.pending.add(trap.switch)
 
         async def poll() -> None:
             try:
                 await self.monitor.poll_now(ProbeKind.SNMP, [trap.switch])
+                while trap.switch in self.again:
+                    self.again.discard(trap.switch)
+                    await self.monitor.poll_now(ProbeKind.SNMP, [trap.switch])
             finally:
                 self.pending.discard(trap.switch)
+                self.again.discard(trap.switch)
 
         asyncio.get_running_loop().create_task(self.jobs.tracked(f"the poll of {trap.switch}", poll)())
 
