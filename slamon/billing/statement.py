@@ -20,7 +20,7 @@ from slamon.billing.deductions import Line, cap_line, device_fee, kpi_lines, ove
 from slamon.billing.periods import Period
 from slamon.billing.rates import DeviceFigures, OutageFigures, device_figures, fleet_rates
 from slamon.canonical import canonical_json, contract_to_dict, device_to_dict, exclusion_to_dict, site_to_dict
-from slamon.engine.ports import PortEvidence, port_evidence
+from slamon.engine.ports import PortEvidence, PortLedger
 from slamon.engine.timeline import Timeline
 from slamon.model import (
     SECOND,
@@ -116,13 +116,12 @@ class Statement:
     deduction_total: Decimal
     payable: Decimal
 
-    def _port(self, device: Device, o: OutageFigures) -> PortEvidence | None:
+    def _port(self, ledger: PortLedger, device: Device, o: OutageFigures) -> PortEvidence | None:
         """What the device's uplink port said during an outage it is charged for (device seconds):
         evidence, not a cause (docs/sla.md)."""
-        if device.uplink is None or DEVICE not in o.causes or not self.input.port_events:
+        if device.uplink is None or DEVICE not in o.causes:
             return None
-        end = min(o.end, self.input.period.end)
-        return port_evidence(self.input.port_events, device.uplink, o.span[0], end)
+        return ledger.evidence(device.uplink, o.span[0], min(o.end, self.input.period.end))
 
     def body(self) -> dict[str, Any]:
         """The statement's figures as JSON-able data: what the hash covers besides the inputs."""
@@ -140,6 +139,7 @@ class Statement:
             (line.device, line.outage_start): line for line in self.lines if line.rule == "repair_overrun"
         }
         period = self.input.period
+        ledger = PortLedger(self.input.port_events)  # each outage's uplink port, read back once per switch
         return {
             "contract": contract.id,
             "vendor": contract.vendor,
@@ -162,7 +162,7 @@ class Statement:
                     charged.get((f.device.id, o.outage.start)),
                     instant,
                     period,
-                    self._port(f.device, o),
+                    self._port(ledger, f.device, o),
                 )
                 for f in self.devices
                 for o in f.outages

@@ -7,6 +7,7 @@ docs/sla.md). The port only says why.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -68,6 +69,31 @@ def port_evidence(events: Iterable[Event], uplink: Uplink, start: int, end: int)
         if seen is not None:
             return seen
     return at_start
+
+
+class PortLedger:
+    """Port events by switch, each switch's whole tables indexed, for reading many outages back
+    (a statement, the outages API): an outage's port is replayed from the latest whole table before
+    it (they are written daily), not from the switch's first event, nor through other switches'."""
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        self._events: dict[str, list[Event]] = {}
+        for e in events:
+            if e.kind in ("port", "ports"):
+                self._events.setdefault(e.subject, []).append(e)
+        self._tables: dict[str, tuple[list[int], list[int]]] = {}  # switch: (whole tables' at, index)
+        for switch, listed in self._events.items():
+            found = [(e.at, i) for i, e in enumerate(listed) if e.kind == "ports"]
+            self._tables[switch] = ([at for at, _ in found], [i for _, i in found])
+
+    def evidence(self, uplink: Uplink, start: int, end: int) -> PortEvidence | None:
+        """port_evidence over the switch's events from its latest whole table before `start`."""
+        listed = self._events.get(uplink.switch)
+        if listed is None:
+            return None
+        ats, where = self._tables[uplink.switch]
+        k = bisect_left(ats, start) - 1
+        return port_evidence(listed[where[k] :] if k >= 0 else listed, uplink, start, end)
 
 
 def find_port(ports: Mapping[str, PortState], port: str) -> tuple[str, PortState] | None:

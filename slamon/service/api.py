@@ -16,7 +16,7 @@ from aiohttp import web
 from slamon.billing.causes import DEVICE, attribute, covers_for
 from slamon.billing.intervals import clip
 from slamon.canonical import exclusion_to_dict
-from slamon.engine.ports import port_evidence, port_fault
+from slamon.engine.ports import PortLedger, port_fault
 from slamon.engine.timeline import Outage
 from slamon.errors import StoreError
 from slamon.model import (
@@ -305,7 +305,7 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
             if k in ids and (uplink := getattr(devices.get(DeviceId(ids[k])), "uplink", None)) is not None
         }
         earliest = min((o.start for outs in found.values() for o in outs), default=start)
-        port_events = tx.events.port_history(switches, since=earliest, until=end)
+        port_ledger = PortLedger(tx.events.port_history(switches, since=earliest, until=end))
         proposed = [
             e
             for e in tx.versions.exclusions()
@@ -336,7 +336,7 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
                 break
             entry = _outage_json(d, o, causes, zone)
             if d.uplink is not None and DEVICE in causes:  # the uplink port's word on it
-                seen = port_evidence(port_events, d.uplink, o.start, o.end)
+                seen = port_ledger.evidence(d.uplink, o.start, o.end)
                 if seen is not None:
                     entry["evidence"]["port"] = {
                         "at": from_micros(seen.at).astimezone(zone).isoformat(),

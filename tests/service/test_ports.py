@@ -168,3 +168,20 @@ def test_port_metrics_uplinks_keeps_only_the_ports_devices_hang_off() -> None:
     assert series["slamon_switch_snmp_up"] == [("SW1",)]
     everything = SwitchPorts(readings=ports.readings)
     assert len({n: list(s) for n, _, _, _, s in port_families(everything)}["slamon_switch_port_up"]) == 3
+
+
+def test_the_ledger_by_switch_reads_what_the_whole_history_reads() -> None:
+    """PortLedger replays an outage from the latest whole table before it: the same answers as
+    port_evidence over every event of every switch."""
+    from slamon.engine.ports import PortLedger
+
+    ledger = [
+        *events((0, True, {"g5": "up"}), (100, False, {"g5": "down"}), (200, True, {"g5": "down"})),
+        Event(210, "ports", "SW2", {"ports": {"g5": {"index": 5, "oper": "down"}}}),
+        *events((300, False, {"g5": "up"}), (400, True, {"g5": "up"}), (450, False, {"g5": "down"})),
+    ]
+    by_switch = PortLedger(ledger)
+    for start in range(0, 500, 25):
+        for end in range(start + 1, 520, 35):
+            for uplink in (UP, Uplink(SW, "5"), Uplink(DeviceId("SW2"), "g5"), Uplink(DeviceId("SW3"), "g5")):
+                assert by_switch.evidence(uplink, start, end) == port_evidence(ledger, uplink, start, end)
