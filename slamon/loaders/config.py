@@ -252,21 +252,17 @@ def _snmp(src: Source, value: object, base: Path) -> SnmpProbeConfig:
             return default
         return src.integer(f"probes.snmp.{key}", snmp[key], minimum=minimum, maximum=maximum)
 
-    reachability = default.reachability
-    if "reachability" in snmp:
-        reachability = src.text("probes.snmp.reachability", snmp["reachability"])
-        if reachability not in REACHABILITY:
-            src.fail(
-                "probes.snmp.reachability", f"{quote(reachability)} is not one of {', '.join(REACHABILITY)}"
-            )
+    def one_of(key: str, default: str, allowed: tuple[str, ...]) -> str:
+        if key not in snmp:
+            return default
+        value = src.text(f"probes.snmp.{key}", snmp[key])
+        if value not in allowed:
+            src.fail(f"probes.snmp.{key}", f"{quote(value)} is not one of {', '.join(allowed)}")
+        return value
+
+    reachability = one_of("reachability", default.reachability, REACHABILITY)
+    port_metrics = one_of("port_metrics", default.port_metrics, PORT_METRICS)
     traps = _listen(src, snmp["traps"], "probes.snmp.traps") if "traps" in snmp else None
-    port_metrics = default.port_metrics
-    if "port_metrics" in snmp:
-        port_metrics = src.text("probes.snmp.port_metrics", snmp["port_metrics"])
-        if port_metrics not in PORT_METRICS:
-            src.fail(
-                "probes.snmp.port_metrics", f"{quote(port_metrics)} is not one of {', '.join(PORT_METRICS)}"
-            )
     v3 = _snmp_v3(src, snmp["v3"], base) if "v3" in snmp else None
     return SnmpProbeConfig(
         v3=v3,

@@ -83,17 +83,7 @@ class Versions(Part):
             old = stored.get(ex.id)
             if old is not None and old.sha256 == sha and old.position == position:
                 continue
-            row = {
-                "position": position,
-                "source": "file",
-                "sha256": sha,
-                "body": body.decode(),
-                "updated_at": at,
-            }
-            if old is None:
-                self.conn.execute(t.exclusions.insert().values(id=ex.id, **row))
-            else:
-                self.conn.execute(t.exclusions.update().where(t.exclusions.c.id == ex.id).values(**row))
+            self._write_exclusion(ex.id, position, "file", body, sha, at, new=old is None)
             if old is None or old.sha256 != sha:
                 changes.append(f"exclusion {ex.id}")
         gone = [i for i, r in stored.items() if r.source == "file" and i not in seen]
@@ -142,17 +132,25 @@ class Versions(Part):
         if stored is not None and stored != DETECTED:
             return
         body = canonical_json(exclusion_to_dict(exclusion))
+        self._write_exclusion(
+            exclusion.id, DETECTED_POSITION, DETECTED, body, sha256_hex(body), at, new=stored is None
+        )
+
+    def _write_exclusion(
+        self, id_: str, position: int, source: str, body: bytes, sha: str, at: Micros, *, new: bool
+    ) -> None:
+        """One exclusions row (its canonical body and that body's hash), inserted or replaced."""
         row = {
-            "position": DETECTED_POSITION,
-            "source": DETECTED,
-            "sha256": sha256_hex(body),
+            "position": position,
+            "source": source,
+            "sha256": sha,
             "body": body.decode(),
             "updated_at": at,
         }
-        if stored is None:
-            self.conn.execute(t.exclusions.insert().values(id=exclusion.id, **row))
+        if new:
+            self.conn.execute(t.exclusions.insert().values(id=id_, **row))
         else:
-            self.conn.execute(t.exclusions.update().where(t.exclusions.c.id == exclusion.id).values(**row))
+            self.conn.execute(t.exclusions.update().where(t.exclusions.c.id == id_).values(**row))
 
     def exclusions(self) -> tuple[Exclusion, ...]:
         rows = self.conn.execute(
