@@ -83,6 +83,7 @@ from slamon.probers.snmp_wire import (
     encode_message,
     encode_oid,
     format_oid,
+    is_v3_message,
     parse_oid,
     read_expected,
     read_header,
@@ -251,14 +252,6 @@ class V3Header:
     @property
     def level(self) -> str:
         return _LEVELS.get(self.flags & (AUTH | PRIV), "invalid")
-
-
-def is_v3(data: bytes) -> bool:
-    """Whether a datagram starts as an SNMPv3 message: SEQUENCE { INTEGER 3, … (not a decode)."""
-    if len(data) < 5 or data[0] != SEQUENCE:
-        return False
-    at = 2 + (data[1] & 0x7F if data[1] & 0x80 else 0)
-    return data[at : at + 3] == b"\x02\x01\x03"
 
 
 def decode_v3_header(data: bytes) -> V3Header:
@@ -658,7 +651,7 @@ class TrapListener:
             self.counts["unknown_source"] += 1
             logger.debug("snmp trap from %s: not a known switch, dropped", source)
             return
-        if is_v3(data):
+        if is_v3_message(data):  # a byte look, not a decode
             self._received_v3(data, addr, source, switch, received_ns)
             return
         try:

@@ -62,7 +62,10 @@ from slamon.probers.snmp_wire import (
     Value,
     VarBind,
     decode_oid,
+    encode_integer,
     encode_oid,
+    encode_tlv,
+    is_v3_message,
 )
 
 # slamon.yaml's names (net-snmp's -a and -x names) → pysnmp's protocols. net-snmp's AES192 and
@@ -294,7 +297,7 @@ async def answers_discovery(target: tuple[str, int], wait_s: float) -> bool:
     class Probe(asyncio.DatagramProtocol):
         def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
             if not answered.done():
-                answered.set_result(_is_v3_message(data))
+                answered.set_result(is_v3_message(data))
 
         def error_received(self, exc: Exception) -> None:  # ICMP port unreachable, on Linux
             if not answered.done():
@@ -318,31 +321,14 @@ async def answers_discovery(target: tuple[str, int], wait_s: float) -> bool:
 def _discovery_request(msg_id: int) -> bytes:
     """An SNMPv3 GET with no varbinds, no user and an empty engine ID, reportable: an agent answers
     it with a Report of usmStatsUnknownEngineIDs (how managers learn its engine ID)."""
-    usm = _tlv(0x30, _tlv(0x04, b"") + _int(0) + _int(0) + _tlv(0x04, b"") * 3)
-    header = _tlv(0x30, _int(msg_id) + _int(65507) + _tlv(0x04, b"\x04") + _int(3))
-    pdu = _tlv(0xA0, _int(msg_id) + _int(0) + _int(0) + _tlv(0x30, b""))
-    scoped = _tlv(0x30, _tlv(0x04, b"") + _tlv(0x04, b"") + pdu)
-    return _tlv(0x30, _int(3) + header + _tlv(0x04, usm) + scoped)
-
-
-def _is_v3_message(data: bytes) -> bool:
-    """Whether a datagram starts as an SNMPv3 message does: SEQUENCE { INTEGER 3, …"""
-    if len(data) < 5 or data[0] != 0x30:
-        return False
-    at = 2 + (data[1] & 0x7F if data[1] & 0x80 else 0)
-    return data[at : at + 3] == b"\x02\x01\x03"
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    length = (
-        bytes([n])
-        if n < 0x80
-        else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    usm = encode_tlv(
+        0x30, encode_tlv(0x04, b"") + encode_integer(0) + encode_integer(0) + encode_tlv(0x04, b"") * 3
     )
-    return bytes([tag]) + length + content
-
-
-def _int(value: int) -> bytes:
-    """A non-negative INTEGER."""
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+    header = encode_tlv(
+        0x30, encode_integer(msg_id) + encode_integer(65507) + encode_tlv(0x04, b"\x04") + encode_integer(3)
+    )
+    pdu = encode_tlv(
+        0xA0, encode_integer(msg_id) + encode_integer(0) + encode_integer(0) + encode_tlv(0x30, b"")
+    )
+    scoped = encode_tlv(0x30, encode_tlv(0x04, b"") + encode_tlv(0x04, b"") + pdu)
+    return encode_tlv(0x30, encode_integer(3) + header + encode_tlv(0x04, usm) + scoped)

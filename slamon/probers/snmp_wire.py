@@ -177,12 +177,14 @@ def _length(n: int) -> bytes:
     return bytes((0x80 | len(body),)) + body
 
 
-def _tlv(tag: int, content: bytes) -> bytes:
+def encode_tlv(tag: int, content: bytes) -> bytes:
+    """A BER type-length-value: definite length, the shortest form."""
     return bytes((tag,)) + _length(len(content)) + content
 
 
-def _integer(value: int) -> bytes:
-    return _tlv(INTEGER, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
+def encode_integer(value: int) -> bytes:
+    """An INTEGER TLV, two's complement, the fewest octets."""
+    return encode_tlv(INTEGER, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
 
 
 _NULL_VALUE = b"\x05\x00"
@@ -199,23 +201,34 @@ def encode_request(
 ) -> bytes:
     """A GetRequest / GetNextRequest / GetBulkRequest (`oids` as `encode_oid` contents; every value
     NULL). For a GetBulk, error-status and error-index carry non-repeaters and max-repetitions."""
-    binds = b"".join(_tlv(SEQUENCE, _tlv(OBJECT_IDENTIFIER, oid) + _NULL_VALUE) for oid in oids)
-    pdu = _integer(request_id) + _integer(non_repeaters) + _integer(max_repetitions) + _tlv(SEQUENCE, binds)
-    return _tlv(SEQUENCE, _integer(version) + _tlv(OCTET_STRING, community) + _tlv(pdu_type, pdu))
+    binds = b"".join(encode_tlv(SEQUENCE, encode_tlv(OBJECT_IDENTIFIER, oid) + _NULL_VALUE) for oid in oids)
+    pdu = (
+        encode_integer(request_id)
+        + encode_integer(non_repeaters)
+        + encode_integer(max_repetitions)
+        + encode_tlv(SEQUENCE, binds)
+    )
+    return encode_tlv(
+        SEQUENCE, encode_integer(version) + encode_tlv(OCTET_STRING, community) + encode_tlv(pdu_type, pdu)
+    )
 
 
 def encode_message(message: Message) -> bytes:
     """Any v1/v2c message with values (a Response, a trap): agents in tests, and traps we send."""
-    binds = b"".join(_tlv(SEQUENCE, _tlv(OBJECT_IDENTIFIER, v.oid) + _value(v)) for v in message.varbinds)
-    pdu = (
-        _integer(message.request_id)
-        + _integer(message.error_status)
-        + _integer(message.error_index)
-        + _tlv(SEQUENCE, binds)
+    binds = b"".join(
+        encode_tlv(SEQUENCE, encode_tlv(OBJECT_IDENTIFIER, v.oid) + _value(v)) for v in message.varbinds
     )
-    return _tlv(
+    pdu = (
+        encode_integer(message.request_id)
+        + encode_integer(message.error_status)
+        + encode_integer(message.error_index)
+        + encode_tlv(SEQUENCE, binds)
+    )
+    return encode_tlv(
         SEQUENCE,
-        _integer(message.version) + _tlv(OCTET_STRING, message.community) + _tlv(message.pdu_type, pdu),
+        encode_integer(message.version)
+        + encode_tlv(OCTET_STRING, message.community)
+        + encode_tlv(message.pdu_type, pdu),
     )
 
 
@@ -223,10 +236,10 @@ def _value(v: VarBind) -> bytes:
     if v.value is None:
         return bytes((v.tag, 0))
     if isinstance(v.value, bytes):
-        return _tlv(v.tag, v.value)
+        return encode_tlv(v.tag, v.value)
     if v.tag == INTEGER:
-        return _integer(v.value)
-    return _tlv(v.tag, v.value.to_bytes((v.value.bit_length() + 8) // 8 or 1, "big"))
+        return encode_integer(v.value)
+    return encode_tlv(v.tag, v.value.to_bytes((v.value.bit_length() + 8) // 8 or 1, "big"))
 
 
 # --- decoding -------------------------------------------------------------------------------------
@@ -265,6 +278,14 @@ def read_integer(data: bytes, at: int, end: int, what: str) -> tuple[int, int]:
     if stop == start or stop - start > 8:
         raise MalformedReply(f"byte {at}: {what} has {stop - start} bytes")
     return int.from_bytes(data[start:stop], "big", signed=True), stop
+
+
+def is_v3_message(data: bytes) -> bool:
+    """Whether a datagram starts as an SNMPv3 message: SEQUENCE { INTEGER 3, … (not a decode)."""
+    if len(data) < 5 or data[0] != SEQUENCE:
+        return False
+    at = 2 + (data[1] & 0x7F if data[1] & 0x80 else 0)
+    return data[at : at + 3] == b"\x02\x01\x03"
 
 
 def decode_message(data: bytes) -> Message:

@@ -37,7 +37,6 @@ from slamon.probers.snmp_traps import (
     V3Header,
     decode_notification,
     decode_v3_header,
-    is_v3,
     receiver_engine_id,
     trap_of,
 )
@@ -57,6 +56,7 @@ from slamon.probers.snmp_wire import (
     decode_message,
     encode_message,
     encode_oid,
+    is_v3_message,
     parse_oid,
 )
 
@@ -967,9 +967,9 @@ def test_net_snmps_v3_trap_and_discovery_headers_decode() -> None:
         False,
         "noAuthNoPriv",
     )
-    assert is_v3(NET_SNMP_V3)
-    assert is_v3(NET_SNMP_DISCOVERY)
-    assert not any(is_v3(wire) for wire in CAPTURED)
+    assert is_v3_message(NET_SNMP_V3)
+    assert is_v3_message(NET_SNMP_DISCOVERY)
+    assert not any(is_v3_message(wire) for wire in CAPTURED)
 
 
 def test_what_is_not_an_snmpv3_usm_message_is_malformed_and_says_why() -> None:

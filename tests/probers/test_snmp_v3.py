@@ -31,7 +31,6 @@ from slamon.probers.snmp import (
 from slamon.probers.snmp_v3 import (
     V3Conversation,
     _discovery_request,
-    _is_v3_message,
     _varbind,
     answers_discovery,
 )
@@ -46,6 +45,7 @@ from slamon.probers.snmp_wire import (
     OCTET_STRING,
     TIMETICKS,
     encode_oid,
+    is_v3_message,
 )
 from tests.conftest import TESTDATA
 from tests.harness.snmp import (
@@ -395,10 +395,10 @@ def test_pysnmp_values_become_the_codecs() -> None:
 
 def test_the_discovery_request_is_snmpv3_with_no_user() -> None:
     message = _discovery_request(0x1234)
-    assert _is_v3_message(message)
+    assert is_v3_message(message)
     assert message.startswith(b"\x30")
     assert b"\x04\x01\x04" in message  # msgFlags: reportable, noAuthNoPriv
-    assert not _is_v3_message(b"\x30\x03\x02\x01\x01")  # v2c
+    assert not is_v3_message(b"\x30\x03\x02\x01\x01")  # v2c
 
 
 # --- settings, check and config --------------------------------------------------------------------
