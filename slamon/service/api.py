@@ -5,6 +5,7 @@ store). Filters may repeat (`?state=down&state=unknown` is either); a value that
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -190,6 +191,10 @@ def device_json(v: DeviceView, zone: ZoneInfo, ports: SwitchPorts | None = None)
     }
 
 
+def _view_id(v: DeviceView) -> str:
+    return v.device.id
+
+
 async def device(request: web.Request) -> web.Response:
     """One device as the list shows it, with what SNMP says of it: a switch's latest poll and its
     ports (with the devices behind each), a device's uplink port and its state."""
@@ -199,7 +204,8 @@ async def device(request: web.Request) -> web.Response:
             text="starting: no view of the fleet yet\n", headers={"Retry-After": "1"}
         )
     wanted = request.match_info["id"]
-    found = next((v for v in view.devices if v.device.id == wanted), None)
+    at = bisect.bisect_left(view.devices, wanted, key=_view_id)  # a view lists devices by id
+    found = view.devices[at] if at < len(view.devices) and view.devices[at].device.id == wanted else None
     if found is None:
         raise web.HTTPNotFound(text=f"no device {wanted!r} in the inventory\n")
     ports = request.app[MONITOR].ports.snapshot()

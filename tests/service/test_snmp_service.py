@@ -11,6 +11,7 @@ import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ from slamon.service.monitor import Monitor
 from slamon.service.scheduler import Jobs
 from slamon.service.serve import _trap_polls
 from slamon.store import Store
-from tests.harness.snmp import Port, free_udp_port, rewrite, snmpsim, switch_snmprec
+from tests.harness.snmp import Port, free_udp_port, rewrite, snmpd, snmpsim, switch_snmprec
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 CONTRACT = """\
@@ -283,3 +284,23 @@ async def test_under_reachability_icmp_a_silent_agent_does_not_make_its_switch_d
                 }
             assert kinds == ["ports"]
             assert list(stored.values()) == [4]  # the four pings; no SNMP result
+
+
+async def test_the_device_endpoint_finds_each_device_and_404s_the_rest(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    from slamon.service.web import create_app
+
+    with snmpd(tmp_path / "agent", community="sw1") as agent:
+        async with running(tmp_path, agent.port) as (monitor, _, clock, _):
+            await monitor.run_round(ProbeKind.ICMP)
+            await monitor.run_round(ProbeKind.SNMP)
+            client = await aiohttp_client(create_app(monitor, clock, monitor.intervals))
+            for device in ("C1", "C2", "L1", "SW1"):
+                got = await client.get(f"/api/v1/devices/{device}")
+                assert got.status == 200
+                assert (await got.json())["id"] == device
+            assert (await (await client.get("/api/v1/devices/SW1")).json())["snmp"]["ok"] is True
+            missing = await client.get("/api/v1/devices/C0")
+            assert missing.status == 404
+            assert await missing.text() == "no device 'C0' in the inventory\n"
