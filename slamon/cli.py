@@ -25,10 +25,11 @@ from zoneinfo import ZoneInfo
 from slamon import __version__
 from slamon.clock import Clock, SystemClock
 from slamon.errors import SlamonError
-from slamon.loaders.config import Config, load_config
+from slamon.loaders.config import Config, load_config, with_listen
 from slamon.loaders.fleet import load_fleet, load_fleet_cached, load_fleet_through_cache
 from slamon.model import DeviceId, DeviceKind, Fleet, ProbeResult, to_micros
 from slamon.probers import build_probers, devices_for
+from slamon.shards import Shard
 
 if TYPE_CHECKING:
     from slamon.store import Store
@@ -102,7 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="the service: probers, live state, /metrics and the API")
     run.add_argument("--pid-file", type=Path, help="write the process id here while running (for SIGHUP)")
-    run.set_defaults(func=cmd_run)
+    run.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="watch shard I (0-based) of N: devices joined by parent or site stay together (docs/deploy.md)",
+    )
+    run.add_argument("--listen", metavar="HOST:PORT", help="serve here instead of slamon.yaml's `listen`")
+    run.set_defaults(func=cmd_run, probing=True)
+
+    srv = sub.add_parser(
+        "serve", help="the API and the store's jobs without probing (beside `run --shard` processes)"
+    )
+    srv.add_argument("--pid-file", type=Path, help="write the process id here while running (for SIGHUP)")
+    srv.add_argument("--listen", metavar="HOST:PORT", help="serve here instead of slamon.yaml's `listen`")
+    srv.set_defaults(func=cmd_run, probing=False, shard=None)
 
     probe = sub.add_parser("probe", help="one round of every probe, printed; nothing is stored")
     probe.add_argument("--once", action="store_true", required=True, help="one round (the only mode)")
@@ -304,15 +318,18 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
     written = False
     with _start_up_signals() as hups:  # from the first line: a stop while starting is clean too
         try:
-            from slamon.service.serve import serve  # the service's libraries load only for `run`
+            from slamon.service.serve import Role, serve  # the service's libraries load only for `run`
 
+            role = Role(Shard.parse(args.shard) if args.shard else None, probing=args.probing)
             config = load_config(args.config)
+            if args.listen:
+                config = with_listen(config, args.listen)
             if args.pid_file:  # from here on a SIGHUP or SIGTERM to this pid is taken
                 args.pid_file.parent.mkdir(parents=True, exist_ok=True)
                 written = True
                 args.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
             fleet = load_fleet_through_cache(config, clock.now())
-            asyncio.run(serve(config, fleet, clock, reload_pending=lambda: bool(hups)))
+            asyncio.run(serve(config, fleet, clock, role=role, reload_pending=lambda: bool(hups)))
         except StopRequested:
             logger.info("stopped while starting")
         finally:

@@ -11,7 +11,7 @@ import glob
 import ipaddress
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from os import PathLike
 from pathlib import Path
@@ -22,6 +22,7 @@ from slamon.loaders.yamlio import Source, key_path, load_yaml
 from slamon.units import format_duration, quote
 
 DEFAULT_DATABASE = "sqlite:///slamon.db"
+DATABASE_ENV = "SLAMON_DATABASE"  # overrides `database` (no password either: PGPASSWORD holds it)
 DEFAULT_LISTEN = "127.0.0.1:9108"
 DEFAULT_RETENTION = timedelta(days=90)
 MAX_RETENTION = timedelta(days=3650)  # ten years of raw results
@@ -121,6 +122,8 @@ def load_config(path: str | PathLike[str]) -> Config:
     doc = src.mapping("", load_yaml(path, ConfigError), _TOP_KEYS, required=("inventory", "contracts"))
 
     database = _database(src, doc.get("database", DEFAULT_DATABASE), base)
+    if os.environ.get(DATABASE_ENV):  # a deployment's own store (a Kubernetes Secret, say)
+        database = _database(Source(DATABASE_ENV, ConfigError), os.environ[DATABASE_ENV], Path.cwd())
     inventory = _existing_file(src, "inventory", doc["inventory"], base, _INVENTORY_SUFFIXES)
     contracts = _contract_files(src, doc["contracts"], base)
     exclusions = _existing_file(src, "exclusions", doc["exclusions"], base) if "exclusions" in doc else None
@@ -142,6 +145,12 @@ def load_config(path: str | PathLike[str]) -> Config:
         probes=probes,
         journal=journal,
     )
+
+
+def with_listen(config: Config, text: str) -> Config:
+    """`--listen HOST:PORT` over slamon.yaml's `listen` (shards side by side on one machine)."""
+    host, port = _listen(Source("--listen", ConfigError), text, "")
+    return replace(config, listen_host=host, listen_port=port)
 
 
 def _journal(src: Source, value: object, base: Path) -> Path:

@@ -271,7 +271,7 @@ async def outages(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="to must be after from\n")
     _cause_choices(q)
     monitor = request.app[MONITOR]
-    fleet = monitor.state.fleet
+    fleet = monitor.whole  # the store's outages of the whole fleet, whichever shard is asked
     missing = sorted(d for d in q.get("device", ()) if d not in fleet.inventory.devices)
     if missing:
         raise web.HTTPNotFound(text=f"no device {missing[0]!r}\n")

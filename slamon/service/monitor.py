@@ -141,12 +141,15 @@ class Monitor:
         settle_heap: bool = False,
         reachability: str = "both",
         port_metrics: str = "all",
+        whole: Fleet | None = None,
     ) -> None:
         """`settle_heap`: once the first round after the start or a reload is done, exempt the
         fleet's long-lived objects from the garbage collector's full passes (memory.settle; the
         service's own heap policy, not a test's). `reachability`: probes.snmp.reachability (which
-        devices ICMP rounds take)."""
+        devices ICMP rounds take). `whole`: the whole fleet when `fleet` is one shard's part of it
+        (shards.subset): the store records the whole fleet's versions, whichever shard starts."""
         self.fleet = fleet
+        self.whole = whole or fleet
         self.store = store
         self.clock = clock
         self.probers = probers
@@ -196,14 +199,15 @@ class Monitor:
         if replayed:
             logger.info("writing %d writes the journal kept from the last run", replayed)
         await self.writer.drained()
-        fleet = self.fleet
+        fleet, whole = self.fleet, self.whole
         now = to_micros(self.clock.now())
 
         def load(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Resume], list[DeviceId], list[Event]]:
             keys = tx.keys.ensure(fleet.inventory.devices)
             # the files may have changed while the service was down: a contract whose state
-            # settings changed has its timelines rebuilt (with new resume points) before they resume
-            sync_fleet(tx, fleet, now, keys)
+            # settings changed has its timelines rebuilt (with new resume points) before they resume;
+            # a shard rebuilds its own devices only (the keys it passes)
+            sync_fleet(tx, whole, now, keys)
             resumes = tx.timelines.resume_points(keys.values())
             # a device with a stored timeline but no resume point (history imported, or a
             # timeline rebuilt): rebuild it once from its results, which stores one
@@ -252,7 +256,7 @@ class Monitor:
             if live is not None and change is not None and live.state_at(max(now, change[0])) is change[1]:
                 live.changed_at = min(change[0], live.changed_at or change[0])
 
-    async def reload(self, fleet: Fleet) -> None:
+    async def reload(self, fleet: Fleet, whole: Fleet | None = None) -> None:
         """A new inventory (SIGHUP), all or nothing: the store records it first (new devices get
         keys; a device whose contract now judges state differently is rebuilt from its stored
         results, like an import would, and resumed from there), then the live state, the probers'
@@ -271,8 +275,8 @@ class Monitor:
 
             def record(tx: StoreTx) -> tuple[dict[DeviceId, int], dict[int, Resume]]:
                 keys = tx.keys.ensure(fleet.inventory.devices)
-                # records the versions; rebuilds the timelines whose settings changed
-                sync_fleet(tx, fleet, now, keys)
+                # records the (whole fleet's) versions; rebuilds the timelines whose settings changed
+                sync_fleet(tx, whole or fleet, now, keys)
                 return keys, tx.timelines.resume_points(keys[d.id] for d in fresh)
 
             try:
@@ -282,7 +286,7 @@ class Monitor:
             self.state.reload(fleet)
             self.ports.reload(fleet)
             self.power.reload(fleet, self._unpinged(fleet, self.reachability))
-            self._keys, self.fleet = keys, fleet
+            self._keys, self.fleet, self.whole = keys, fleet, whole or fleet
             await self._restore(resumes)
             for d in fresh:
                 live = self.state.get(d.id)

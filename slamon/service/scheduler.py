@@ -27,6 +27,7 @@ from slamon.service.metrics import Figures
 from slamon.service.monitor import Monitor
 from slamon.service.mtd import compute_in_child
 from slamon.store import StoreTx
+from slamon.store.leader import Leadership
 from slamon.store.upkeep import let_go_before
 
 logger = logging.getLogger(__name__)
@@ -82,9 +83,21 @@ class Jobs:
 class Upkeep:
     """The jobs besides rounds, each a coroutine with what it needs."""
 
-    def __init__(self, monitor: Monitor, clock: Clock, figures: Figures, retention: timedelta) -> None:
+    def __init__(
+        self,
+        monitor: Monitor,
+        clock: Clock,
+        figures: Figures,
+        retention: timedelta,
+        leadership: Leadership | None = None,
+    ) -> None:
         self.monitor, self.clock, self.figures, self.retention = monitor, clock, figures, retention
         self.shortest = min(monitor.intervals.values(), default=timedelta(seconds=30))
+        self.leadership = leadership  # None: this process alone serves the store
+
+    async def _leads(self) -> bool:
+        """The store's own jobs run in one of its processes (store/leader.py)."""
+        return self.leadership is None or await asyncio.to_thread(self.leadership.leads)
 
     async def flush(self) -> None:
         await self.monitor.flush(wait=False)
@@ -96,12 +109,20 @@ class Upkeep:
             await self.monitor.refresh_view()
 
     async def month_to_date(self) -> None:
-        """In a child process: seconds of CPU at city scale, kept off this process's lock."""
+        """In a child process: seconds of CPU at city scale, kept off this process's lock. Only
+        where the store's jobs run: the figures are the whole store's, published once."""
+        figures = self.figures
+        if not await self._leads():
+            figures.contract, figures.district = {}, {}
+            return
         per_contract, per_district = await compute_in_child(
             self.monitor.store.url, to_micros(self.clock.now())
         )
-        figures = self.figures
         figures.contract, figures.district, figures.computed_at = per_contract, per_district, time.time()
+
+    async def compact(self) -> None:
+        if await self._leads():
+            await self.monitor.compact()
 
     async def let_go(self) -> None:
         now = self.clock.now()
@@ -115,9 +136,15 @@ class Upkeep:
 
 
 def schedule(
-    monitor: Monitor, clock: Clock, figures: Figures, retention: timedelta, jobs: Jobs
+    monitor: Monitor,
+    clock: Clock,
+    figures: Figures,
+    retention: timedelta,
+    jobs: Jobs,
+    leadership: Leadership | None = None,
 ) -> AsyncIOScheduler:
-    """The scheduler with every job of a running service, not yet started."""
+    """The scheduler with every job of a running service, not yet started. Retention is each
+    process's for its own devices; the store-wide jobs run where `leadership` leads."""
     scheduler = AsyncIOScheduler()
     start = datetime.now().astimezone()
     for kind, interval in monitor.intervals.items():
@@ -130,7 +157,7 @@ def schedule(
             misfire_grace_time=max(1, int(interval.total_seconds())),
             next_run_time=start + timedelta(seconds=random.uniform(0, 1)),  # noqa: S311  (jitter)
         )
-    up = Upkeep(monitor, clock, figures, retention)
+    up = Upkeep(monitor, clock, figures, retention, leadership)
     upkeep: list[tuple[str, Callable[[], Awaitable[object]], Any, dict[str, Any]]] = [
         (
             "flush",
@@ -147,7 +174,7 @@ def schedule(
             IntervalTrigger(seconds=FIGURES_EVERY.total_seconds()),
             {"next_run_time": start + timedelta(seconds=5)},
         ),
-        ("compaction", monitor.compact, CronTrigger(minute=7), {}),
+        ("compaction", up.compact, CronTrigger(minute=7), {}),
         ("retention", up.let_go, CronTrigger(hour=3, minute=17), {}),
     ]
     for what, fn, trigger, extra in upkeep:

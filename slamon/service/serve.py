@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -33,7 +34,9 @@ from slamon.service.monitor import Monitor, default_journal
 from slamon.service.scheduler import Jobs, schedule
 from slamon.service.web import create_app
 from slamon.service.writer import Writer
+from slamon.shards import Shard, none_of, sizes, subset
 from slamon.store import Store
+from slamon.store.leader import Leadership
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +54,34 @@ SWITCH_INTERVAL_S = 0.001
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
+@dataclass(frozen=True, slots=True)
+class Role:
+    """What this process does: every device (the default), one shard's (`slamon run --shard`), or
+    none (`slamon serve`: the HTTP API and the store's jobs, beside shards)."""
+
+    shard: Shard | None = None
+    probing: bool = True
+
+    def part(self, fleet: Fleet) -> Fleet:
+        return subset(fleet, self.shard) if self.probing else none_of(fleet)
+
+    def journal(self, config: Config, store: Store) -> Journal:
+        """Each process its own journal (a journal is replayed by the process that owns it): a
+        shard's in `shard-I-of-N/` under the usual folder, `slamon serve`'s in `serve/`."""
+        journal = journal_for(config, store)
+        if self.shard is not None and self.shard.count > 1:
+            return Journal(journal.directory / self.shard.name)
+        if not self.probing:
+            return Journal(journal.directory / "serve")
+        return journal
+
+
 async def serve(
     config: Config,
     fleet: Fleet,
     clock: Clock,
     *,
+    role: Role | None = None,
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
     reload_pending: Callable[[], bool] | None = None,
@@ -72,7 +98,7 @@ async def serve(
         signals.hup_pending = True
     try:
         async with contextlib.AsyncExitStack() as stack:
-            await _serve(config, fleet, clock, stop, ready, signals, stack)
+            await _serve(config, fleet, clock, role or Role(), stop, ready, signals, stack)
     finally:
         signals.close()
     logger.info("stopped")
@@ -82,13 +108,28 @@ async def _serve(
     config: Config,
     fleet: Fleet,
     clock: Clock,
+    role: Role,
     stop: asyncio.Event,
     ready: asyncio.Event | None,
     signals: _Signals,
     stack: contextlib.AsyncExitStack,
 ) -> None:
+    part = role.part(fleet)
+    if role.shard is not None:
+        logger.info(
+            "shard %s: %d of the fleet's %d devices (devices per shard: %s)",
+            role.shard,
+            len(part.inventory.devices),
+            len(fleet.inventory.devices),
+            ", ".join(map(str, sizes(fleet.inventory, role.shard.count))),
+        )
+        if not part.inventory.devices:
+            logger.warning(
+                "shard %s has no device: devices joined by `parent` or a site go to one shard together",
+                role.shard,
+            )
     # a missing ICMP privilege (IPv6 too, if a device needs it) fails here, before anything starts
-    probers = build_probers(config, clock, fleet.inventory.devices.values())
+    probers = build_probers(config, clock, part.inventory.devices.values()) if role.probing else {}
     every = {ProbeKind.ICMP: config.probes.icmp.interval, ProbeKind.SNMP: config.probes.snmp.interval}
     intervals = {kind: every[kind] for kind in probers}
     store = Store(config.database)
@@ -100,9 +141,11 @@ async def _serve(
         fatal.append(error)
         loop.call_soon_threadsafe(stop.set)
 
-    writer = Writer(store, journal_for(config, store), on_fatal=on_fatal)
+    writer = Writer(store, role.journal(config, store), on_fatal=on_fatal)
+    leadership = Leadership(store)
+    stack.callback(leadership.close)
     monitor = Monitor(
-        fleet,
+        part,
         store,
         clock,
         probers,
@@ -111,6 +154,7 @@ async def _serve(
         settle_heap=True,
         reachability=config.probes.snmp.reachability,
         port_metrics=config.probes.snmp.port_metrics,
+        whole=fleet,
     )
     stack.push_async_callback(monitor.close, STORE_WITHIN)  # the last flush; the journal keeps the rest
     if not await _unless_stopped(monitor.start(), stop):
@@ -134,8 +178,8 @@ async def _serve(
 
     jobs = Jobs()
     traps = await _trap_polls(config, monitor, jobs, stack)
-    reloads = _Reloads(config, store, clock, monitor, jobs, traps)
-    scheduler = schedule(monitor, clock, figures, config.retention, jobs)
+    reloads = _Reloads(config, store, clock, monitor, jobs, role, traps)
+    scheduler = schedule(monitor, clock, figures, config.retention, jobs, leadership)
     scheduler.start()
     signals.serving(reloads.request)
     if ready is not None:
@@ -252,10 +296,11 @@ class _Reloads:
         clock: Clock,
         monitor: Monitor,
         jobs: Jobs,
+        role: Role,
         traps: TrapPolls | None = None,
     ) -> None:
         self.config, self.store, self.clock, self.monitor, self.jobs = config, store, clock, monitor, jobs
-        self.traps = traps
+        self.role, self.traps = role, traps
         self._generation = 0
         self._retry: asyncio.TimerHandle | None = None
 
@@ -277,10 +322,15 @@ class _Reloads:
         config = self.config
         try:
             fresh = await asyncio.to_thread(load_config, config.path)
-            new_fleet = await asyncio.to_thread(self._load_fleet, fresh)
+            whole = await asyncio.to_thread(self._load_fleet, fresh)
+            new_fleet = self.role.part(whole)
             for prober in self.monitor.probers.values():  # e.g. the first IPv6 device needs an IPv6 socket
                 prober.check(devices_for(new_fleet, prober.kind, config.probes.snmp.reachability))
-            if ProbeKind.SNMP not in self.monitor.probers and devices_for(new_fleet, ProbeKind.SNMP):
+            if (
+                self.role.probing
+                and ProbeKind.SNMP not in self.monitor.probers
+                and devices_for(new_fleet, ProbeKind.SNMP)
+            ):
                 logger.warning("reload: switches now have `snmp`; SNMP polling starts at the next restart")
         except SlamonError as exc:
             logger.error("reload refused, still monitoring the previous inventory: %s", exc)
@@ -288,7 +338,7 @@ class _Reloads:
         if fresh.probes != config.probes or fresh.database != config.database:
             logger.warning("reload: probe settings and the database change only on restart")
         try:
-            await self.monitor.reload(new_fleet)
+            await self.monitor.reload(new_fleet, whole)
             if self.traps is not None and self.traps.listener is not None:
                 self.traps.listener.set_switches(self.traps.switches(new_fleet))
         except StoreError as exc:
