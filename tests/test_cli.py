@@ -468,3 +468,18 @@ def test_probe_reads_back_from_the_cache_exactly_the_fleet_the_files_give(config
     assert list(again.inventory.devices) == sorted(fleet.inventory.devices)
     # the inventory's fingerprint comes along, as the store versions it (so a start need not hash)
     assert again.inventory_sha256 == sha256_hex(canonical_json(inventory_to_dict(fleet.inventory)))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--shard", "3/3"], "slamon: error: --shard: '3/3': I must be 0 to N-1, and N at least 1\n"),
+        (["run", "--shard", "x"], "slamon: error: --shard: 'x' is not I/N (e.g. 0/3: the first of three shards)\n"),
+        (["serve", "--listen", "nowhere"], "slamon: error: --listen: 'nowhere' is not host:port (use HOST:PORT, e.g. 127.0.0.1:9108 or [::1]:9108)\n"),
+    ],
+)  # fmt: skip
+def test_bad_shard_or_listen_flags_stop_before_anything_starts(
+    case: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "-c", str(case), *args)
+    assert (code, out, err) == (1, "", message)

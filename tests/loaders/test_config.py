@@ -16,6 +16,7 @@ from slamon.loaders.config import (
     SnmpProbeConfig,
     VideoProbeConfig,
     load_config,
+    with_listen,
 )
 from slamon.loaders.fleet import load_fleet
 from tests.conftest import TESTDATA
@@ -265,3 +266,26 @@ def test_load_fleet_reports_the_failing_file(tmp_path: Path) -> None:
     message = f"{tmp_path / 'inv.yaml'}: devices[0].contract: unknown contract 'YJ-2025'"
     with pytest.raises(InventoryError, match=f"^{re.escape(message)}$"):
         load_fleet(config)
+
+
+def test_slamon_database_overrides_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deployment's store comes from the environment (a Kubernetes Secret), by the same rules."""
+    url = "postgresql+psycopg://slamon@db.example:5432/slamon"
+    monkeypatch.setenv("SLAMON_DATABASE", url)
+    assert load_config(CONFIG / "good" / "slamon.yaml").database == url
+    monkeypatch.setenv("SLAMON_DATABASE", "postgresql+psycopg://slamon:secret@db/slamon")
+    with pytest.raises(ConfigError) as err:
+        load_config(CONFIG / "good" / "slamon.yaml")
+    assert str(err.value) == (
+        "SLAMON_DATABASE: database: the URL holds a password; put it in PGPASSWORD or ~/.pgpass instead"
+    )
+    monkeypatch.setenv("SLAMON_DATABASE", "")
+    assert load_config(CONFIG / "good" / "slamon.yaml").database != url
+
+
+def test_listen_flag_overrides_listen() -> None:
+    config = with_listen(load_config(CONFIG / "good" / "slamon.yaml"), "[::1]:19999")
+    assert (config.listen_host, config.listen_port) == ("::1", 19999)
+    with pytest.raises(ConfigError) as err:
+        with_listen(config, "localhost")
+    assert str(err.value) == f"--listen: 'localhost' is not host:port {LISTEN_HINT}"
