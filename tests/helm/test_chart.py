@@ -167,6 +167,7 @@ def _kinds(docs: list[dict[str, Any]]) -> list[str]:
 
 def _container(workload: dict[str, Any]) -> dict[str, Any]:
     (container,) = workload["spec"]["template"]["spec"]["containers"]
+    assert isinstance(container, dict)
     return container
 
 
@@ -233,6 +234,15 @@ def test_names_fit_kubernetes_limits(helm: Helm) -> None:
     for doc in docs:
         assert len(doc["metadata"]["name"]) <= 63
     assert len(_one(docs, "StatefulSet")["metadata"]["name"]) <= 52
+
+
+def test_clusters_without_the_pod_index_label_are_refused(helm: Helm) -> None:
+    """The shards' ordinal comes from the label apps.kubernetes.io/pod-index: Kubernetes 1.28+."""
+    done = helm.run("template", "rel", str(CHART), "--kube-version", "1.27.9", values=_base_values())
+    assert done.returncode != 0
+    assert "incompatible with Kubernetes v1.27.9" in done.stderr, done.stderr
+    done = helm.run("template", "rel", str(CHART), "--kube-version", "1.28.0", values=_base_values())
+    assert done.returncode == 0, done.stderr
 
 
 # --- what the defaults render ------------------------------------------------------------------
