@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from slamon.billing.periods import Period, in_term, months_of_term, parse_month, period_of
 from slamon.billing.rates import DeviceFigures, fleet_rates
 from slamon.billing.statement import STATUS_DRAFT, STATUS_ISSUED, BillingInput, compute, statement_hash
-from slamon.engine.timeline import Outage, Timeline
+from slamon.engine.timeline import Timeline
 from slamon.errors import StatementError
 from slamon.model import Kpi, Micros, from_micros, to_micros
 from slamon.store import IssuedStatement, Store, StoreTx
@@ -85,15 +85,14 @@ def gather(
 def as_of_month_end(tl: Timeline, period: Period) -> Timeline:
     """What was known when the month ended: an outage running past it is open, ending there.
 
-    Its evidence is its first failure; the last failure and the recovery belong to the statement of
-    the month it ends in. That keeps a month's statement the same whatever arrives later and after
-    retention has let the raw results go.
+    Its evidence is its first failure (and its monitoring gaps before the month's end); the last
+    failure and the recovery belong to the statement of the month it ends in. That keeps a month's
+    statement the same whatever arrives later and after retention has let the raw results go.
     """
     outages = []
     for o in tl.outages:
         if o.end > period.end:
-            first = o.first_failure if o.first_failure is not None and o.first_failure < period.end else None
-            o = Outage(o.start, period.end, True, None, first, None, None)
+            o = o.cut_at(period.end)
         outages.append(o)
     return Timeline(tl.transitions, tuple(outages))
 

@@ -65,10 +65,11 @@ def attribute(
 ) -> dict[str, Intervals]:
     """Split `span` (the outage, clipped to the service window) into causes.
 
-    `ancestors` are (id, outages) nearest first; an ancestor outage [as, ae) covers this one from
-    `as` until `ae + grace`, provided it was still running when this outage began (ae > begun;
-    `begun` defaults to the span's start: where the outage starts as the contract sees it, inside
-    the service window).
+    `ancestors` are (id, outages) nearest first; each `down` stretch [as, ae) of an ancestor's
+    outage covers this one from `as` until `ae + grace`, provided it was still running when this
+    outage began (ae > begun; `begun` defaults to the span's start: where the outage starts as the
+    contract sees it, inside the service window). An ancestor's monitoring gap is not `down`: it
+    covers nothing beyond the grace after the stretch before it.
     """
     remaining = span
     parts: dict[str, Intervals] = {}
@@ -89,7 +90,9 @@ def attribute(
             break
         take(
             upstream_cause(ancestor),
-            normalize((o.start, o.end + g) for o in their_outages if o.end > begun and o.start < span[-1][1]),
+            normalize(
+                (a, b + g) for o in their_outages for a, b in o.stretches() if b > begun and a < span[-1][1]
+            ),
         )
     if remaining:
         parts[DEVICE] = remaining

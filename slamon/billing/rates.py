@@ -24,10 +24,11 @@ class OutageFigures:
 
     outage: Outage
     span: Interval  # the outage clipped to the device's service span
-    closed: bool  # it has ended (recovery, a monitoring gap, out of service)
-    causes: Mapping[str, Micros]  # seconds per cause inside the month's service window
+    closed: bool  # it has ended (recovery, a monitoring gap then a success, out of service)
+    causes: Mapping[str, Micros]  # seconds per cause inside the month's service window (gaps have none)
     counted: Micros  # counted downtime inside the month's service window
     counted_total: Micros  # counted downtime of the whole outage, every month
+    gaps: tuple[Interval, ...] = ()  # its monitoring gaps inside the service span (SLA.md §3)
 
     @property
     def end(self) -> Micros:
@@ -93,18 +94,24 @@ def device_figures(
 
     outages: list[OutageFigures] = []
     down = 0
+    gaps_count = sla.unknown_counts_as is UnknownCountsAs.DOWN
     for o in timeline.outages:
         span = clip([(o.start, o.end)], span_lo, span_hi)
-        if not span:
+        stretches = intersect(o.stretches(), span)
+        if not stretches:  # nothing `down` in service: unknown time never forms an outage on its own
             continue
-        parts = attribute(span, covers, ancestors, sla.upstream_grace)
+        gaps = intersect(list(o.gaps), span)
+        # each `down` second has a cause; a gap's seconds have none, and count (unless excluded)
+        # only when unknown counts as down (SLA.md §3)
+        parts = attribute(stretches, covers, ancestors, sla.upstream_grace, begun=span[0][0])
         total = counted(parts, sla.upstream_counts)
+        counted_gaps = subtract(gaps, excl) if gaps_count else []
         inside = measure(intersect(total, window))
         closed = span[0][1] < o.end or not o.open
         ends_in_period = closed and period.start <= span[0][1] < period.end
         if not intersect(span, window) and not ends_in_period:
             continue
-        down += inside
+        down += inside  # (a gap's counted seconds are in D already: unknown time counted as down)
         outages.append(
             OutageFigures(
                 outage=o,
@@ -113,8 +120,9 @@ def device_figures(
                 causes={
                     cause: m for cause, ivs in sorted(parts.items()) if (m := measure(intersect(ivs, window)))
                 },
-                counted=inside,
-                counted_total=measure(total),
+                counted=inside + measure(intersect(counted_gaps, window)),
+                counted_total=measure(total) + measure(counted_gaps),
+                gaps=tuple(gaps),
             )
         )
     if sla.unknown_counts_as is UnknownCountsAs.EXCLUDED:

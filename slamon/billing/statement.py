@@ -256,6 +256,9 @@ def _outage(
             "first_failure": instant(ev.first_failure),
             "last_failure": instant(ev.last_failure),
             "recovered": instant(ev.recovered) if ended else None,
+            # the monitoring gaps the outage spans (SLA.md §3): only when there are some, so the
+            # statements of outages without gaps keep their shape and hash
+            **({"gaps": [{"start": instant(a), "end": instant(b)} for a, b in o.gaps]} if o.gaps else {}),
             **(
                 {}
                 if port is None

@@ -13,7 +13,8 @@ The tail was built from a carry at `since` (build_timeline(..., carry)), so it s
   states differ);
 - an outage stored as open, or running into `since`, is the same outage as the tail's first when
   that starts at `since` (the carry's result was down): it keeps its stored start and first
-  failure, and its last failure when the tail has none.
+  failure, its gaps before `since` (the tail holds those after it), and its last failure when
+  the tail has none.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def join_tail(stored: StoredEdge, tail: Timeline, since: Micros) -> Join:
                 start=joined.start,
                 first_failure=first.first_failure if joined.first_failure is None else joined.first_failure,
                 last_failure=joined.last_failure if first.last_failure is None else first.last_failure,
+                gaps=(*(g for g in joined.gaps if g[1] <= since), *first.gaps),
             ),
             *outages[1:],
         )

@@ -440,6 +440,7 @@ def _firm_part(tl: Timeline) -> tuple[object, ...]:
             o.first_failure,
             None if o.open else o.last_failure,
             o.recovered,
+            o.gaps,
         )
         for o in tl.outages
     )

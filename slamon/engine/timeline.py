@@ -13,7 +13,13 @@ How the rules become code:
   `stale_after`.
 - Video samples run the same machine (`degrade_after` defective samples in a row, one good sample to
   clear); a quality state holds until the next sample. `down` and `unknown` win over `degraded`.
-- An outage is a maximal `down` interval. It is *open* when it runs into the end of the evidence.
+- An outage is a maximal `down` interval, except that it goes on across a monitoring gap (SLA.md §3):
+  `down`, then `unknown`, then `down` again is one outage when no successful result (a
+  reachability success or a passing video sample) falls inside the `unknown` or is the first
+  result after it. Nothing shows the fault was repaired, so the outage spans both stretches and
+  the gap, and names the gap (`Outage.gaps`); the gap's seconds are not `down` and carry no cause.
+  A `down` stretch followed by `unknown` and then a success ends where the `unknown` began.
+  An outage is *open* when it runs into the end of the evidence.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -33,14 +39,21 @@ BoolArray = npt.NDArray[np.bool_]
 TimeArray = npt.NDArray[np.int64]
 
 
+# The engine's rule set. A stored timeline remembers the EngineParams it was built with, and the store
+# rebuilds it from the raw results it still holds when they differ (store.upkeep.sync_fleet): raise
+# this when the rules change what a timeline or its outages are. 2: outages span monitoring gaps.
+RULES = 2
+
+
 @dataclass(frozen=True, slots=True)
 class EngineParams:
-    """The part of a contract that shapes a timeline."""
+    """The part of a contract that shapes a timeline (and the engine's rule set)."""
 
     down_after: int = 3
     up_after: int = 2
     degrade_after: int = 2
     stale_after: Micros = 300_000_000
+    rules: int = RULES
 
     @classmethod
     def from_terms(cls, terms: SlaTerms) -> EngineParams:
@@ -57,12 +70,16 @@ class Transition:
 
 class OutageEnd(StrEnum):
     RECOVERED = "recovered"  # a run of up_after successes
-    UNKNOWN = "unknown"  # a monitoring gap longer than stale_after
+    UNKNOWN = "unknown"  # a monitoring gap longer than stale_after, then a success
+
+
+Span: TypeAlias = tuple[Micros, Micros]
 
 
 @dataclass(frozen=True, slots=True)
 class Outage:
-    """A maximal `down` interval [start, end) with the probes that prove it."""
+    """An outage [start, end): its `down` stretches and the monitoring gaps between them (SLA.md §3),
+    with the probes that prove it."""
 
     start: Micros
     end: Micros  # for an open outage: where the evidence runs out (last result + stale_after)
@@ -71,11 +88,35 @@ class Outage:
     first_failure: Micros | None
     last_failure: Micros | None
     recovered: Micros | None  # the first success of the recovering run
+    # the `unknown` stretches [a, b) between its `down` stretches, in order, strictly inside it: no
+    # successful result in them, so they did not end it; their seconds are not `down`
+    gaps: tuple[Span, ...] = ()
+
+    def stretches(self) -> list[Span]:
+        """Its `down` stretches: [start, end) without its gaps, in order."""
+        out: list[Span] = []
+        at = self.start
+        for a, b in self.gaps:
+            if a > at:
+                out.append((at, a))
+            at = max(at, b)
+        if at < self.end:
+            out.append((at, self.end))
+        return out
+
+    def cut_at(self, at: Micros) -> Outage:
+        """What was known of it at `at` (start < at < end): still open and ending there, its
+        evidence only its first failure before `at`, and its gaps before `at`."""
+        first = self.first_failure if self.first_failure is not None and self.first_failure < at else None
+        gaps = tuple((a, min(b, at)) for a, b in self.gaps if a < at)
+        return Outage(self.start, at, True, None, first, None, None, gaps)
 
     def row(self) -> list[object]:
-        """Its fields as JSON-able values, in order (hashed digests and journals keep it so)."""
+        """Its fields as JSON-able values, in order (hashed digests and journals keep it so). The
+        gaps come last and only when there are some: an outage without gaps has the row it had
+        before outages spanned gaps, so statements without such outages keep their digest."""
         reason = self.end_reason.value if self.end_reason else None
-        return [
+        row: list[object] = [
             self.start,
             self.end,
             self.open,
@@ -84,11 +125,15 @@ class Outage:
             self.last_failure,
             self.recovered,
         ]
+        if self.gaps:
+            row.append([[a, b] for a, b in self.gaps])
+        return row
 
     @classmethod
     def from_row(cls, row: list[Any]) -> Outage:
-        start, end, is_open, reason, first, last, recovered = row
-        return cls(start, end, is_open, OutageEnd(reason) if reason else None, first, last, recovered)
+        start, end, is_open, reason, first, last, recovered = row[:7]
+        gaps = tuple((int(a), int(b)) for a, b in row[7]) if len(row) > 7 else ()
+        return cls(start, end, is_open, OutageEnd(reason) if reason else None, first, last, recovered, gaps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +231,7 @@ def build_timeline(
         vt, vok, params.degrade_after, carry.video_bad if carry else False
     )
     transitions = _combine(reach, quality, carry.video_bad if carry else False)
-    outages = _outages(reach, rt, rok, carry)
+    outages = _outages(reach, rt, rok, vt, vok, carry)
     firm_until = int(rt[pending]) if pending < len(rt) else int(rt[-1])
     if video_pending is not None:
         firm_until = min(firm_until, video_pending)
@@ -276,14 +321,38 @@ def _combine(
     return tuple(out)
 
 
-def _outages(reach: list[_Segment], t: TimeArray, ok: BoolArray, carry: Carry | None) -> tuple[Outage, ...]:
+def _outages(
+    reach: list[_Segment], t: TimeArray, ok: BoolArray, vt: TimeArray, vok: BoolArray, carry: Carry | None
+) -> tuple[Outage, ...]:
+    """The outages: each `down` segment, joined across an `unknown` segment to the next `down` one
+    when no successful result lies in the `unknown` or at its end (the first result after it)."""
     failures = t[1:][~ok[1:]] if carry is not None else t[~ok]  # a carried lead result is not evidence
+    successes = np.sort(np.concatenate((t[ok], vt[vok])))
+
+    def repaired(gap_start: int, gap_end: int) -> bool:
+        """A successful result inside [gap_start, gap_end] (the gap and the result that ends it)."""
+        lo = int(np.searchsorted(successes, gap_start, side="left"))
+        return lo < len(successes) and int(successes[lo]) <= gap_end
+
     outages: list[Outage] = []
-    for k, (start, end, state) in enumerate(reach):
+    k, n = 0, len(reach)
+    while k < n:
+        start, _, state = reach[k]
         if state is not DeviceState.DOWN:
+            k += 1
             continue
+        gaps: list[Span] = []
+        while (
+            k + 2 < n
+            and reach[k + 1][2] is DeviceState.UNKNOWN
+            and reach[k + 2][2] is DeviceState.DOWN
+            and not repaired(reach[k + 1][0], reach[k + 2][0])
+        ):
+            gaps.append((reach[k + 1][0], reach[k + 2][0]))
+            k += 2
+        end = reach[k][1]
         assert end is not None  # only unknown segments run forever
-        following = reach[k + 1][2] if k + 1 < len(reach) else None
+        following = reach[k + 1][2] if k + 1 < n else None
         is_open = following is DeviceState.UNKNOWN and reach[k + 1][1] is None
         lo = int(np.searchsorted(failures, start, side="left"))
         hi = int(np.searchsorted(failures, end, side="left"))
@@ -304,8 +373,10 @@ def _outages(reach: list[_Segment], t: TimeArray, ok: BoolArray, carry: Carry | 
                 first_failure=int(failures[lo]) if lo < hi else None,
                 last_failure=last,
                 recovered=end if reason is OutageEnd.RECOVERED else None,
+                gaps=tuple(gaps),
             )
         )
+        k += 1
     return tuple(outages)
 
 

@@ -331,7 +331,8 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
         for o in by_id[device_id]:
             if o.end <= start or o.start >= end:
                 continue
-            parts = attribute([(o.start, o.end)], covers, ancestors, contract.sla.upstream_grace)
+            # its `down` stretches: the monitoring gaps it spans carry no cause (SLA.md §3)
+            parts = attribute(o.stretches(), covers, ancestors, contract.sla.upstream_grace, begun=o.start)
             inside = {cause: sum(b - a for a, b in clip(ivs, start, end)) for cause, ivs in parts.items()}
             # a cause whose time all falls outside the window is not this window's
             causes = {cause: us / SECOND for cause, us in inside.items() if us > 0}
@@ -393,5 +394,6 @@ def _outage_json(d: Device, o: Outage, causes: dict[str, float], zone: ZoneInfo)
             "first_failure": when(o.first_failure),
             "last_failure": when(o.last_failure),
             "recovered": when(o.recovered),
+            **({"gaps": [{"start": when(a), "end": when(b)} for a, b in o.gaps]} if o.gaps else {}),
         },
     }

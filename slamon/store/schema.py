@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The Alembic head this code expects (tests check it against the migrations), so opening a
 current database costs one query and no Alembic import."""
 
@@ -119,6 +119,7 @@ outages = Table(
     Column("first_failure", BigInteger),
     Column("last_failure", BigInteger),
     Column("recovered", BigInteger),
+    Column("gaps", Text),  # JSON [[start, end], ...]: the monitoring gaps it spans; NULL: none
     Index(None, "end_at"),
 )
 

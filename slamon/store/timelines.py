@@ -48,6 +48,7 @@ def _outage_row(key: int, o: Outage) -> dict[str, Any]:
         "first_failure": o.first_failure,
         "last_failure": o.last_failure,
         "recovered": o.recovered,
+        "gaps": json.dumps([[a, b] for a, b in o.gaps]) if o.gaps else None,
     }
 
 
@@ -60,6 +61,7 @@ def _outage(r: sa.Row[Any]) -> Outage:
         first_failure=r.first_failure,
         last_failure=r.last_failure,
         recovered=r.recovered,
+        gaps=tuple((int(a), int(b)) for a, b in json.loads(r.gaps)) if r.gaps else (),
     )
 
 

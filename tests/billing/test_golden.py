@@ -1246,3 +1246,366 @@ def test_evidence_of_an_outage_open_at_the_months_end(tmp_path: Path) -> None:
         "last_failure": None,
         "recovered": None,
     }
+
+
+# --- §3 an outage across a monitoring gap ------------------------------------------------------------
+# A stretch of `unknown` between two `down` stretches, with no successful result inside it (nor as
+# the first result after it), does not end the outage: one outage spans both stretches and the gap,
+# and its evidence names the gap. The gap's seconds have no cause; they are counted downtime (in the
+# outage and its overrun) only under `unknown_counts_as: down`. CAM1 here is rural (8 h deadline)
+# unless told; failures are every 60 s, and a silence of more than 5 m leaves the time from the last
+# result + 5 m to the next result `unknown`.
+
+RURAL_CAM = cam("CAM1", 1, site="S2")
+
+
+def failing(dev_id: str, start: datetime, end: datetime) -> str:
+    """Failed icmp probes every 60 s in [start, end)."""
+    return reach(dev_id, [(start, 0, 60)], end)
+
+
+def recovering(dev_id: str, start: datetime, end: datetime) -> str:
+    """Successes from `start`: every 60 s for 10 minutes, then every 300 s until `end`."""
+    return reach(dev_id, [(start, 1, 60), (start + timedelta(minutes=10), 1, 300)], end)
+
+
+def failure_with_a_gap(until: datetime) -> str:
+    """CAM1 up all July except a failure 07-10 06:00 → `until`, in which no result comes between the
+    failure at 12:50 and the one at 13:05: `unknown` [12:55, 13:05) = 600 s."""
+    return (
+        up_all("CAM1", JUL1, at(7, 10, 6))
+        + failing("CAM1", at(7, 10, 6), at(7, 10, 12, 51))
+        + failing("CAM1", at(7, 10, 13, 5), until)
+        + recovering("CAM1", until, AUG1)
+    )
+
+
+def test_a_gap_inside_a_14_hour_failure_does_not_end_the_outage(tmp_path: Path) -> None:
+    # down 06:00 → 12:55 (24,900 s), unknown 12:55 → 13:05 (600 s), down 13:05 → 20:00 (24,900 s):
+    # one outage [06:00, 20:00) of 50,400 s, of which 49,800 s are `device` and counted.
+    # rural 8 h: 49,800 - 28,800 = 21,000 s = 5 h 50 m → 6 started hours → 300.00
+    # (split at the gap it would be two outages of 6 h 55 m, each inside 8 h: no overrun at all)
+    doc = run(tmp_path, inventory(RURAL_CAM), failure_with_a_gap(at(7, 10, 20)), contract_text=OVERRUN_ONLY)
+    [o] = outages(doc, "CAM1")
+    assert (o["start"], o["end"], o["open"], o["end_reason"]) == (
+        iso(at(7, 10, 6)),
+        iso(at(7, 10, 20)),
+        False,
+        "recovered",
+    )
+    assert (o["counted_s"], o["counted_total_s"], o["causes"]) == (49_800, 49_800, {"device": 49_800})
+    assert (o["overrun_hours"], o["deduction"]) == (6, "300.00")
+    assert o["evidence"] == {
+        "first_failure": iso(at(7, 10, 6)),
+        "last_failure": iso(at(7, 10, 19, 59)),
+        "recovered": iso(at(7, 10, 20)),
+        "gaps": [{"start": iso(at(7, 10, 12, 55)), "end": iso(at(7, 10, 13, 5))}],
+    }
+    d = device(doc, "CAM1")
+    assert (d["down_s"], d["unknown_s"], d["excluded_s"]) == (49_800, 600, 0)
+    assert [
+        (x["rule"], x["device"], x["outage_start"], x["reason"], x["amount"]) for x in doc["deductions"]
+    ] == [("repair_overrun", "CAM1", iso(at(7, 10, 6)), "13h50m > 8h (rural): 6 started hours", "300.00")]
+    assert totals(doc) == ("10000.00", "300.00", "9700.00")
+
+
+@pytest.mark.parametrize(
+    ("counts_as", "counted_s", "down_s", "excluded_s", "amount"),
+    [
+        # up: the gap is not counted: 28,500 s = 7 h 55 m ≤ 8 h → no overrun
+        pytest.param("up", 28_500, 28_500, 0, None, id="up"),
+        # down: the gap counts, in D and in the outage: 29,100 s = 8 h 5 m → 300 s over → 1 h → 50.00
+        pytest.param("down", 29_100, 29_100, 0, "50.00", id="down"),
+        # excluded: the gap leaves the rates (X = 600) and is not counted: as `up` for the outage
+        pytest.param("excluded", 28_500, 28_500, 600, None, id="excluded"),
+    ],
+)
+def test_a_gap_inside_an_outage_under_each_unknown_counts_as(
+    tmp_path: Path, counts_as: str, counted_s: int, down_s: int, excluded_s: int, amount: str | None
+) -> None:
+    # down 06:00 → 12:55 (24,900 s), unknown 12:55 → 13:05 (600 s), down 13:05 → 14:05 (3,600 s):
+    # one outage [06:00, 14:05) = 29,100 s, 28,500 s of them `device`
+    text = contract(fees=BIG_FEES, unknown_counts_as=counts_as, **NO_TIERS, **NO_KPIS)
+    doc = run(tmp_path, inventory(RURAL_CAM), failure_with_a_gap(at(7, 10, 14, 5)), contract_text=text)
+    [o] = outages(doc, "CAM1")
+    assert (o["start"], o["end"], o["end_reason"]) == (iso(at(7, 10, 6)), iso(at(7, 10, 14, 5)), "recovered")
+    assert o["causes"] == {"device": 28_500}  # the gap's seconds have no cause, whatever they count as
+    assert (o["counted_s"], o["counted_total_s"]) == (counted_s, counted_s)
+    assert o["evidence"]["gaps"] == [{"start": iso(at(7, 10, 12, 55)), "end": iso(at(7, 10, 13, 5))}]
+    d = device(doc, "CAM1")
+    assert (d["down_s"], d["excluded_s"], d["unknown_s"]) == (down_s, excluded_s, 600)
+    assert d["availability"] == pytest.approx(1 - down_s / (JULY_S - excluded_s), abs=1e-12)
+    assert o["overrun_hours"] == (1 if amount else 0)
+    assert lines(doc) == ([] if amount is None else [("repair_overrun", "CAM1", amount)])
+
+
+def test_an_excluded_part_of_a_gap_is_not_counted(tmp_path: Path) -> None:
+    # as above, unknown_counts_as: down, with an approved power exclusion [12:00, 13:00):
+    # `excluded:power` [12:00, 12:55) = 3,300; `device` [06:00, 12:00) + [13:05, 14:05) = 25,200;
+    # the gap [12:55, 13:05): [12:55, 13:00) excluded (not counted), [13:00, 13:05) = 300 counted
+    ex = [excl("EX-1", "power", {"devices": ["CAM1"]}, at(7, 10, 12), at(7, 10, 13))]
+    text = contract(fees=BIG_FEES, unknown_counts_as="down", **NO_TIERS, **NO_KPIS)
+    doc = run(
+        tmp_path,
+        inventory(RURAL_CAM),
+        failure_with_a_gap(at(7, 10, 14, 5)),
+        contract_text=text,
+        exclusions=ex,
+    )
+    [o] = outages(doc, "CAM1")
+    assert o["causes"] == {"device": 25_200, "excluded:power": 3_300}
+    assert (o["counted_s"], o["counted_total_s"], o["overrun_hours"]) == (25_500, 25_500, 0)
+    d = device(doc, "CAM1")
+    # X = the exclusion, 3,600; D = device 25,200 + unknown not excluded 300
+    assert (d["excluded_s"], d["down_s"], d["unknown_s"]) == (3_600, 25_500, 600)
+
+
+@pytest.mark.parametrize(("counts_as", "down_s"), [("up", 18_240), ("down", 18_240 + 17_760)])
+def test_a_gap_then_a_success_ends_the_outage_where_the_gap_began(
+    tmp_path: Path, counts_as: str, down_s: int
+) -> None:
+    # failures 10:00 … 14:59, no rows until 20:00, then successes: down until 15:04, unknown
+    # [15:04, 20:00) = 17,760 s, then up. The outage ends where the unknown began: [10:00, 15:04) =
+    # 18,240 s, closed by the gap, charged (urban 4 h): 3,840 s over → 2 h → 100.00. The unknown
+    # after it is no part of it, so it adds nothing to its overrun even when it counts as down.
+    probes = (
+        up_all("CAM1", JUL1, at(7, 10, 10))
+        + failing("CAM1", at(7, 10, 10), at(7, 10, 15))
+        + recovering("CAM1", at(7, 10, 20), AUG1)
+    )
+    text = contract(fees=BIG_FEES, unknown_counts_as=counts_as, **NO_TIERS, **NO_KPIS)
+    doc = run(tmp_path, inventory(cam("CAM1", 1)), probes, contract_text=text)
+    [o] = outages(doc, "CAM1")
+    assert (o["start"], o["end"], o["end_reason"]) == (iso(at(7, 10, 10)), iso(at(7, 10, 15, 4)), "unknown")
+    assert (o["counted_s"], o["counted_total_s"], o["overrun_hours"]) == (18_240, 18_240, 2)
+    assert o["evidence"] == {
+        "first_failure": iso(at(7, 10, 10)),
+        "last_failure": iso(at(7, 10, 14, 59)),
+        "recovered": None,
+    }
+    assert (device(doc, "CAM1")["down_s"], device(doc, "CAM1")["unknown_s"]) == (down_s, 17_760)
+    assert lines(doc) == [("repair_overrun", "CAM1", "100.00")]
+
+
+def test_a_passing_video_sample_inside_the_gap_makes_two_outages(tmp_path: Path) -> None:
+    # the failure of the first test (06:00 → 20:00, unknown [12:55, 13:05)), on a camera whose video
+    # is sampled once, at 13:00, inside the gap. A good picture is a successful result: it shows the
+    # camera worked, so the gap ends the outage. Two outages of 24,900 s, each inside 8 h: no overrun.
+    inv = inventory(cam("CAM1", 1, site="S2", stream="rtsp://10.0.1.1:8554/main"))
+    sample = video("CAM1", [(at(7, 10, 13), 1, 60)], at(7, 10, 13, 0, 1))
+    doc = run(tmp_path, inv, failure_with_a_gap(at(7, 10, 20)) + sample, contract_text=OVERRUN_ONLY)
+    o1, o2 = outages(doc, "CAM1")
+    assert (o1["start"], o1["end"], o1["end_reason"], o1["counted_s"]) == (
+        iso(at(7, 10, 6)),
+        iso(at(7, 10, 12, 55)),
+        "unknown",
+        24_900,
+    )
+    assert o1["evidence"] == {
+        "first_failure": iso(at(7, 10, 6)),
+        "last_failure": iso(at(7, 10, 12, 50)),
+        "recovered": None,
+    }
+    assert (o2["start"], o2["end"], o2["end_reason"], o2["counted_s"]) == (
+        iso(at(7, 10, 13, 5)),
+        iso(at(7, 10, 20)),
+        "recovered",
+        24_900,
+    )
+    assert "gaps" not in o2["evidence"]
+    assert lines(doc) == []
+    # a defective sample there proves nothing: one outage, charged as in the first test
+    doc = run(
+        tmp_path / "defective",
+        inv,
+        failure_with_a_gap(at(7, 10, 20)) + video("CAM1", [(at(7, 10, 13), 0, 60)], at(7, 10, 13, 0, 1)),
+        contract_text=OVERRUN_ONLY,
+    )
+    [o] = outages(doc, "CAM1")
+    assert (o["counted_s"], o["deduction"]) == (49_800, "300.00")
+
+
+def test_one_answer_during_the_silence_makes_two_outages(tmp_path: Path) -> None:
+    # failures 06:00 … 12:50, one success at 13:00, failures 13:10 … 19:59, up from 20:00:
+    # down [06:00, 12:55), unknown [12:55, 13:00), down [13:00, 13:05) (one success is not up_after:
+    # the camera stays down, §2), unknown [13:05, 13:10), down [13:10, 20:00).
+    # The success after the first gap ends the first outage where that gap began; the second gap has
+    # no success in it, so the second outage spans it: [13:00, 20:00), starting at that success.
+    probes = (
+        up_all("CAM1", JUL1, at(7, 10, 6))
+        + failing("CAM1", at(7, 10, 6), at(7, 10, 12, 51))
+        + reach("CAM1", [(at(7, 10, 13), 1, 60)], at(7, 10, 13, 0, 1))
+        + failing("CAM1", at(7, 10, 13, 10), at(7, 10, 20))
+        + recovering("CAM1", at(7, 10, 20), AUG1)
+    )
+    doc = run(tmp_path, inventory(RURAL_CAM), probes, contract_text=OVERRUN_ONLY)
+    o1, o2 = outages(doc, "CAM1")
+    assert (o1["start"], o1["end"], o1["end_reason"], o1["counted_s"]) == (
+        iso(at(7, 10, 6)),
+        iso(at(7, 10, 12, 55)),
+        "unknown",
+        24_900,
+    )
+    # [13:00, 20:00) = 25,200 s less the gap's 300 s
+    assert (o2["start"], o2["end"], o2["end_reason"], o2["counted_s"]) == (
+        iso(at(7, 10, 13)),
+        iso(at(7, 10, 20)),
+        "recovered",
+        24_900,
+    )
+    assert o2["evidence"] == {
+        "first_failure": iso(at(7, 10, 13, 10)),
+        "last_failure": iso(at(7, 10, 19, 59)),
+        "recovered": iso(at(7, 10, 20)),
+        "gaps": [{"start": iso(at(7, 10, 13, 5)), "end": iso(at(7, 10, 13, 10))}],
+    }
+    assert device(doc, "CAM1")["unknown_s"] == 600
+    assert lines(doc) == []
+
+
+@pytest.mark.parametrize(
+    ("counts_as", "counted_s", "down_s", "hours", "amount"),
+    [
+        # 50,640 - 1,500 = 49,140 s = 13 h 39 m; 49,140 - 28,800 = 20,340 s → 6 h → 300.00
+        pytest.param("up", 49_140, 49_140, 6, "300.00", id="up"),
+        # 50,640 s = 14 h 4 m; 21,840 s over → 7 h → 350.00; D also has the unknown after it (3,360)
+        pytest.param("down", 50_640, 54_000, 7, "350.00", id="down"),
+    ],
+)
+def test_several_gaps_in_one_outage(
+    tmp_path: Path, counts_as: str, counted_s: int, down_s: int, hours: int, amount: str
+) -> None:
+    # failures 06:00 … 09:50, 10:05 … 15:50, 16:10 … 19:59; silence until 21:00, then successes:
+    # down [06:00, 09:55), unknown [09:55, 10:05) = 600, down [10:05, 15:55), unknown [15:55, 16:10)
+    # = 900, down [16:10, 20:04), unknown [20:04, 21:00) = 3,360, then up. The first two gaps end in a
+    # failure: one outage; the last ends in a success: the outage ends at 20:04, where it began.
+    probes = (
+        up_all("CAM1", JUL1, at(7, 10, 6))
+        + failing("CAM1", at(7, 10, 6), at(7, 10, 9, 51))
+        + failing("CAM1", at(7, 10, 10, 5), at(7, 10, 15, 51))
+        + failing("CAM1", at(7, 10, 16, 10), at(7, 10, 20))
+        + recovering("CAM1", at(7, 10, 21), AUG1)
+    )
+    text = contract(fees=BIG_FEES, unknown_counts_as=counts_as, **NO_TIERS, **NO_KPIS)
+    doc = run(tmp_path, inventory(RURAL_CAM), probes, contract_text=text)
+    [o] = outages(doc, "CAM1")
+    assert (o["start"], o["end"], o["end_reason"]) == (iso(at(7, 10, 6)), iso(at(7, 10, 20, 4)), "unknown")
+    assert o["causes"] == {"device": 49_140}
+    assert (o["counted_s"], o["counted_total_s"], o["overrun_hours"], o["deduction"]) == (
+        counted_s,
+        counted_s,
+        hours,
+        amount,
+    )
+    assert o["evidence"] == {
+        "first_failure": iso(at(7, 10, 6)),
+        "last_failure": iso(at(7, 10, 19, 59)),
+        "recovered": None,
+        "gaps": [
+            {"start": iso(at(7, 10, 9, 55)), "end": iso(at(7, 10, 10, 5))},
+            {"start": iso(at(7, 10, 15, 55)), "end": iso(at(7, 10, 16, 10))},
+        ],
+    }
+    d = device(doc, "CAM1")
+    assert (d["down_s"], d["unknown_s"]) == (down_s, 600 + 900 + 3_360)
+    assert lines(doc) == [("repair_overrun", "CAM1", amount)]
+
+
+@pytest.mark.parametrize(
+    ("counts_as", "july_counted", "aug_counted", "total", "hours", "amount"),
+    [
+        # up: July 14,100; August 14,100; whole 28,200 = 7 h 50 m; 13,800 s over 4 h → 4 h → 200.00
+        pytest.param("up", 14_100, 14_100, 28_200, 4, "200.00", id="up"),
+        # down: July 14,100 + 300; August 14,100 + 600; whole 29,100 = 8 h 5 m → 14,700 over → 5 h → 250.00
+        pytest.param("down", 14_400, 14_700, 29_100, 5, "250.00", id="down"),
+    ],
+)
+def test_an_outage_across_a_gap_across_midnight_at_the_months_end(
+    tmp_path: Path, counts_as: str, july_counted: int, aug_counted: int, total: int, hours: int, amount: str
+) -> None:
+    # urban CAM1 fails from 07-31 20:00; no results between 23:50 and 08-01 00:10; fails until 04:05:
+    # down [20:00, 23:55) = 14,100 (July); unknown [23:55, 00:10) = 300 in July + 600 in August;
+    # down [00:10, 04:05) = 14,100 (August). One outage [07-31 20:00, 08-01 04:05) = 29,100 s.
+    # (split at the gap: 3 h 55 m in July, closed by the gap, and 3 h 55 m in August: no overrun.)
+    probes = (
+        up_all("CAM1", JUL1, at(7, 31, 20))
+        + failing("CAM1", at(7, 31, 20), at(7, 31, 23, 51))
+        + failing("CAM1", at(8, 1, 0, 10), at(8, 1, 4, 5))
+        + recovering("CAM1", at(8, 1, 4, 5), SEP1)
+    )
+    text = contract(fees=BIG_FEES, unknown_counts_as=counts_as, **NO_TIERS, **NO_KPIS)
+    docs = run(tmp_path, inventory(cam("CAM1", 1)), probes, months=["2025-07", "2025-08"], contract_text=text)
+    jul, aug = docs["2025-07"], docs["2025-08"]
+
+    # July: still running at the month's end (in its gap): open, nothing charged; its evidence is its
+    # first failure and the gap as far as the month goes
+    [o] = outages(jul, "CAM1")
+    assert (o["start"], o["end"], o["open"], o["end_reason"]) == (iso(at(7, 31, 20)), None, True, None)
+    assert (o["counted_s"], o["counted_total_s"], o["causes"]) == (
+        july_counted,
+        july_counted,
+        {"device": 14_100},
+    )
+    assert o["evidence"] == {
+        "first_failure": iso(at(7, 31, 20)),
+        "last_failure": None,
+        "recovered": None,
+        "gaps": [{"start": iso(at(7, 31, 23, 55)), "end": iso(AUG1)}],
+    }
+    assert (device(jul, "CAM1")["down_s"], device(jul, "CAM1")["unknown_s"]) == (july_counted, 300)
+    assert lines(jul) == []
+
+    # August: it ends here, charged on the counted downtime of the whole span
+    [o] = outages(aug, "CAM1")
+    assert (o["start"], o["end"], o["open"], o["end_reason"]) == (
+        iso(at(7, 31, 20)),
+        iso(at(8, 1, 4, 5)),
+        False,
+        "recovered",
+    )
+    assert (o["counted_s"], o["counted_total_s"], o["causes"]) == (aug_counted, total, {"device": 14_100})
+    assert (o["overrun_hours"], o["deduction"]) == (hours, amount)
+    assert o["evidence"] == {
+        "first_failure": iso(at(7, 31, 20)),
+        "last_failure": iso(at(8, 1, 4, 4)),
+        "recovered": iso(at(8, 1, 4, 5)),
+        "gaps": [{"start": iso(at(7, 31, 23, 55)), "end": iso(at(8, 1, 0, 10))}],
+    }
+    assert (device(aug, "CAM1")["down_s"], device(aug, "CAM1")["unknown_s"]) == (aug_counted, 600)
+    assert lines(aug) == [("repair_overrun", "CAM1", amount)]
+
+
+def test_a_switchs_gap_is_not_upstream_time_for_its_camera(tmp_path: Path) -> None:
+    # SW1 fails 10:00 … 11:59, no rows until 13:00, fails 13:00 … 14:59, up from 15:00: one outage
+    # [10:00, 15:00) with the gap [12:04, 13:00) = 3,360 s; counted 18,000 - 3,360 = 14,640 s;
+    # 240 s over the urban 4 h → 1 h → 50.00 (fee 0.00: the line still applies).
+    # CAM1 is down [10:00, 15:05). SW1 is `down` until 12:04 (grace until 12:09) and from 13:00
+    # (grace until 15:05); in SW1's gap it is `unknown`, not down (§3 names a down ancestor), so
+    # [12:09, 13:00) = 3,060 s is CAM1's own: upstream 7,740 + 7,500 = 15,240, device 3,060.
+    sw = (
+        up_all("SW1", JUL1, at(7, 10, 10))
+        + failing("SW1", at(7, 10, 10), at(7, 10, 12))
+        + failing("SW1", at(7, 10, 13), at(7, 10, 15))
+        + recovering("SW1", at(7, 10, 15), AUG1)
+    )
+    probes = (
+        up_all("LINK1", JUL1, AUG1) + sw + down_between("CAM1", at(7, 10, 10), at(7, 10, 15, 5), JUL1, AUG1)
+    )
+    doc = run(tmp_path, tree("CAM1"), probes, contract_text=contract(**UPSTREAM_CONTRACT))
+    [o] = outages(doc, "SW1")
+    assert (o["start"], o["end"], o["causes"], o["counted_s"], o["deduction"]) == (
+        iso(at(7, 10, 10)),
+        iso(at(7, 10, 15)),
+        {"device": 14_640},
+        14_640,
+        "50.00",
+    )
+    assert o["evidence"]["gaps"] == [{"start": iso(at(7, 10, 12, 4)), "end": iso(at(7, 10, 13))}]
+    [o] = outages(doc, "CAM1")
+    assert (o["causes"], o["counted_s"], o["deduction"]) == (
+        {"upstream:SW1": 15_240, "device": 3_060},
+        3_060,
+        "0.00",
+    )
+    assert lines(doc) == [("repair_overrun", "SW1", "50.00")]
+    assert totals(doc) == ("10000.00", "50.00", "9950.00")

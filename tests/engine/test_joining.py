@@ -190,6 +190,56 @@ def test_an_outage_stored_open_is_continued_from_its_start() -> None:
     )
 
 
+def test_a_continued_outage_keeps_its_gaps_before_the_carry() -> None:
+    """An outage that spans a monitoring gap (SLA.md §3), continued by a tail from a carry after
+    the gap, keeps the gap; the tail's own gaps follow it."""
+    stored = Timeline(
+        (
+            Transition(0, UP),
+            Transition(2 * MIN, DOWN),
+            Transition(5 * MIN, UNKNOWN),
+            Transition(9 * MIN, DOWN),
+            Transition(15 * MIN, UNKNOWN),
+        ),
+        (Outage(2 * MIN, 15 * MIN, True, None, 2 * MIN, 10 * MIN, None, ((5 * MIN, 9 * MIN),)),),
+    )
+    tail = Timeline(
+        (
+            Transition(10 * MIN, DOWN),
+            Transition(15 * MIN, UNKNOWN),
+            Transition(20 * MIN, DOWN),
+            Transition(21 * MIN, UP),
+            Transition(27 * MIN, UNKNOWN),
+        ),
+        (
+            Outage(
+                10 * MIN,
+                21 * MIN,
+                False,
+                OutageEnd.RECOVERED,
+                20 * MIN,
+                20 * MIN,
+                21 * MIN,
+                ((15 * MIN, 20 * MIN),),
+            ),
+        ),
+    )
+    join = join_tail(StoredEdge.of(stored, 10 * MIN), tail, 10 * MIN)
+    assert join.drop_outage == 2 * MIN
+    assert join.outages == (
+        Outage(
+            2 * MIN,
+            21 * MIN,
+            False,
+            OutageEnd.RECOVERED,
+            2 * MIN,
+            20 * MIN,
+            21 * MIN,
+            ((5 * MIN, 9 * MIN), (15 * MIN, 20 * MIN)),
+        ),
+    )
+
+
 def test_nothing_stored_takes_the_tail_as_it_is() -> None:
     tail = Timeline((Transition(3, UP), Transition(9, UNKNOWN)), ())
     assert join_tail(NO_EDGE, tail, 3) == Join(3, None, None, tail.transitions, ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import given, settings
@@ -69,7 +70,8 @@ def test_down_at_the_end_of_the_evidence_is_an_open_outage() -> None:
     assert tl.outages == (Outage(120, 540, True, None, 120, 240, None),)
 
 
-def test_a_gap_longer_than_stale_after_is_unknown_and_splits_an_outage() -> None:
+def test_a_gap_between_two_down_stretches_does_not_end_the_outage() -> None:
+    # SLA.md §3: down, unknown, down with no success in the gap: one outage spanning the gap
     t = [0, 60, 120, 180, 1000, 1060, 1120]
     ok = [True, False, False, False, False, True, True]
     tl = build_timeline(t, ok, [], [], P)
@@ -81,10 +83,85 @@ def test_a_gap_longer_than_stale_after_is_unknown_and_splits_an_outage() -> None
         Transition(1060, UP),
         Transition(1420, UNK),
     )
-    assert [(o.start, o.end, o.end_reason) for o in tl.outages] == [
-        (60, 480, OutageEnd.UNKNOWN),
-        (1000, 1060, OutageEnd.RECOVERED),
-    ]
+    assert tl.outages == (Outage(60, 1060, False, OutageEnd.RECOVERED, 60, 1000, 1060, ((480, 1000),)),)
+    assert tl.outages[0].stretches() == [(60, 480), (1000, 1060)]
+
+
+def test_a_gap_then_a_success_ends_the_outage_where_the_gap_began() -> None:
+    t = [0, 60, 120, 180, 1000, 1060]
+    ok = [True, False, False, False, True, True]
+    tl = build_timeline(t, ok, [], [], P)
+    assert tl.transitions == (
+        Transition(0, UP),
+        Transition(60, DOWN),
+        Transition(480, UNK),
+        Transition(1000, UP),
+        Transition(1360, UNK),
+    )
+    assert tl.outages == (Outage(60, 480, False, OutageEnd.UNKNOWN, 60, 180, None),)
+
+
+def test_one_success_after_the_gap_ends_the_outage_although_the_device_stays_down() -> None:
+    # the success at 1000 is fewer than up_after: still down from 1000 (§2), but it is a success
+    # after the gap, so the outage before the gap ended where the gap began (§3); the `down` from
+    # 1000 is a new outage, starting at that success
+    t = [0, 60, 120, 180, 1000, 1060, 1120]
+    ok = [True, False, False, False, True, False, False]
+    tl = build_timeline(t, ok, [], [], P)
+    assert tl.transitions == (
+        Transition(0, UP),
+        Transition(60, DOWN),
+        Transition(480, UNK),
+        Transition(1000, DOWN),
+        Transition(1420, UNK),
+    )
+    assert tl.outages == (
+        Outage(60, 480, False, OutageEnd.UNKNOWN, 60, 180, None),
+        Outage(1000, 1420, True, None, 1060, 1120, None),
+    )
+
+
+def test_a_passing_video_sample_inside_the_gap_ends_the_outage() -> None:
+    t = [0, 60, 120, 180, 1000, 1060, 1120, 1180]
+    ok = [True, False, False, False, False, False, True, True]
+    # a defective sample inside the gap proves nothing; a passing one is a successful result
+    for vok, outages in [
+        (False, [(60, 1120, OutageEnd.RECOVERED, ((480, 1000),))]),
+        (True, [(60, 480, OutageEnd.UNKNOWN, ()), (1000, 1120, OutageEnd.RECOVERED, ())]),
+    ]:
+        tl = build_timeline(t, ok, [700], [vok], P)
+        assert [(o.start, o.end, o.end_reason, o.gaps) for o in tl.outages] == outages
+    # at the gap's end it counts too; before the gap (inside the last `down` stretch) it does not
+    assert len(build_timeline(t, ok, [1000], [True], P).outages) == 2
+    assert len(build_timeline(t, ok, [479], [True], P).outages) == 1
+
+
+def test_several_gaps_make_one_outage() -> None:
+    t = [0, 60, 120, 180, 1000, 1060, 2000, 2060, 2120, 2180]
+    ok = [True, False, False, False, False, False, False, False, True, True]
+    tl = build_timeline(t, ok, [], [], P)
+    assert tl.outages == (
+        Outage(60, 2120, False, OutageEnd.RECOVERED, 60, 2060, 2120, ((480, 1000), (1360, 2000))),
+    )
+    assert tl.outages[0].stretches() == [(60, 480), (1000, 1360), (2000, 2120)]
+
+
+def test_an_outage_open_across_a_gap_keeps_its_gap_when_cut() -> None:
+    tl = build_timeline([0, 60, 120, 180, 1000, 1060], [True, False, False, False, False, False], [], [], P)
+    [o] = tl.outages
+    assert (o.start, o.end, o.open, o.gaps) == (60, 1360, True, ((480, 1000),))
+    # as known at 700 (a month's end inside the gap): open there, the gap up to 700
+    assert o.cut_at(700) == Outage(60, 700, True, None, 60, None, None, ((480, 700),))
+    assert o.cut_at(300) == Outage(60, 300, True, None, 60, None, None, ())
+
+
+def test_an_outage_row_keeps_its_gaps_and_one_without_keeps_its_old_shape() -> None:
+    plain = Outage(60, 480, False, OutageEnd.UNKNOWN, 60, 180, None)
+    spanning = Outage(60, 1060, False, OutageEnd.RECOVERED, 60, 1000, 1060, ((480, 1000),))
+    assert plain.row() == [60, 480, False, "unknown", 60, 180, None]  # hashed: statement digests stay
+    assert spanning.row() == [60, 1060, False, "recovered", 60, 1000, 1060, [[480, 1000]]]
+    assert Outage.from_row(plain.row()) == plain
+    assert Outage.from_row(spanning.row()) == spanning
 
 
 def test_a_gap_of_exactly_stale_after_is_not_stale() -> None:
@@ -102,6 +179,8 @@ def test_a_failure_run_across_a_gap_still_counts_as_consecutive() -> None:
         Transition(2000, DOWN),
         Transition(2300, UNK),
     )
+    # and the outage, back-dated before the gap, goes on across it
+    assert tl.outages == (Outage(60, 2300, True, None, 60, 2000, None, ((420, 2000),)),)
 
 
 def test_failures_from_the_first_result_make_an_outage() -> None:
@@ -213,7 +292,101 @@ def test_every_instant_has_exactly_one_state(
     downs = [
         (a.at, b.at) for a, b in zip(tl.transitions, tl.transitions[1:], strict=False) if a.state is DOWN
     ]
-    assert [(o.start, o.end) for o in tl.outages] == downs, "outages are exactly the down intervals"
+    assert [s for o in tl.outages for s in o.stretches()] == downs, (
+        "outages' stretches are the down intervals"
+    )
+
+
+def naive_outages(
+    tl: Timeline, rt: list[int], rok: list[bool], vt: list[int], vok: list[bool]
+) -> list[tuple[int, int, tuple[tuple[int, int], ...]]]:
+    """SLA.md §3 read off the transitions: each `down` interval, joined to the next across an
+    `unknown` interval when no successful result lies in [unknown start, unknown end]."""
+    trs = tl.transitions
+    pieces = [(a.at, b.at, a.state) for a, b in itertools.pairwise(trs)]
+    successes = [t for t, ok in zip(rt, rok, strict=True) if ok] + [
+        t for t, ok in zip(vt, vok, strict=True) if ok
+    ]
+    out: list[tuple[int, int, tuple[tuple[int, int], ...]]] = []
+    for i, (a, b, state) in enumerate(pieces):
+        if state is not DOWN:
+            continue
+        if (
+            out
+            and i >= 2
+            and pieces[i - 1][2] is UNK
+            and out[-1][1] == pieces[i - 1][0]
+            and not any(pieces[i - 1][0] <= t <= a for t in successes)
+        ):
+            out[-1] = (out[-1][0], b, (*out[-1][2], (pieces[i - 1][0], a)))
+        else:
+            out.append((a, b, ()))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(results, results, params)
+def test_outages_span_the_gaps_that_no_success_ended(
+    r: list[tuple[int, bool]], v: list[tuple[int, bool]], p: EngineParams
+) -> None:
+    rt, rok = [t for t, _ in r], [ok for _, ok in r]
+    vt, vok = [t for t, _ in v], [ok for _, ok in v]
+    tl = build_timeline(rt, rok, vt, vok, p)
+    assert [(o.start, o.end, o.gaps) for o in tl.outages] == naive_outages(tl, rt, rok, vt, vok)
+
+
+@settings(max_examples=300, deadline=None)
+@given(results, results, params)
+def test_outages_never_contain_a_successful_result(
+    r: list[tuple[int, bool]], v: list[tuple[int, bool]], p: EngineParams
+) -> None:
+    """No success lies in an outage's gaps or ends one, and a reachability success inside an outage
+    is one the run rule leaves `down` (fewer than up_after): none ends it or sits in it unheeded."""
+    rt, rok = [t for t, _ in r], [ok for _, ok in r]
+    vt, vok = [t for t, _ in v], [ok for _, ok in v]
+    tl = build_timeline(rt, rok, vt, vok, p)
+    successes = [t for t, ok in zip(rt, rok, strict=True) if ok] + [
+        t for t, ok in zip(vt, vok, strict=True) if ok
+    ]
+    for o in tl.outages:
+        for a, b in o.gaps:
+            assert o.start < a < b < o.end
+            assert (tl.state_at(a), tl.state_at(b - 1), tl.state_at(b)) == (UNK, UNK, DOWN)
+            assert not [t for t in successes if a <= t <= b], "a success in a gap (or ending it)"
+        for t, ok in zip(rt, rok, strict=True):
+            if ok and o.start <= t < o.end:
+                assert tl.state_at(t) is DOWN, "a reachability success inside an outage that brought it up"
+        if o.end_reason is OutageEnd.RECOVERED:
+            assert tl.state_at(o.end) in (UP, DEG)
+        if o.end_reason is OutageEnd.UNKNOWN:
+            assert tl.state_at(o.end) is UNK
+        assert o.stretches()
+        assert all(tl.state_at(a) is DOWN for a, _ in o.stretches())
+
+
+@settings(max_examples=300, deadline=None)
+@given(results, results, params, st.integers(0, 3000))
+def test_merging_is_stable_as_results_arrive(
+    r: list[tuple[int, bool]], v: list[tuple[int, bool]], p: EngineParams, cut: int
+) -> None:
+    """An outage that has ended, before the point later results can still change (firm_until), is
+    the same once every later result is known: later evidence never joins it to a later outage nor
+    reopens its gaps. And the outages do not depend on how the results are split or ordered."""
+    r = list(dict(r).items())
+    v = list(dict(v).items())
+
+    def cols(rows: list[tuple[int, bool]]) -> tuple[list[int], list[bool]]:
+        return [t for t, _ in rows], [ok for _, ok in rows]
+
+    full = build_timeline(*cols(r), *cols(v), p)
+    early = build_timeline(*cols([x for x in r if x[0] < cut]), *cols([x for x in v if x[0] < cut]), p)
+    if early.firm_until is None:
+        return
+    for o in early.outages:
+        if not o.open and o.end <= early.firm_until:
+            assert o in full.outages
+    again = build_timeline(*cols(list(reversed(r))), *cols(list(reversed(v))), p)
+    assert again.outages == full.outages
 
 
 @settings(max_examples=300, deadline=None)

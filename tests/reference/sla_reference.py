@@ -41,6 +41,7 @@ DEFAULT_SLA: dict[str, Any] = {
 }
 
 UP, DOWN, DEGRADED, UNKNOWN = "up", "down", "degraded", "unknown"
+GAP, GAP_EXCLUDED = "(gap)", "(gap, excluded)"  # an outage's unknown seconds (SLA.md §3): no cause
 
 
 # --------------------------------------------------------------------------- basics
@@ -348,6 +349,7 @@ class Timeline:
         self.rok = [ok for _, _, ok in reach]
         self.rdown = machine(self.rok, False, c.down_after, c.up_after, true_on=False)
         self.vt = [t for t, _, _ in video]
+        self.vok = [ok for _, _, ok in video]
         vdefective = [not ok for _, _, ok in video]
         # degraded from the first of a run of >= degrade_after defective samples, until the first
         # non-defective sample (a single good sample ends it: to_false_after = 1).
@@ -393,6 +395,30 @@ class Timeline:
     def bounds_in(self, a: int, b: int) -> list[int]:
         return self.bounds[bisect_right(self.bounds, a) : bisect_left(self.bounds, b)]
 
+    def incidents(self) -> list[tuple[int, int, list[tuple[int, int]]]]:
+        """SLA.md §3: (start, end, gaps) of each outage. A stretch of `unknown` between two `down`
+        stretches, with no successful result inside it, does not end the outage: one outage spans
+        both stretches and the gap. A success is any ok result, reachability or video, inside the
+        `unknown` or right at its end (the first result after it); then the outage ends where the
+        `unknown` began."""
+        successes = sorted(
+            [t for t, ok in zip(self.rt, self.rok, strict=True) if ok]
+            + [t for t, ok in zip(self.vt, self.vok, strict=True) if ok]
+        )
+        out: list[tuple[int, int, list[tuple[int, int]]]] = []
+        for a, b in self.down:
+            if out:
+                start, end, gaps = out[-1]
+                only_unknown_between = (
+                    self.state_at(end) == UNKNOWN and self.bounds[bisect_right(self.bounds, end)] == a
+                )
+                success = bisect_right(successes, a) > bisect_left(successes, end)  # one in [end, a]
+                if only_unknown_between and not success:
+                    out[-1] = (start, b, [*gaps, (end, a)])
+                    continue
+            out.append((a, b, []))
+        return out
+
 
 @dataclass
 class Outage:
@@ -401,6 +427,7 @@ class Outage:
     end: int  # for an open outage: t_last + stale_after (where the evidence ran out)
     open: bool
     pieces: list[tuple[int, int, str]] = field(default_factory=list)  # elementary (a, b, cause)
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # unknown stretches inside it (§3)
 
 
 # --------------------------------------------------------------------------- the statement
@@ -469,13 +496,18 @@ class Engine:
             return self._outages[key]
         tl = self.timeline(d.id)
         res = []
-        for a, b in tl.down:
+        for a, b, all_gaps in tl.incidents():
             s, e = max(a, d.in_service), min(b, d.out_of_service)
             if s >= e:
                 continue
+            gaps = [(max(x, s), min(y, e)) for x, y in all_gaps if max(x, s) < min(y, e)]
+            if sum(y - x for x, y in gaps) == e - s:
+                continue  # nothing down in service: unknown time never forms an outage on its own
             is_open = tl.t_last is not None and b == tl.t_last + tl.stale and e == b
-            o = Outage(d.id, s, e, is_open)
+            o = Outage(d.id, s, e, is_open, gaps=gaps)
             pts = {s, e}
+            for x, y in gaps:
+                pts.update((x, y))
             for ex in exclusions:
                 pts.update((ex.start, ex.end))
             for anc in self.ancestors(d):
@@ -486,7 +518,18 @@ class Engine:
                 pts.update(ae + c.upstream_grace for ae in atl.down_ends)
             bps = sorted(p for p in pts if s <= p <= e)
             for x, y in itertools.pairwise(bps):
-                cause = self.cause_at(c, d, o, x, exclusions)
+                if any(gx <= x < gy for gx, gy in gaps):
+                    # a gap's seconds have no cause; they count only as unknown time does
+                    excluded = any(
+                        ex.status == "approved"
+                        and ex.category in c.honoured
+                        and ex.covers(d)
+                        and ex.start <= x < ex.end
+                        for ex in exclusions
+                    )
+                    cause = GAP_EXCLUDED if excluded else GAP
+                else:
+                    cause = self.cause_at(c, d, o, x, exclusions)
                 if o.pieces and o.pieces[-1][2] == cause and o.pieces[-1][1] == x:
                     o.pieces[-1] = (o.pieces[-1][0], y, cause)
                 else:
@@ -505,7 +548,11 @@ class Engine:
         p_len = p_end - p_start
 
         def counted(cause: str) -> bool:
-            return cause == "device" or (c.upstream_counts and cause.startswith("upstream:"))
+            return (
+                cause == "device"
+                or (c.upstream_counts and cause.startswith("upstream:"))
+                or (cause == GAP and c.unknown_counts_as == "down")
+            )
 
         devs = sorted((d for d in self.devices.values() if d.contract == c.id), key=lambda d: d.id)
         dev_rows: list[dict[str, Any]] = []
@@ -598,7 +645,7 @@ class Engine:
                 listed = d.id in on_ids and (overlap(o.start, o.end, p_start, p_end) > 0 or ends_in_p)
                 if not listed:
                     continue
-                causes: dict[str, int] = {}
+                causes: dict[str, int] = {}  # with the gaps' pseudo-causes, left off the statement
                 for a, b, cause in o.pieces:
                     ov = overlap(a, b, p_start, p_end)
                     if ov > 0:
@@ -618,13 +665,25 @@ class Engine:
                         "open": o.open,
                         "counted_s": secs(sum(v for k, v in causes.items() if counted(k))),
                         "counted_total_s": secs(total),
-                        "causes": {k: secs(v) for k, v in sorted(causes.items())},
+                        "causes": {
+                            k: secs(v) for k, v in sorted(causes.items()) if k not in (GAP, GAP_EXCLUDED)
+                        },
                         "overrun_hours": hours,
                         "deduction": money_str(amount),
                         "evidence": {
                             "first_failure": us_to_iso(fails[0], tz) if fails else None,
                             "last_failure": us_to_iso(fails[-1], tz) if fails else None,
                             "recovered": us_to_iso(recovered, tz),
+                            **(
+                                {
+                                    "gaps": [
+                                        {"start": us_to_iso(x, tz), "end": us_to_iso(y, tz)}
+                                        for x, y in o.gaps
+                                    ]
+                                }
+                                if o.gaps
+                                else {}
+                            ),
                         },
                     }
                 )

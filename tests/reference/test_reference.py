@@ -151,13 +151,18 @@ def test_ties_icmp_before_snmp(tmp_path: Path):
 
 
 @pytest.mark.parametrize("uca", ["up", "down", "excluded"])
-def test_stale_gaps_unknown_and_outage_split(tmp_path: Path, uca: str):
+def test_stale_gaps_unknown_and_an_outage_across_a_gap(tmp_path: Path, uca: str):
     k = contract("K", unknown_counts_as=uca)
     # C1: results at ..99 then 105..: unknown [101, 105) = 4h; an approved exclusion [102, 103).
     rows = reach("C1", MONTH, skip=range(100, 105))
     # C2: fails 200..210 with results 203..206 missing: down [200, 204), unknown [204, 207),
-    # down again [207, 211) (state carried over the gap), up from 211.
+    # down again [207, 211) (state carried over the gap), up from 211. The first result after the
+    # gap (207) fails and nothing succeeds inside it: one outage [200, 211) across the gap (§3).
     rows += reach("C2", MONTH, fails=range(200, 211), skip=range(203, 207))
+    # C3: the same, but the first result after the gap (307) succeeds: down [300, 304) ends where
+    # the unknown began. One success is not up_after (2), so the device is still down from 307:
+    # a second outage [307, 311) that starts at that success (its first failure is 308).
+    rows += reach("C3", MONTH, fails=set(range(300, 311)) - {307}, skip=range(303, 307))
     ex = [
         {
             "id": "EX-1",
@@ -170,28 +175,54 @@ def test_stale_gaps_unknown_and_outage_split(tmp_path: Path, uca: str):
             "approved_by": "x",
         }
     ]
-    st = run(Case(tmp_path, [SITE_U], [cam("C1", 1), cam("C2", 2)], [k], ex, rows), "K")
-    c1, c2 = dev(st, "C1"), dev(st, "C2")
+    st = run(Case(tmp_path, [SITE_U], [cam("C1", 1), cam("C2", 2), cam("C3", 3)], [k], ex, rows), "K")
+    c1, c2, c3 = dev(st, "C1"), dev(st, "C2"), dev(st, "C3")
     if uca == "up":
         assert (c1["excluded_s"], c1["down_s"]) == (H, 0)
         assert (c2["excluded_s"], c2["down_s"]) == (0, 8 * H)
+        assert (c3["excluded_s"], c3["down_s"]) == (0, 8 * H)
     elif uca == "down":
         assert (c1["excluded_s"], c1["down_s"]) == (H, 3 * H)
         assert (c2["excluded_s"], c2["down_s"]) == (0, 11 * H)
+        assert (c3["excluded_s"], c3["down_s"]) == (0, 11 * H)
     else:
         assert (c1["excluded_s"], c1["down_s"]) == (4 * H, 0)
         assert (c2["excluded_s"], c2["down_s"]) == (3 * H, 8 * H)
+        assert (c3["excluded_s"], c3["down_s"]) == (3 * H, 8 * H)
     assert c1["availability"] == 1 - F(c1["down_s"], JULY_S - c1["excluded_s"])
-    o1, o2 = outs(st, "C2")
-    assert (o1["start"], o1["end"], o1["counted_s"]) == (at(200), at(204), 4 * H)
-    assert o1["evidence"] == {"first_failure": at(200), "last_failure": at(202), "recovered": None}
-    assert (o2["start"], o2["end"], o2["counted_s"]) == (at(207), at(211), 4 * H)
-    assert o2["evidence"] == {"first_failure": at(207), "last_failure": at(210), "recovered": at(211)}
-    # counted == deadline (4h, urban) is not an overrun
-    assert lines(st, "repair_overrun") == []
-    assert o1["overrun_hours"] == 0
-    assert o1["deduction"] == "0.00"
     assert outs(st, "C1") == []  # unknown never forms an outage
+
+    # C2: one outage; the gap's 3h have no cause and count only when unknown counts as down
+    counted = 11 * H if uca == "down" else 8 * H
+    (o,) = outs(st, "C2")
+    assert (o["start"], o["end"], o["counted_s"], o["counted_total_s"]) == (
+        at(200),
+        at(211),
+        counted,
+        counted,
+    )
+    assert o["causes"] == {"device": 8 * H}
+    assert o["evidence"] == {
+        "first_failure": at(200),
+        "last_failure": at(210),
+        "recovered": at(211),
+        "gaps": [{"start": at(204), "end": at(207)}],
+    }
+    # urban deadline 4h: 8h → 4 started hours → 200.00; 11h → 7 → 350.00
+    hours = 7 if uca == "down" else 4
+    assert o["overrun_hours"] == hours
+    assert [(ln["device"], ln["amount"]) for ln in lines(st, "repair_overrun")] == [
+        ("C2", f"{hours * 50}.00")
+    ]
+
+    # C3: two outages of 4h each, neither beyond the deadline; the gap is between them, in neither
+    o1, o2 = outs(st, "C3")
+    assert (o1["start"], o1["end"], o1["counted_s"]) == (at(300), at(304), 4 * H)
+    assert o1["evidence"] == {"first_failure": at(300), "last_failure": at(302), "recovered": None}
+    assert (o2["start"], o2["end"], o2["counted_s"]) == (at(307), at(311), 4 * H)
+    assert o2["evidence"] == {"first_failure": at(308), "last_failure": at(310), "recovered": at(311)}
+    # counted == deadline (4h, urban) is not an overrun
+    assert (o1["overrun_hours"], o1["deduction"], o2["overrun_hours"]) == (0, "0.00", 0)
 
 
 # --------------------------------------------------------------------------------- open outages
@@ -575,7 +606,8 @@ def test_generated_case_invariants(tmp_path: Path, seed: int):
                 assert counted <= D
             for o in own:
                 assert o["counted_total_s"] >= o["counted_s"]
-                assert sum(o["causes"].values()) >= o["counted_s"]
+                if uca != "down":  # (with it, the counted seconds of the gaps an outage spans have no cause)
+                    assert sum(o["causes"].values()) >= o["counted_s"]
                 ev = o["evidence"]
                 if ev["first_failure"] is not None:
                     assert (
