@@ -36,7 +36,7 @@ from slamon.service.web import create_app
 from slamon.service.writer import Writer
 from slamon.shards import Shard, none_of, sizes, subset
 from slamon.store import Store
-from slamon.store.leader import Leadership
+from slamon.store.leader import Leadership, ShardClaim
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ STOP_WITHIN = 2.0
 STORE_WITHIN = 2.0
 HTTP_STOP_WITHIN = 1.0
 RETRY_RELOAD_S = 10
+CLAIM_WITHIN = 15.0  # seconds a start waits for another process to let go of its shard (it stops in ~5)
+CLAIM_RETRY_S = 0.5
 # How long a thread may hold the interpreter's lock while another waits for it (Python's default is
 # 5 ms). An API read gives the lock up at every row its driver steps through and waits to take it
 # back; while the writer thread turns a round of 100,000 devices into rows, each wait was up to 5 ms:
@@ -134,6 +136,9 @@ async def _serve(
     intervals = {kind: every[kind] for kind in probers}
     store = Store(config.database)
     stack.callback(store.close)
+    if role.probing and not await _unless_stopped(_claim(store, role, stack), stop):
+        logger.info("stopping before serving")
+        return
     fatal: list[StoreError] = []
     loop = asyncio.get_running_loop()
 
@@ -271,6 +276,21 @@ async def _unless_stopped(step: Awaitable[None], stop: asyncio.Event) -> bool:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     return False
+
+
+async def _claim(store: Store, role: Role, stack: contextlib.AsyncExitStack) -> None:
+    """Claim this process's share of the fleet on the store (store/leader.py ShardClaim), waiting
+    up to CLAIM_WITHIN for a predecessor that is stopping (a pod being replaced); SlamonError when
+    another process holds it still."""
+    shard = role.shard or Shard(0, 1)
+    claim = ShardClaim(store, shard.index, shard.count)
+    stack.callback(claim.close)
+    deadline = asyncio.get_running_loop().time() + CLAIM_WITHIN
+    while (refused := await asyncio.to_thread(claim.take)) is not None:
+        if asyncio.get_running_loop().time() >= deadline:
+            raise SlamonError(f"{refused}; waited {CLAIM_WITHIN:g} s")
+        logger.info("%s; waiting", refused)
+        await asyncio.sleep(CLAIM_RETRY_S)
 
 
 def journal_for(config: Config, store: Store) -> Journal:

@@ -89,7 +89,7 @@ class Cluster:
         self.files: list[IO[str]] = []
 
     def start(self, index: int, *args: str) -> None:
-        port = PORTS[index] if index < len(PORTS) else SERVE_PORT
+        port = PORTS[index] if index < len(PORTS) else SERVE_PORT + index - len(PORTS)
         log = self.config.parent / f"process-{index}-{len(self.logs)}.log"
         self.logs[index] = log
         out = log.open("w", encoding="utf-8")
@@ -176,6 +176,11 @@ def run_cluster(cluster: Cluster, fleet_ns: FleetNamespace, files: Path, socket_
         assert set(cluster.devices(port)) == split[i]
     assert cluster.devices(SERVE_PORT) == {}
 
+    # a second process of a running shard, or a process of another layout, is refused (each
+    # waits CLAIM_WITHIN for the holder to stop, meanwhile the test goes on)
+    cluster.start(4, "run", "--shard", "1/3")
+    cluster.start(5, "run", "--shard", "0/2")
+
     # a switch fails: its cameras are upstream in the shard that owns the tree
     owner = next(i for i, s in enumerate(split) if "W03" in s)
     fleet_ns.silence("127.0.63.2", "127.0.63.11", "127.0.63.12")
@@ -208,6 +213,16 @@ def run_cluster(cluster: Cluster, fleet_ns: FleetNamespace, files: Path, socket_
 
     wait_for(lambda: len(leaders()) == 1, "one process to publish the month-to-date figures", 40)
 
+    assert cluster.procs[4].wait(timeout=30) == 1
+    assert cluster.log(4).endswith(
+        "slamon: error: shard 1/3 is already running on this store (another process holds it); waited 15 s\n"
+    )
+    assert cluster.procs[5].wait(timeout=30) == 1
+    assert cluster.log(5).endswith(
+        "slamon: error: processes of another layout (3 shards) are still monitoring this store: "
+        "stop them before starting 2 shards; waited 15 s\n"
+    )
+    del cluster.procs[4], cluster.procs[5]
     for proc in cluster.procs.values():
         proc.send_signal(signal.SIGTERM)
     assert all(proc.wait(timeout=10) == 0 for proc in cluster.procs.values())
