@@ -290,7 +290,7 @@ def _sla_from_dict(data: object) -> SlaTerms:
 
 
 def contract_to_dict(contract: Contract) -> JsonDict:
-    return {
+    out: JsonDict = {
         "id": contract.id,
         "vendor": contract.vendor,
         "currency": contract.currency,
@@ -300,6 +300,9 @@ def contract_to_dict(contract: Contract) -> JsonDict:
         "prorate": contract.prorate,
         "sla": _sla_to_dict(contract.sla),
     }
+    if contract.buyer is not None:  # absent when none: contracts without a buyer keep their hash
+        out["buyer"] = contract.buyer
+    return out
 
 
 def contract_from_dict(data: object) -> Contract:
@@ -315,6 +318,7 @@ def contract_from_dict(data: object) -> Contract:
         fees={DeviceKind(kind): _parse_decimal(fee) for kind, fee in _dict(d["fees"]).items()},
         prorate=_bool(d["prorate"]),
         sla=_sla_from_dict(d["sla"]),
+        buyer=_optional_str(d.get("buyer")),
     )
 
 

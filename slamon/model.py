@@ -264,6 +264,7 @@ class Contract:
     fees: Mapping[DeviceKind, Decimal]  # per channel per month
     prorate: bool = True
     sla: SlaTerms = field(default_factory=SlaTerms)
+    buyer: str | None = None  # 甲方, the bureau that leases the devices: named on the PDF it signs
 
 
 # --- exclusions -------------------------------------------------------------------------------

@@ -120,6 +120,14 @@ def test_contract_dict() -> None:
     }
 
 
+def test_the_buyer_is_in_the_dict_only_when_the_contract_names_one() -> None:
+    """An optional key added later: contracts without it keep the bytes (and hashes) they had."""
+    assert "buyer" not in contract_to_dict(load_contract(CONTRACTS / "YJ-2025.yaml"))
+    assert contract_to_dict(load_contract(CONTRACTS / "other-settings.yaml"))["buyer"] == (
+        "Town of Other, Police Department"
+    )
+
+
 def test_minimal_contract_dict_spells_out_the_defaults() -> None:
     data = contract_to_dict(load_contract(CONTRACTS / "MIN-1.yaml"))
     assert data["sla"] == {

@@ -46,7 +46,7 @@ MAX_UPSTREAM_GRACE = timedelta(days=1)
 MAX_REPAIR_DEADLINE = timedelta(days=365)
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_TOP_KEYS = ("id", "vendor", "currency", "timezone", "term", "fees", "prorate", "sla")
+_TOP_KEYS = ("id", "vendor", "buyer", "currency", "timezone", "term", "fees", "prorate", "sla")
 _SLA_KEYS = (
     "down_after",
     "up_after",
@@ -76,6 +76,11 @@ def load_contract(path: str | PathLike[str]) -> Contract:
     )
     contract_id = ContractId(src.ident("id", doc["id"]))
     vendor = src.text("vendor", doc["vendor"])
+    buyer: str | None = None
+    if "buyer" in doc:
+        if isinstance(doc["buyer"], str) and not doc["buyer"].strip():
+            src.fail("buyer", "empty (give the buyer's name, or leave the key out)")
+        buyer = src.text("buyer", doc["buyer"])
     currency = DEFAULT_CURRENCY
     if "currency" in doc:
         currency = src.text("currency", doc["currency"])
@@ -108,6 +113,7 @@ def load_contract(path: str | PathLike[str]) -> Contract:
         fees=fees,
         prorate=prorate,
         sla=sla,
+        buyer=buyer,
     )
 
 

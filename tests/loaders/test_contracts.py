@@ -37,6 +37,8 @@ REJECTS = [
     ("missing-fees", "fees: missing (required)"),
     ("empty-vendor", "vendor: empty (required)"),
     ("blank-vendor", "vendor: empty (required)"),
+    ("blank-buyer", "buyer: empty (give the buyer's name, or leave the key out)"),
+    ("buyer-number", "buyer: expected text, got 110 (put it in quotes)"),
     ("bad-id", f"id: 'YJ 2025' is not a valid id {ID_HINT}"),
     ("id-number", "id: expected text, got 2025 (put it in quotes)"),
     ("bad-currency", "currency: 'cny' is not a currency code (use 3 capital letters, e.g. CNY)"),
@@ -157,6 +159,7 @@ def test_full_contract() -> None:
     contract = load_contract(GOOD / "YJ-2025.yaml")
     assert contract.id == "YJ-2025"
     assert contract.vendor == "某某科技有限公司"
+    assert contract.buyer is None  # optional: a contract file without it stays valid
     assert contract.currency == "CNY"
     assert contract.timezone == "Asia/Shanghai"
     assert contract.term_start == date(2025, 6, 1)
@@ -214,6 +217,7 @@ def test_minimal_contract_takes_the_defaults() -> None:
 def test_other_settings() -> None:
     contract = load_contract(GOOD / "other-settings.yaml")
     assert contract.id == "OT.2026_a"
+    assert contract.buyer == "Town of Other, Police Department"
     assert contract.currency == "USD"
     assert contract.timezone == "America/New_York"
     assert contract.prorate is False
