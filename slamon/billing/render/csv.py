@@ -46,6 +46,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "first_failure",
             "last_failure",
             "recovered",
+            "gaps",
         ),
     ),
     (
@@ -91,6 +92,8 @@ def _cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, Mapping):
         return ";".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):  # an outage's gaps: start/end;start/end
+        return ";".join(f"{g['start']}/{g['end']}" for g in value)
     return value
 
 

@@ -8,7 +8,7 @@ needed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
@@ -36,6 +36,10 @@ def _money(value: str) -> str:
 
 def _span(seconds: float) -> str:
     return format_duration(timedelta(seconds=seconds)) if seconds else "0"
+
+
+def _seconds(gap: Mapping[str, str]) -> float:
+    return (datetime.fromisoformat(gap["end"]) - datetime.fromisoformat(gap["start"])).total_seconds()
 
 
 def _when(iso: str | None) -> str:
@@ -156,7 +160,12 @@ def _outages(outages: list[Mapping[str, Any]], cur: str) -> LongTable:
                 _when(o["start"]),
                 _when(o["end"]) if o["end"] else "still down",
                 _span(o["counted_s"]),
-                ", ".join(f"{k} {_span(v)}" for k, v in o["causes"].items()),
+                ", ".join(
+                    [
+                        *(f"{k} {_span(v)}" for k, v in o["causes"].items()),
+                        *(f"monitoring gap {_span(_seconds(g))}" for g in o["evidence"].get("gaps", [])),
+                    ]
+                ),
                 o["overrun_hours"],
                 _money(o["deduction"]),
             ]

@@ -4,7 +4,7 @@ and exclusions. The figures are those of the JSON document; only the layout diff
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
@@ -21,6 +21,10 @@ def _when(iso: str | None) -> str:
 
 def _span(seconds: float) -> str:
     return format_duration(timedelta(seconds=seconds)) if seconds else "0s"
+
+
+def _seconds(gap: Mapping[str, str]) -> float:
+    return (datetime.fromisoformat(gap["end"]) - datetime.fromisoformat(gap["start"])).total_seconds()
 
 
 def render_text(doc: Mapping[str, Any], out: IO[str]) -> None:
@@ -54,6 +58,10 @@ def render_text(doc: Mapping[str, Any], out: IO[str]) -> None:
             f" {causes:<44} {charged}"
         )
         w(row.rstrip() + "\n")
+        for g in o["evidence"].get("gaps", []):  # SLA.md §3: the outage goes on across them
+            w(
+                f"  {'':<12}   monitoring gap {_when(g['start'])} → {_when(g['end'])} ({_span(_seconds(g))}, no cause)\n"
+            )
 
     w("\nExclusions\n")
     if not doc["exclusions"]:

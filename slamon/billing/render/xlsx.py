@@ -27,6 +27,8 @@ def _value(column: str, value: Any) -> Any:
         return Decimal(value)
     if isinstance(value, Mapping):
         return "; ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, list):  # an outage's gaps
+        return "; ".join(f"{g['start']} – {g['end']}" for g in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     return value
