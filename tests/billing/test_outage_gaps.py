@@ -101,3 +101,28 @@ def test_the_renderings_show_the_gaps(tmp_path: Path) -> None:
     ]
     assert header.endswith(",recovered,gaps")
     assert row.endswith(f",{iso(at(7, 10, 12, 55))}/{iso(at(7, 10, 13, 5))}")
+
+
+def test_the_outages_api_sees_the_same_outage(tmp_path: Path) -> None:
+    """/api/v1/outages reads the outages the statement does: one, across the gap, whose causes
+    leave the gap out."""
+    from slamon.model import to_micros
+    from slamon.service.api import outage_report
+
+    inv = inventory(cam("CAM1", 1, site="S2"))
+    cfg = write_case(tmp_path, inv, HEADER + failure_with_a_gap(at(7, 10, 20)), contract=contract())
+    config = load_config(cfg)
+    fleet = load_fleet(config)
+    store = Store(config.database)
+    try:
+        import_history(tmp_path / "probes.csv", store, fleet, NOW)
+        report = outage_report(store, fleet, {}, to_micros(at(7, 10)), to_micros(at(7, 11)))
+    finally:
+        store.close()
+    [o] = report["outages"]
+    assert (o["start"], o["end"], o["causes"]) == (
+        iso(at(7, 10, 6)),
+        iso(at(7, 10, 20)),
+        {"device": 49_800.0},
+    )
+    assert o["evidence"]["gaps"] == [{"start": iso(at(7, 10, 12, 55)), "end": iso(at(7, 10, 13, 5))}]
