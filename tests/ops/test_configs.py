@@ -153,7 +153,7 @@ def test_the_snmp_exporter_config_is_the_one_bench_snmp_writes() -> None:
 
 def test_snmp_exporter_accepts_its_config() -> None:
     exporter = shutil.which("prometheus-snmp-exporter")
-    if exporter is None:  # a benchmark tool, not installed by .ci/run
+    if exporter is None:  # .ci/run installs it
         pytest.skip("prometheus-snmp-exporter not installed (Debian package prometheus-snmp-exporter)")
     done = run([exporter, "--dry-run", f"--config.file={EXPORTERS / 'peers' / 'snmp.yml'}"])
     assert done.returncode == 0, done.stdout + done.stderr
@@ -161,7 +161,7 @@ def test_snmp_exporter_accepts_its_config() -> None:
 
 def test_blackbox_exporter_accepts_its_config() -> None:
     exporter = shutil.which("prometheus-blackbox-exporter")
-    if exporter is None:  # a benchmark tool, not installed by .ci/run
+    if exporter is None:  # .ci/run installs it
         pytest.skip(
             "prometheus-blackbox-exporter not installed (Debian package prometheus-blackbox-exporter)"
         )
