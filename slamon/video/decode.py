@@ -24,10 +24,10 @@ _AREA = av.video.reformatter.Interpolation.AREA
 
 def analysis_size(native: Size, width: int = ANALYSIS_WIDTH) -> Size:
     """The size frames are scaled to: `width` wide (never wider than the stream), the stream's
-    aspect, both sides a multiple of 4 (so the half-size planes halve again evenly)."""
-    w = min(width, native.width) // 4 * 4
-    h = max(4, round(native.height * w / native.width / 4) * 4)
-    return Size(max(4, w), h)
+    aspect, both sides a multiple of 4 (so the half-size planes halve again evenly), at least 8."""
+    w = max(8, min(width, native.width) // 4 * 4)
+    h = max(8, round(native.height * w / native.width / 4) * 4)
+    return Size(w, h)
 
 
 def to_frame(image: av.video.frame.VideoFrame, size: Size, packet_bytes: int | None, key: bool) -> Frame:
@@ -52,6 +52,8 @@ def to_frame(image: av.video.frame.VideoFrame, size: Size, packet_bytes: int | N
 def _decoded(
     container: av.container.InputContainer,
 ) -> Iterator[tuple[av.video.frame.VideoFrame, int | None, bool]]:
+    if not container.streams.video:
+        return
     stream = container.streams.video[0]
     sizes: dict[int, tuple[int, bool]] = {}  # pts → the packet's size and keyframe flag
     for packet in container.demux(stream):

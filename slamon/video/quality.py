@@ -12,10 +12,11 @@ per frame, on the half-size picture unless said (a sample takes the median over 
   luma_std      Y's standard deviation                   no_signal (with chroma_std: one flat colour)
   chroma_std    Cb's and Cr's, the larger
   sharpness     the picture's finest detail: the Laplacian's energy at the analysis size over its
-                energy at half that size (a sharp picture has its edges one pixel wide at both
-                sizes: about 0.5; a blurred one's fade at the finer size: 0.3 or less), so it does
-                not depend on how much detail the scene has, as Laplacian variance over luma
-                variance does (colour bars score lower on that than a slightly blurred street)
+                energy at half that size. Blur widens edges, and a wide edge's Laplacian fades at
+                the finer size first: a camera's sharp picture scores about 0.5 (pixel-sharp detail
+                and noise more: white noise 4), mild blur 0.3, strong blur 0.2. It does not depend
+                on how much detail the scene has, as Laplacian variance over luma variance does
+                (on which colour bars score lower than a slightly blurred street)
                                                          blur
   cast          the chroma's offset from grey over its spread (D/M of the "equivalent circle"
                 method): a scene of many colours is not cast, one tinted all over is
@@ -24,8 +25,8 @@ per frame, on the half-size picture unless said (a sample takes the median over 
                 mean colour continues it, as a share of the picture; something in front of the
                 lens is one smooth out-of-focus area, where colour bars are many flat areas
                                                          occluded
-per pair of consecutive frames
-  still         identical at the analysis size (the share of such pairs: still_share)
+per pair of consecutive frames, on Y at the analysis size (a sample: the share, or the median)
+  still         Y changed by at most STILL_CHANGE on average: the same picture (still_share)
                                                          frozen
   change        the mean frame-to-frame change of Y over the quieter half of the picture: snow
                 changes every pixel every frame (compression smooths spatial snow away, not
@@ -47,6 +48,7 @@ tightens them, so a street at night is not too dark and a flat wall is not occlu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from itertools import pairwise
@@ -111,9 +113,7 @@ class Thresholds:
 
     min_width: int = 1920  # low_resolution below this native size (either orientation)
     min_height: int = 1080
-    black_share: float = (
-        0.98  # black when this share of pixels is black (blackdetect's picture_black_ratio_th)
-    )
+    black_share: float = 0.98  # black when this share of pixels is black (blackdetect's pic_th)
     flat_std: float = 2.0  # no_signal when Y's and chroma's standard deviations are both below this
     dark_luma: float = 55.0  # too_dark below this mean Y (16 is black)
     bright_luma: float = 190.0  # too_bright above this mean Y (235 is white)
@@ -125,8 +125,11 @@ class Thresholds:
     occluded: float = 0.40  # occluded when the largest smooth region covers this share
 
     def against(self, baseline: Baseline | None) -> Thresholds:
-        """These thresholds relaxed for a camera whose normal scene is `baseline`: a metric must move
-        well past the camera's normal value (half-way to its extreme, or twice it) to count."""
+        """These thresholds relaxed for a camera whose normal scene is `baseline`, never tightened: a
+        metric must move well past the camera's normal value to count. Too dark: below half-way from
+        black (16) to the normal mean luma; too bright: above half-way from it to white (235); blur:
+        below 3/4 of the normal sharpness; cast, noise: above twice the normal value; frozen,
+        occluded: from half-way between the normal share and 1."""
         if baseline is None:
             return self
         b = baseline
@@ -136,12 +139,18 @@ class Thresholds:
             bright_luma=max(self.bright_luma, b.mean_luma + (235 - b.mean_luma) / 2),
             blur=min(self.blur, b.sharpness * 0.75),
             cast=max(self.cast, b.cast * 2),
-            noise=max(self.noise, b.change * 2) if b.change is not None else self.noise,
-            frozen_share=max(self.frozen_share, (1 + b.still_share) / 2)
-            if b.still_share is not None
-            else self.frozen_share,
-            occluded=max(self.occluded, (1 + b.smooth_share) / 2),
+            noise=self.noise if b.change is None else max(self.noise, b.change * 2),
+            frozen_share=self.frozen_share
+            if b.still_share is None
+            else max(self.frozen_share, _past(b.still_share)),
+            occluded=max(self.occluded, _past(b.smooth_share)),
         )
+
+
+def _past(share: float) -> float:
+    """Half-way from a normal share to 1; past 1 (never reached) when the normal share is 1 already:
+    a camera whose normal picture is all still (or all smooth) cannot be told frozen (occluded)."""
+    return (1 + share) / 2 if share < 1 else math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,8 +262,8 @@ def laplacian_energy(plane: Plane) -> float:
 
 
 def sharpness(y: Plane, half: Plane | None = None) -> float:
-    """The Laplacian's energy at `y`'s size over its energy at half that size: about 0.5 for a sharp
-    picture (or 1 for pure noise), less as blur widens edges; 0 for a flat picture."""
+    """The Laplacian's energy at `y`'s size over its energy at half that size: lower as blur widens
+    edges (a camera's sharp picture: about 0.5); 0 for a flat picture."""
     coarse = laplacian_energy(halve(y) if half is None else half)
     return laplacian_energy(y) / coarse if coarse > 1e-6 else 0.0
 
@@ -278,7 +287,7 @@ def cast(u: Plane, v: Plane) -> float:
 
 SMOOTH_BLOCK = 8  # luma pixels at the half size (4 chroma pixels)
 SMOOTH_STD = 3.0  # a block is smooth when its luma's standard deviation is below this
-SMOOTH_STEP = 3.0  # and it continues a neighbour's region when no mean (Y, Cb, Cr) steps more than this
+SMOOTH_STEP = 4.0  # and it continues a neighbour's region when no mean (Y, Cb, Cr) steps more than this
 
 
 def _block_stats(

@@ -1,0 +1,36 @@
+"""The calibration clips, made once (cached across runs) and decoded once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from slamon.video.calibration import CLIPS, make_clip
+from slamon.video.quality import Sample
+from slamon.video.report import sample_of
+
+
+@pytest.fixture(scope="session")
+def clip_dir(request: pytest.FixtureRequest) -> Path:
+    """$SLAMON_VIDEO_CLIPS, else pytest's cache (.pytest_cache/d/video-clips): clips are made once
+    and kept, keyed by their recipe and FFmpeg's version."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg)")
+    if env := os.environ.get("SLAMON_VIDEO_CLIPS"):
+        return Path(env)
+    return Path(request.config.cache.mkdir("video-clips"))
+
+
+@pytest.fixture(scope="session")
+def clip_paths(clip_dir: Path) -> Mapping[str, Path]:
+    return {name: make_clip(clip, clip_dir) for name, clip in CLIPS.items()}
+
+
+@pytest.fixture(scope="session")
+def samples(clip_paths: Mapping[str, Path]) -> Mapping[str, Sample]:
+    """Every clip's first 2 s (50 frames), as a prober's sample."""
+    return {name: sample_of(path) for name, path in clip_paths.items()}
