@@ -415,16 +415,16 @@ def test_a_sample_is_normal_against_itself_unless_it_shows_no_picture(m: Metrics
 
 
 def test_every_metric_of_a_frame_costs_about_a_millisecond() -> None:
-    """At the analysis size (640x360, the half-size picture 320x180): measured ~1 ms on the
-    development machine; asserted loosely, as CI machines are shared."""
+    """At the analysis size (640x360, the half-size picture 320x180), in CPU time: about 1 ms on
+    the development machine; asserted loosely, as CI machines differ."""
     rng = np.random.default_rng(1)
     frames = [frame(box3(rng.integers(0, 256, (360, 640), dtype=np.uint8))) for _ in range(10)]
     best = float("inf")
     for _ in range(5):
-        start = time.perf_counter()
+        start = time.process_time()
         measure(frames, HD)
-        best = min(best, (time.perf_counter() - start) / len(frames))
-    assert best < 0.01
+        best = min(best, (time.process_time() - start) / len(frames))
+    assert best < 0.005
 
 
 def test_quality_imports_no_io_library() -> None:
