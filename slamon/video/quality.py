@@ -89,6 +89,8 @@ class Frame:
     key: bool = False  # decoded from a keyframe
 
     def __post_init__(self) -> None:
+        if self.y.ndim != 2:
+            raise ValueError(f"a frame's luma must be a 2-D array, not {self.y.ndim}-D")
         h, w = self.y.shape
         if h % 4 or w % 4 or h < 8 or w < 8:
             raise ValueError(f"a frame's luma must be at least 8x8 with sides a multiple of 4, not {w}x{h}")
@@ -382,15 +384,21 @@ def quiet_change(diff: Plane) -> float:
     """The mean of absolute differences over the half of the pixels that changed least: motion in
     less than half the picture does not count, snow (new every frame) does."""
     half = diff.size / 2
+    if np.count_nonzero(diff <= _COUNTED) >= half:  # the usual case: count up to the median
+        counts = [int(np.count_nonzero(diff <= level)) for level in range(_COUNTED + 1)]
+    else:  # more than half the picture changed a lot: one histogram
+        counts = np.cumsum(np.bincount(diff.ravel(), minlength=256)).tolist()
     total = 0.0
     below = 0  # pixels that changed by less than `level`
-    for level in range(256):  # the median change is small but for snow: count up to it
-        upto = int(np.count_nonzero(diff <= level))
+    for level, upto in enumerate(counts):
         if upto >= half:
             return (total + (half - below) * level) / half
         total += (upto - below) * level
         below = upto
-    raise AssertionError("unreachable: every uint8 difference is at most 255")
+    raise AssertionError("unreachable: the counts reach every pixel")
+
+
+_COUNTED = 12  # levels counted one by one before a histogram is cheaper
 
 
 # --- a sample -----------------------------------------------------------------------------------
@@ -400,6 +408,8 @@ def measure(frames: Sequence[Frame], native: Size) -> Metrics:
     """The metrics of consecutive frames of one stream."""
     if not frames:
         raise ValueError("a sample needs at least one frame")
+    if len({f.y.shape for f in frames}) > 1:
+        raise ValueError("a sample's frames must all have the same size")
     per_frame = [frame_metrics(f) for f in frames]
     pairs = [pair_metrics(a, b) for a, b in pairwise(frames)]
     packets = [f.packet_bytes for f in frames if f.packet_bytes is not None and not f.key]

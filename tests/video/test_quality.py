@@ -87,6 +87,16 @@ def test_a_sample_needs_a_frame() -> None:
         measure([], HD)
 
 
+def test_a_sample_has_one_frame_size() -> None:
+    with pytest.raises(ValueError, match="a sample's frames must all have the same size"):
+        measure([frame(texture(1, 16, 16)), frame(texture(1, 16, 24))], HD)
+
+
+def test_a_frame_is_2_d() -> None:
+    with pytest.raises(ValueError, match="a frame's luma must be a 2-D array, not 3-D"):
+        Frame(np.zeros((8, 8, 3), np.uint8), np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8))
+
+
 # --- per-frame metrics ----------------------------------------------------------------------------
 
 
