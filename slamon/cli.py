@@ -552,9 +552,14 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     fmt = args.format or _format_from(args.output)
     if fmt in ("xlsx", "pdf") and args.output is None and sys.stdout.isatty():
         raise UsageError(f"--format {fmt} is binary: write it to a file with -o FILE")
+    if fmt == "pdf":
+        from slamon.billing.render.fonts import cjk_fonts
+
+        cjk_fonts()  # before anything is computed or written: no CJK font names the package to install
     with opened(args, clock) as (_config, fleet, store):
         with store.begin() as tx:
             sync_fleet(tx, fleet, to_micros(clock.now()))
+            exclusions = tx.versions.exclusions() if fmt == "pdf" else ()
         outcome = statement(store, args.contract, args.month, issue=args.issue, now=clock.now())
     with _output(args.output, binary=fmt in ("xlsx", "pdf")) as stream:
         if fmt == "csv":
@@ -570,9 +575,12 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
 
             render_xlsx(outcome.document, stream)
         elif fmt == "pdf":
+            from slamon.billing.render.context import Context
             from slamon.billing.render.pdf import render_pdf
 
-            render_pdf(outcome.document, stream)
+            # the buyer, the site names and the exclusions' scopes, as the files say them now
+            context = Context.of(fleet.contracts.get(args.contract), fleet.inventory, exclusions)
+            render_pdf(outcome.document, stream, context)
         else:
             stream.write(json.dumps(outcome.document, ensure_ascii=False, indent=2) + "\n")
     if outcome.note:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -148,8 +149,11 @@ def test_statement_csv_has_one_section_per_table(case: Path, capsys: pytest.Capt
     run(capsys, "-c", str(case), "import", str(case.parent / "probes.csv"))
     code, out, _ = july(capsys, case, "--format", "csv")
     assert code == 0
-    sections = [line.split(",")[0] for line in out.splitlines() if line]
+    assert out.startswith("\ufeff栏目,合同编号,乙方（服务商）,考核月份,")  # a BOM: Excel reads UTF-8
+    sections = [line.split(",")[0] for line in out.removeprefix("\ufeff").splitlines() if line]
     assert sections.count("section") == 5
+    assert sections.count("栏目") == 5  # each block's Chinese headings, above its keys
+    assert "栏目,扣款规则,设备编号,考核指标,故障开始,扣款原因,金额\nsection,rule,device," in out
     assert sections.count("device") == 3
     assert sections.count("outage") == 1
     assert (
@@ -204,6 +208,29 @@ def test_the_console_script_runs(case: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok: ")
+
+
+def test_a_pdf_without_a_chinese_font_is_refused_naming_the_package(case: Path, tmp_path: Path) -> None:
+    """fontconfig that knows no font at all: exit 1 with the Debian package to install, and no file."""
+    empty = tmp_path / "fonts.conf"
+    empty.write_text('<?xml version="1.0"?>\n<fontconfig></fontconfig>\n', encoding="utf-8")
+    pdf = tmp_path / "july.pdf"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "slamon.cli", "-c", str(case), "statement"),
+            *("--contract", "C1", "--month", "2025-07", "-o", str(pdf)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "FONTCONFIG_FILE": str(empty)},
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.endswith(
+        "slamon: error: no Chinese TrueType font for the PDF: install one, e.g. Debian's fonts-wqy-microhei "
+        "(apt-get install fonts-wqy-microhei; fonts-arphic-uming also works)\n"
+    )
+    assert not pdf.exists()
 
 
 def at(day: str) -> FakeClock:
@@ -292,10 +319,29 @@ def test_statement_as_xlsx_and_pdf(case: Path, capsys: pytest.CaptureFixture[str
     _, out, _ = july(capsys, case)
     doc = json.loads(out)
     wb = load_workbook(xlsx)
-    assert wb.sheetnames == ["Statement", "Devices", "Outages", "Exclusions", "Deductions"]
-    summary = {row[0].value: row[1].value for row in wb["Statement"].iter_rows(min_row=2)}
-    assert (summary["payable"], summary["hash"]) == (float(doc["payable"]), doc["hash"])
-    assert wb["Deductions"].max_row == 1 + len(doc["deductions"])
+    assert wb.sheetnames == [
+        "结算单 Statement",
+        "设备 Devices",
+        "故障 Outages",
+        "免责 Exclusions",
+        "扣款 Deductions",
+    ]
+    summary = {
+        row[1].value: (row[0].value, row[2].value) for row in wb["结算单 Statement"].iter_rows(min_row=3)
+    }
+    assert summary["payable"] == ("应付金额", float(doc["payable"]))
+    assert summary["hash"] == ("结算单哈希", doc["hash"])
+    deductions = wb["扣款 Deductions"]
+    assert [c.value for c in deductions[1]] == [
+        "扣款规则",
+        "设备编号",
+        "考核指标",
+        "故障开始",
+        "扣款原因",
+        "金额",
+    ]
+    assert [c.value for c in deductions[2]] == ["rule", "device", "kpi", "outage_start", "reason", "amount"]
+    assert deductions.max_row == 2 + len(doc["deductions"])
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-")
     assert data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") >= 1

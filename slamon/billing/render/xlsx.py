@@ -1,7 +1,9 @@
 """A statement as an Excel workbook: a summary sheet and one sheet per table.
 
-Money is written as numbers with two decimals (so sheets can sum them) and the JSON document stays
-the authoritative form: the summary sheet carries its hash.
+Each sheet names itself in Chinese and English, and each table has two header rows: the Chinese
+headings (the CSV's, render/zh.py), then the JSON's key names, so a formula or a script can still
+find a column by its key. Money is written as numbers with two decimals (so sheets can sum them)
+and the JSON document stays the authoritative form: the summary sheet carries its hash.
 """
 
 from __future__ import annotations
@@ -11,13 +13,23 @@ from decimal import Decimal
 from typing import IO, Any
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from slamon.billing.render.csv import SECTIONS, SUMMARY
+from slamon.billing.render import zh
+from slamon.billing.render.csv import SECTIONS, SUMMARY, headings
 
 MONEY = {"fee", "deduction", "amount", "fee_total", "deduction_total", "payable"}
 RATES = {"availability", "online_rate", "intact_rate"}
+SHEETS = {
+    "statement": "结算单 Statement",
+    "devices": "设备 Devices",
+    "outages": "故障 Outages",
+    "exclusions": "免责 Exclusions",
+    "deductions": "扣款 Deductions",
+}
+HEAD_FILL = PatternFill("solid", fgColor="ECEFF1")
+KEY_FONT = Font(color="6B6B6B", size=9)
 
 
 def _value(column: str, value: Any) -> Any:
@@ -34,36 +46,47 @@ def _value(column: str, value: Any) -> Any:
     return value
 
 
+def _width(value: Any) -> int:
+    """Columns as wide as their text, a Chinese character counting twice."""
+    text = str(value)
+    return len(text) + sum(1 for ch in text if ord(ch) > 0x2E7F)
+
+
 def _style(ws: Any, columns: tuple[str, ...]) -> None:
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(vertical="top")
+    """Both header rows styled and frozen; columns sized; money and rates formatted."""
+    for row in (1, 2):
+        for cell in ws[row]:
+            cell.fill = HEAD_FILL
+            cell.alignment = Alignment(vertical="top")
+            cell.font = Font(bold=True) if row == 1 else KEY_FONT
     for i, column in enumerate(columns, start=1):
         letter = get_column_letter(i)
-        width = max(len(column), *(len(str(c.value)) for c in ws[letter][1:200] if c.value is not None), 8)
-        ws.column_dimensions[letter].width = min(width + 2, 60)
+        cells = [c.value for c in ws[letter][:200] if c.value is not None]
+        ws.column_dimensions[letter].width = min(max([8, *(_width(v) for v in cells)]) + 2, 60)
         fmt = "#,##0.00" if column in MONEY else "0.000000" if column in RATES else None
         if fmt:
-            for c in ws[letter][1:]:
+            for c in ws[letter][2:]:
                 c.number_format = fmt
-    ws.freeze_panes = "A2"
+    ws.freeze_panes = "A3"
 
 
 def render_xlsx(doc: Mapping[str, Any], out: IO[bytes]) -> None:
     wb = Workbook()
     summary = wb.active
-    summary.title = "Statement"
+    summary.title = SHEETS["statement"]
     rates = doc.get("rates", {})
     flat = {**doc, "online_rate": rates.get("online_rate"), "intact_rate": rates.get("intact_rate")}
-    summary.append(("field", "value"))
+    summary.append(("项目", "字段", "数值"))
+    summary.append(("item", "field", "value"))
     for key in SUMMARY:
-        summary.append((key, _value(key, flat.get(key))))
-    for c in summary["B"][1:]:
-        if summary[f"A{c.row}"].value in MONEY:
-            c.number_format = "#,##0.00"
-    _style(summary, ("field", "value"))
-    for _section, key, columns in SECTIONS:
-        ws = wb.create_sheet(key.capitalize())
+        summary.append((zh.heading("statement", key), key, _value(key, flat.get(key))))
+    _style(summary, ("item", "field", "value"))
+    for c in summary["C"][2:]:
+        field = summary[f"B{c.row}"].value
+        c.number_format = "#,##0.00" if field in MONEY else "0.000000" if field in RATES else "General"
+    for section, key, columns in SECTIONS:
+        ws = wb.create_sheet(SHEETS[key])
+        ws.append(headings(section, columns))
         ws.append(columns)
         for item in doc.get(key, []):
             row = {**item, **item.get("evidence", {})}

@@ -1,0 +1,48 @@
+"""What a rendered statement spells out that the statement document names only by id.
+
+The document holds the figures; the PDF also prints the buyer's name, each site's name and
+district, each exclusion's scope, the contract's KPI targets and how it counts unknown time. Those
+are terms and labels from the files, never figures: a renderer given no context prints the ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from slamon.model import Contract, Exclusion, Inventory, Scope, Site, SiteId
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    contract: Contract | None = None
+    sites: Mapping[SiteId, Site] | Mapping[str, Site] = field(default_factory=dict)
+    scopes: Mapping[str, Scope] = field(default_factory=dict)  # by exclusion id
+
+    @classmethod
+    def of(cls, contract: Contract | None, inventory: Inventory, exclusions: Iterable[Exclusion]) -> Context:
+        return cls(contract, inventory.sites, {e.id: e.scope for e in exclusions})
+
+    @property
+    def buyer(self) -> str | None:
+        return None if self.contract is None else self.contract.buyer
+
+    @staticmethod
+    def covers(scope: Scope, contract: str, device: Mapping[str, Any]) -> bool:
+        """Whether an exclusion's scope names a device row of the statement (SLA.md §4)."""
+        return (
+            device["id"] in scope.devices or device.get("site") in scope.sites or contract in scope.contracts
+        )
+
+    def scope_text(self, exclusion_id: str) -> str:
+        """`设备 YJ-C0007`, `点位 人民广场 (YJ-S002)`, `合同 YJ-2025`; empty when unknown."""
+        scope = self.scopes.get(exclusion_id)
+        if scope is None:
+            return ""
+        parts = [f"设备 {d}" for d in sorted(scope.devices)]
+        for s in sorted(scope.sites):
+            site = self.sites.get(s)
+            parts.append(f"点位 {site.name}（{s}）" if site else f"点位 {s}")
+        parts += [f"合同 {c}" for c in sorted(scope.contracts)]
+        return "、".join(parts)
