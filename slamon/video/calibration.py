@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,7 +271,7 @@ def make_clip(clip: Clip, directory: Path | None = None, ffmpeg: str = "ffmpeg")
     if path.exists():
         return path
     directory.mkdir(parents=True, exist_ok=True)
-    part = path.with_suffix(".part.mp4")
+    part = directory / f".{path.stem}.{os.getpid()}.{time.monotonic_ns()}.mp4"  # others may make it too
     cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-filter_complex", clip.graph]
     cmd += ["-map", "[out]", "-frames:v", str(FPS * SECONDS), *ENCODE, str(part)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603  (argv, no shell)

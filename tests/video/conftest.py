@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from slamon.video.calibration import CLIPS, make_clip
+from slamon.video.calibration import CLIPS, cache_dir, make_clip
 from slamon.video.quality import Sample
 from slamon.video.report import sample_of
 
 
 @pytest.fixture(scope="session")
-def clip_dir(request: pytest.FixtureRequest) -> Path:
-    """$SLAMON_VIDEO_CLIPS, else pytest's cache (.pytest_cache/d/video-clips): clips are made once
-    and kept, keyed by their recipe and FFmpeg's version."""
+def clip_dir() -> Path:
+    """$SLAMON_VIDEO_CLIPS, else ~/.cache/slamon/video-clips (calibration.cache_dir, which the RTSP
+    harness uses too): clips are made once and kept, keyed by their recipe and FFmpeg's version."""
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed (apt-get install ffmpeg)")
-    if env := os.environ.get("SLAMON_VIDEO_CLIPS"):
-        return Path(env)
-    return Path(request.config.cache.mkdir("video-clips"))
+    return cache_dir()
 
 
 @pytest.fixture(scope="session")
