@@ -49,7 +49,7 @@ tightens them, so a street at night is not too dark and a flat wall is not occlu
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from itertools import pairwise
 from typing import NamedTuple
@@ -481,18 +481,3 @@ def assess(
     and the metrics as evidence."""
     metrics = measure(frames, native)
     return Verdict(judge(metrics, thresholds.against(baseline)), metrics)
-
-
-DEFECTS_JUDGED: Mapping[Defect, str] = {
-    Defect.NO_SIGNAL: "luma_std and chroma_std < flat_std",
-    Defect.LOW_RESOLUTION: "native size < min_width x min_height",
-    Defect.BLACK: "black_share >= black_share",
-    Defect.TOO_DARK: "mean_luma < dark_luma",
-    Defect.TOO_BRIGHT: "mean_luma > bright_luma",
-    Defect.FROZEN: "still_share >= frozen_share and packet_bytes <= frozen_packet_bytes",
-    Defect.BLUR: "sharpness < blur",
-    Defect.COLOR_CAST: "cast > cast",
-    Defect.NOISE: "change > noise",
-    Defect.OCCLUDED: "smooth_share >= occluded",
-}
-"""The defects this module decides, and the rule for each."""
