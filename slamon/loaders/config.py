@@ -18,6 +18,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from slamon.errors import ConfigError
+from slamon.loaders.video_config import (
+    MAX_VIDEO_CONCURRENCY,
+    MAX_VIDEO_FRAMES,
+    VIDEO_KEYS,
+    VideoProbeConfig,
+    groups,
+    thresholds,
+)
 from slamon.loaders.yamlio import Source, key_path, load_yaml
 from slamon.units import format_duration, quote
 
@@ -81,12 +89,6 @@ class SnmpProbeConfig:
     traps: tuple[str, int] | None = None  # where to listen for traps (host, UDP port); None: off
     port_metrics: str = "all"  # all | uplinks: which switch ports get per-port series in /metrics
     v3: SnmpV3Config | None = None  # the USM user for switches with `snmp: {version: 3}`; None: none
-
-
-@dataclass(frozen=True, slots=True)
-class VideoProbeConfig:
-    interval: timedelta = timedelta(minutes=15)
-    sample: timedelta = timedelta(seconds=2)  # how much video one sample reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,15 +366,42 @@ def _probes(src: Source, value: object, base: Path) -> ProbesConfig:
             "reachability: snmp",
         )
 
-    video = src.mapping("probes.video", doc.get("video", {}), ("interval", "sample"))
-    video_default = VideoProbeConfig()
-    video_interval = _interval(src, "probes.video.interval", video, video_default.interval)
-    sample = _within(src, "probes.video", "sample", video, video_default.sample, video_interval)
-
     return ProbesConfig(
         icmp=IcmpProbeConfig(interval=icmp_interval, timeout=icmp_timeout, count=count, rate=rate),
         snmp=snmp_config,
-        video=VideoProbeConfig(interval=video_interval, sample=sample),
+        video=_video(src, doc.get("video", {}), base),
+    )
+
+
+def _video(src: Source, value: object, base: Path) -> VideoProbeConfig:
+    video = src.mapping("probes.video", value, VIDEO_KEYS)
+    default = VideoProbeConfig()
+    interval = _interval(src, "probes.video.interval", video, default.interval)
+    frames, concurrency = default.frames, default.concurrency
+    if "frames" in video:
+        frames = src.integer("probes.video.frames", video["frames"], minimum=2, maximum=MAX_VIDEO_FRAMES)
+    if "concurrency" in video:
+        concurrency = src.integer(
+            "probes.video.concurrency", video["concurrency"], minimum=1, maximum=MAX_VIDEO_CONCURRENCY
+        )
+    names = {key: getattr(default, key) for key in ("user_env", "password_env")}
+    for key in names:
+        if key in video:
+            names[key] = _env_name(src, f"probes.video.{key}", video[key])
+    password_file = None
+    if "password_file" in video:
+        password_file = _secret_file(src, "probes.video.password_file", video["password_file"], base)
+    return VideoProbeConfig(
+        interval=interval,
+        sample=_within(src, "probes.video", "sample", video, default.sample, interval),
+        timeout=_within(src, "probes.video", "timeout", video, default.timeout, interval),
+        frames=frames,
+        concurrency=concurrency,
+        user_env=names["user_env"],
+        password_env=names["password_env"],
+        password_file=password_file,
+        thresholds=thresholds(src, "probes.video.thresholds", video.get("thresholds", {})),
+        groups=groups(src, "probes.video.groups", video.get("groups", [])),
     )
 
 

@@ -35,11 +35,21 @@ class Prober(Protocol):
         ...
 
 
-def build_probers(config: Config, clock: Clock, devices: Iterable[Device] = ()) -> dict[ProbeKind, Prober]:
+def build_probers(
+    config: Config,
+    clock: Clock,
+    devices: Iterable[Device] = (),
+    *,
+    degrade_after: int = 2,
+    once: bool = False,
+) -> dict[ProbeKind, Prober]:
     """The probers slamon.yaml asks for, by kind, checked against the devices they will probe.
     Opening them is where a missing privilege or secret shows up (IcmpUnavailable, for IPv6 only
     when a device has an IPv6 address; SnmpUnavailable when switches have `snmp` and no community
-    is set), so a service fails at start, not at its first round. SNMP only when switches have it."""
+    is set), so a service fails at start, not at its first round. SNMP only when switches have it,
+    video only when cameras have a `stream` (a camera that turned defective is sampled again soon,
+    until `degrade_after` samples, the contracts' largest, have judged it). `once`: one round of
+    every device (`probe --once`): the video round samples every camera, not those due."""
     from slamon.probers.icmp import IcmpProber
 
     listed = devices if isinstance(devices, Sequence) else list(devices)
@@ -55,12 +65,24 @@ def build_probers(config: Config, clock: Clock, devices: Iterable[Device] = ()) 
         snmp = SnmpProber(clock, settings_from(config.probes.snmp))
         snmp.check(switches)
         probers[ProbeKind.SNMP] = snmp
+    cameras = [d for d in listed if streamed(d)]
+    if cameras:
+        from slamon.probers.video import VideoProber
+
+        video = VideoProber(clock, config.probes.video, recheck=degrade_after, every_camera=once)
+        video.check(cameras)
+        probers[ProbeKind.VIDEO] = video
     return probers
 
 
 def polled(device: Device) -> bool:
     """Polled over SNMP: a switch that names its agent (`snmp:` in the inventory)."""
     return device.kind is DeviceKind.SWITCH and device.snmp is not None
+
+
+def streamed(device: Device) -> bool:
+    """Sampled for video quality: a camera with a `stream`."""
+    return device.kind is DeviceKind.CAMERA and device.stream is not None
 
 
 def pinged(device: Device, reachability: str = "both") -> bool:
@@ -79,7 +101,7 @@ def devices_for(fleet: Fleet, kind: ProbeKind, reachability: str = "both") -> li
         return sorted(devices, key=_BY_ID)
     if kind is ProbeKind.SNMP:
         return sorted(filter(polled, devices), key=_BY_ID)
-    return sorted((d for d in devices if d.kind is DeviceKind.CAMERA and d.stream), key=_BY_ID)
+    return sorted(filter(streamed, devices), key=_BY_ID)
 
 
 _BY_ID = attrgetter("id")

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from slamon.model import SECOND, Contract, ContractId, DeviceId, DeviceState, Kpi, ProbeKind
 from slamon.service.memory import give_back
 from slamon.service.ports import SwitchPorts, port_families
+from slamon.service.video import VideoSamples, video_families
 from slamon.service.views import DeviceView, FleetView
 from slamon.service.writer import WriterStatus
 
@@ -62,7 +63,9 @@ class FleetExposition:
         self.gzipped = gzip.compress(b"", GZIP_LEVEL)  # kept gzipped only: a tenth of the memory
         self.at = 0  # the view's instant (µs); 0: none yet
 
-    def update(self, view: FleetView, ports: SwitchPorts | None = None) -> None:
+    def update(
+        self, view: FleetView, ports: SwitchPorts | None = None, video: VideoSamples | None = None
+    ) -> None:
         """Render a view and the switches' ports (a snapshot; call it off the event loop: it is the
         expensive part of a scrape), a metric family at a time straight into gzip: the text of
         100,000 devices is never whole."""
@@ -70,6 +73,8 @@ class FleetExposition:
         texts = self.families(view)
         if ports is not None:
             texts = itertools.chain(texts, port_text(ports))
+        if video is not None and video.latest:
+            texts = itertools.chain(texts, video_text(video))
         with self._lock:
             parts = [packer.compress(text.encode()) for text in texts]
             parts.append(packer.flush())
@@ -171,6 +176,14 @@ def port_text(ports: SwitchPorts) -> Iterator[str]:
         rest = iter(samples)
         while chunk := list(itertools.islice(rest, CHUNK_LINES)):
             yield "\n".join(f"{sample}{{{_labels(names, values)}}} {value}" for values, value in chunk) + "\n"
+
+
+def video_text(video: VideoSamples) -> Iterator[str]:
+    """The cameras' latest video samples (service/video.py)."""
+    for name, help_text, names, samples in video_families(video):
+        yield from _family(
+            name, help_text, (f"{name}{{{_labels(names, values)}}} {value}" for values, value in samples)
+        )
 
 
 def _online_counts(view: FleetView) -> dict[tuple[str, str], list[int]]:

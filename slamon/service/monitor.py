@@ -53,6 +53,7 @@ from slamon.service.evidence import Evidence, HorizonMove, TailWrite
 from slamon.service.journal import Journal
 from slamon.service.metrics import FleetExposition
 from slamon.service.ports import SwitchPorts
+from slamon.service.video import VideoSamples
 from slamon.service.views import FleetView, LiveCauses, take_view
 from slamon.service.writer import Writer
 from slamon.store import ResultColumns, Store, StoreTx
@@ -161,6 +162,7 @@ class Monitor:
         self.writer = writer or Writer(store, journal or default_journal(store))
         self.exposition = FleetExposition()
         self.ports = SwitchPorts.of(fleet, port_metrics)  # the switches' ports, as SNMP rounds see them
+        self.video = VideoSamples()  # the cameras' latest video samples, as video rounds see them
         self.power = PowerWatch.of(fleet, self._unpinged(fleet, reachability))  # suspected power cuts
         self.trap_counts: dict[str, int] = {}  # the trap listener's, when the service runs one
         self.view: FleetView | None = None
@@ -285,6 +287,7 @@ class Monitor:
                 raise self._postponed() from None
             self.state.reload(fleet)
             self.ports.reload(fleet)
+            self.video.keep(fleet.inventory.devices)
             self.power.reload(fleet, self._unpinged(fleet, self.reachability))
             self._keys, self.fleet, self.whole = keys, fleet, whole or fleet
             await self._restore(resumes)
@@ -376,6 +379,8 @@ class Monitor:
         """A round's (or a poll's) results into the ports' view, the ledger and the writer."""
         results, changes = taken
         events = self.ports.take(results) if kind is ProbeKind.SNMP else []
+        if kind is ProbeKind.VIDEO:
+            self.video.take(results)
         self._queue_round(kind, (results, changes), events)
         self._log_transitions({c.device for c in changes})
 
@@ -554,7 +559,9 @@ class Monitor:
                 self._causes = LiveCauses(self.state.fleet)
             view = await take_view(self.state, self._causes, to_micros(self.clock.now()))
             self.view = view
-            await asyncio.to_thread(self.exposition.update, view, self.ports.snapshot())
+            await asyncio.to_thread(
+                self.exposition.update, view, self.ports.snapshot(), self.video.snapshot()
+            )
 
     # --- upkeep -----------------------------------------------------------------------------
 

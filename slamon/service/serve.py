@@ -27,6 +27,7 @@ from slamon.model import DeviceId, Fleet, ProbeKind
 from slamon.probers import build_probers, devices_for
 from slamon.probers.snmp import settings_from
 from slamon.probers.snmp_traps import Trap, TrapListener
+from slamon.probers.video import TICK as VIDEO_TICK
 from slamon.service import memory
 from slamon.service.journal import Journal
 from slamon.service.metrics import Figures
@@ -131,8 +132,17 @@ async def _serve(
                 role.shard,
             )
     # a missing ICMP privilege (IPv6 too, if a device needs it) fails here, before anything starts
-    probers = build_probers(config, clock, part.inventory.devices.values()) if role.probing else {}
-    every = {ProbeKind.ICMP: config.probes.icmp.interval, ProbeKind.SNMP: config.probes.snmp.interval}
+    degrade_after = max((c.sla.degrade_after for c in fleet.contracts.values()), default=2)
+    probers = (
+        build_probers(config, clock, part.inventory.devices.values(), degrade_after=degrade_after)
+        if role.probing
+        else {}
+    )
+    every = {
+        ProbeKind.ICMP: config.probes.icmp.interval,
+        ProbeKind.SNMP: config.probes.snmp.interval,
+        ProbeKind.VIDEO: VIDEO_TICK,  # a round a minute; probes.video.interval spaces each camera
+    }
     intervals = {kind: every[kind] for kind in probers}
     store = Store(config.database)
     stack.callback(store.close)

@@ -113,7 +113,7 @@ REJECTS = [
     ),
     ("snmp-v3-user-number", "probes.snmp.v3.user: expected text, got 1234 (put it in quotes)"),
     ("video-sample-too-long", "probes.video.sample: 20m must be shorter than the interval (15m)"),
-    ("video-unknown-key", "probes.video.timeout: unknown key"),
+    ("video-unknown-key", "probes.video.timeouts: unknown key"),
     ("probes-not-mapping", "probes: expected a mapping, got a list"),
     ("icmp-not-mapping", "probes.icmp: expected a mapping, got '30s'"),
     ("duplicate-key", "line 11, column 1: duplicate key 'retention' (first on line 6)"),
