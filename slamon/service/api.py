@@ -35,6 +35,7 @@ from slamon.model import (
 )
 from slamon.service.keys import CLOCK, MONITOR, READER
 from slamon.service.ports import SwitchPorts
+from slamon.service.video import LastSample
 from slamon.service.views import DeviceView, FleetView
 from slamon.store import Store
 
@@ -197,7 +198,8 @@ def _view_id(v: DeviceView) -> str:
 
 async def device(request: web.Request) -> web.Response:
     """One device as the list shows it, with what SNMP says of it: a switch's latest poll and its
-    ports (with the devices behind each), a device's uplink port and its state."""
+    ports (with the devices behind each), a device's uplink port and its state; and a camera's
+    latest video sample."""
     view = request.app[MONITOR].view
     if view is None:
         raise web.HTTPServiceUnavailable(
@@ -212,7 +214,23 @@ async def device(request: web.Request) -> web.Response:
     zone = ZoneInfo(view.fleet.contracts[found.device.contract].timezone)
     body = device_json(found, zone, ports)
     body.update(device_ports(found.device.id, ports, zone))
+    video = request.app[MONITOR].video.latest.get(found.device.id)
+    if video is not None:
+        body["video"] = video_json(video, zone)
     return json_response(body)
+
+
+def video_json(sample: LastSample, zone: ZoneInfo) -> dict[str, Any]:
+    """A camera's latest video sample: when, its defects (no_signal with the reason), the stream's
+    size and the metrics that judged it (docs/video.md)."""
+    return {
+        "at": from_micros(sample.at).astimezone(zone).isoformat(timespec="seconds"),
+        "defects": sorted(d.value for d in sample.defects),
+        "reason": sample.reason,
+        "width": sample.width,
+        "height": sample.height,
+        "metrics": dict(sample.metrics),
+    }
 
 
 def device_ports(device: DeviceId, ports: SwitchPorts, zone: ZoneInfo) -> dict[str, Any]:

@@ -52,19 +52,6 @@ class VideoSamples:
     def snapshot(self) -> VideoSamples:
         return VideoSamples(dict(self.latest))
 
-    def as_json(self, device: DeviceId) -> dict[str, object] | None:
-        s = self.latest.get(device)
-        if s is None:
-            return None
-        return {
-            "at_s": s.at / SECOND,
-            "defects": sorted(d.value for d in s.defects),
-            "reason": s.reason,
-            "width": s.width,
-            "height": s.height,
-            "metrics": dict(s.metrics),
-        }
-
 
 Family = tuple[str, str, tuple[str, ...], Iterator[tuple[tuple[str, ...], str]]]
 

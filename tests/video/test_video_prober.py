@@ -204,6 +204,11 @@ async def test_a_black_picture_degrades_the_camera_and_the_statement_counts_it(
                 body = await (await client.get("/metrics")).text()
                 assert f'slamon_video_defect{{device="{camera}",defect="black"}} 1' in body
                 assert f'slamon_video_mean_luma{{device="{camera}"}}' in body
+                detail = await (await client.get(f"/api/v1/devices/{camera}")).json()
+                assert detail["state"] == "degraded"
+                assert detail["video"]["defects"] == ["black"]
+                assert detail["video"]["width"] == 1920
+                assert detail["video"]["metrics"]["black_share"] > 0.98
         await monitor.flush()
     finally:
         await monitor.close()
