@@ -18,11 +18,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from slamon.billing.periods import Period, in_term, months_of_term, parse_month, period_of
-from slamon.billing.rates import DeviceFigures, fleet_rates
 from slamon.billing.statement import STATUS_DRAFT, STATUS_ISSUED, BillingInput, compute, statement_hash
+from slamon.billing.to_date import MonthToDate
 from slamon.engine.timeline import Timeline
 from slamon.errors import StatementError
-from slamon.model import Kpi, Micros, from_micros, to_micros
+from slamon.model import Micros, from_micros, to_micros
 from slamon.store import IssuedStatement, Store, StoreTx
 
 logger = logging.getLogger(__name__)
@@ -228,23 +228,13 @@ def _differences(fresh: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def month_to_date(
-    tx: StoreTx, now: Micros
-) -> tuple[dict[str, dict[Kpi, float]], dict[tuple[str, str], dict[Kpi, float]]]:
-    """Each contract's month-to-date online and intact rates, overall and per district: what a
-    statement of this month says so far."""
-    per_contract: dict[str, dict[Kpi, float]] = {}
-    per_district: dict[tuple[str, str], dict[Kpi, float]] = {}
+def month_to_date(tx: StoreTx, now: Micros) -> MonthToDate:
+    """What each contract's statement of the month in progress says so far: rates overall and per
+    district, the money if the month ended now, and what is at risk (billing/to_date.py)."""
+    out = MonthToDate()
     for cid, contract in tx.versions.contracts_as_of(now).items():
         month = from_micros(now).astimezone(ZoneInfo(contract.timezone)).strftime("%Y-%m")
         if not in_term(contract, month):
             continue
-        st = compute(gather(tx, cid, month, until=now, with_ports=False))  # rates only: no port evidence
-        per_contract[cid] = {k: float(v) for k, v in st.rates.items()}
-        sites = st.input.inventory.sites
-        districts: dict[str, list[DeviceFigures]] = {}
-        for f in st.devices:
-            districts.setdefault(sites[f.device.site].district, []).append(f)
-        for district, figures in districts.items():
-            per_district[(cid, district)] = {k: float(v) for k, v in fleet_rates(figures, contract).items()}
-    return per_contract, per_district
+        out.add(compute(gather(tx, cid, month, until=now, with_ports=False)))  # no port evidence
+    return out

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from slamon.billing.causes import DEVICE, attribute, covers_for
 from slamon.billing.intervals import clip
+from slamon.billing.to_date import MonthToDate
 from slamon.canonical import exclusion_to_dict
 from slamon.engine.ports import PortLedger, port_fault
 from slamon.engine.timeline import Outage
@@ -33,7 +34,7 @@ from slamon.model import (
     from_micros,
     to_micros,
 )
-from slamon.service.keys import CLOCK, MONITOR, READER
+from slamon.service.keys import CLOCK, FIGURES, MONITOR, READER
 from slamon.service.ports import SwitchPorts
 from slamon.service.video import LastSample
 from slamon.service.views import DeviceView, FleetView
@@ -269,6 +270,55 @@ def device_ports(device: DeviceId, ports: SwitchPorts, zone: ZoneInfo) -> dict[s
             "fault": None if found is None else port_fault(found[1], found[2]),
         }
     return out
+
+
+# --- /api/v1/sla ----------------------------------------------------------------------------
+
+RISK_LISTED = 100  # devices and open outages listed per contract, the closest to losing money first
+
+
+async def sla(request: web.Request) -> web.Response:
+    """The month in progress, per contract, as the statement says it so far: rates and their margin
+    to the targets, the money if the month ended now, the devices closest to their next tier and
+    the open outages closest to (or past) their repair deadline. From the month-to-date figures
+    (every 5 minutes, where the store's jobs run); 503 where they are not computed."""
+    q = _query(request, ("contract",))
+    figures = request.app[FIGURES]
+    mtd = figures.mtd
+    if mtd is None or not figures.computed_at:
+        raise web.HTTPServiceUnavailable(
+            text="the month-to-date figures are not computed in this process (yet): they come every "
+            "5 minutes from the process that runs the store's jobs\n",
+            headers={"Retry-After": "60"},
+        )
+    wanted = set(q.get("contract", ())) or set(mtd.rates)
+    unknown = sorted(wanted - set(mtd.rates))
+    if unknown:
+        raise web.HTTPNotFound(text=f"no contract {unknown[0]!r} this month\n")
+    return json_response(
+        {"computed_at": figures.computed_at, "contracts": [_sla_of(mtd, c) for c in sorted(wanted)]}
+    )
+
+
+def _sla_of(mtd: MonthToDate, contract: str) -> dict[str, Any]:
+    money = mtd.money[contract]
+    tiers = sorted((left, d, below) for d, c, left, below in mtd.tier_margins if c == contract)
+    repairs = sorted((left, d, area) for d, c, left, area in mtd.repair_left if c == contract)
+    return {
+        "contract": contract,
+        "rates": {k.value: v for k, v in mtd.rates[contract].items()},
+        "kpi_margins": {k.value: v for k, v in mtd.kpi_margins.get(contract, {}).items()},
+        "currency": money.currency,
+        "fee_total": money.fee_total,
+        "deductions": money.deductions,
+        "payable": money.payable,
+        "tier_margins": [
+            {"device": d, "left_s": left, "below": below} for left, d, below in tiers[:RISK_LISTED]
+        ],
+        "repair_deadlines": [
+            {"device": d, "left_s": left, "area": area} for left, d, area in repairs[:RISK_LISTED]
+        ],
+    }
 
 
 # --- /api/v1/outages ------------------------------------------------------------------------

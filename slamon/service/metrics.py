@@ -17,15 +17,16 @@ import itertools
 import math
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from slamon.model import SECOND, Contract, ContractId, DeviceId, DeviceState, Kpi, ProbeKind
+from slamon.billing.to_date import MonthToDate
+from slamon.model import SECOND, Contract, ContractId, DeviceId, DeviceState, ProbeKind
 from slamon.service.memory import give_back
 from slamon.service.ports import SwitchPorts, port_families
 from slamon.service.video import VideoSamples, video_families
@@ -49,9 +50,8 @@ def _labels(names: Iterable[str], values: Iterable[str]) -> str:
 class Figures:
     """Month-to-date figures a background job computes from the store, read at scrape time."""
 
-    computed_at: float = 0.0  # wall-clock seconds; 0: not yet
-    contract: dict[str, dict[Kpi, float]] = field(default_factory=dict)
-    district: dict[tuple[str, str], dict[Kpi, float]] = field(default_factory=dict)
+    computed_at: float = 0.0  # wall-clock seconds; 0: not yet (or not this process's job)
+    mtd: MonthToDate | None = None
 
 
 class FleetExposition:
@@ -238,27 +238,77 @@ def _online_lines(online: Mapping[tuple[str, str], list[int]]) -> list[str]:
 
 
 def figures_text(figures: Figures) -> str:
-    """The month-to-date series (absent until the first computation)."""
-    if not figures.computed_at:
+    """The month-to-date series (absent until the first computation): rates, money, and what is
+    at risk (billing/to_date.py). They are as old as slamon_mtd_computed_timestamp_seconds says
+    (every 5 minutes): an alert on a time left subtracts the age."""
+    m = figures.mtd
+    if not figures.computed_at or m is None:
         return ""
-    out = [
+    out: list[str] = []
+
+    def family(name: str, help_text: str, rows: Iterable[tuple[Sequence[str], Sequence[str], str]]) -> None:
+        out.extend((f"# HELP {name} {help_text}", f"# TYPE {name} gauge"))
+        out.extend(f"{name}{{{_labels(names, values)}}} {value}" for names, values, value in rows)
+
+    per_kpi = ("contract", "kpi")
+    family(
+        "slamon_mtd_rate",
+        "Month-to-date SLA rate of the contract (online_rate, intact_rate), as a statement computes it.",
         (
-            "# HELP slamon_mtd_rate Month-to-date SLA rate of the contract (online_rate, intact_rate), as a "
-            "statement computes it."
+            (per_kpi, (c, k.value), f"{v:.6f}")
+            for c, r in sorted(m.rates.items())
+            for k, v in sorted(r.items())
         ),
-        "# TYPE slamon_mtd_rate gauge",
-    ]
-    for contract, rates in sorted(figures.contract.items()):
-        for kpi, value in sorted(rates.items()):
-            out.append(f'slamon_mtd_rate{{contract="{_escape(contract)}",kpi="{kpi.value}"}} {value:.6f}')
-    out += [
-        "# HELP slamon_mtd_district_rate Month-to-date SLA rate per contract and district.",
-        "# TYPE slamon_mtd_district_rate gauge",
-    ]
-    for (contract, district), rates in sorted(figures.district.items()):
-        for kpi, value in sorted(rates.items()):
-            labels = _labels(("contract", "district", "kpi"), (contract, district, kpi.value))
-            out.append(f"slamon_mtd_district_rate{{{labels}}} {value:.6f}")
+    )
+    family(
+        "slamon_mtd_district_rate",
+        "Month-to-date SLA rate per contract and district.",
+        (
+            (("contract", "district", "kpi"), (c, d, k.value), f"{v:.6f}")
+            for (c, d), r in sorted(m.districts.items())
+            for k, v in sorted(r.items())
+        ),
+    )
+    family(
+        "slamon_sla_kpi_margin",
+        "Month-to-date rate minus the contract's target (negative: the KPI's deduction applies now).",
+        (
+            (per_kpi, (c, k.value), f"{v:.6f}")
+            for c, r in sorted(m.kpi_margins.items())
+            for k, v in sorted(r.items())
+        ),
+    )
+    money = ("contract", "currency")
+    for name, what in (("fee_total", "Fee total"), ("deductions", "Deductions"), ("payable", "Payable")):
+        family(
+            f"slamon_mtd_{name}",
+            f"{what} of the month's statement if the month ended now (the contract's currency).",
+            ((money, (c, x.currency), getattr(x, name)) for c, x in sorted(m.money.items())),
+        )
+    family(
+        "slamon_device_mtd_availability_ratio",
+        "The device's availability this month so far (1 - D / (S - X)), as its statement computes it.",
+        (
+            (("device", "contract", "district"), (d, c, dist), f"{a:.6f}")
+            for d, c, dist, a in sorted(m.availability)
+        ),
+    )
+    family(
+        "slamon_sla_tier_margin_seconds",
+        "Counted downtime the device can still have this month before the next availability tier deducts more.",
+        (
+            (("device", "contract", "below"), (d, c, below), f"{left:.0f}")
+            for d, c, left, below in sorted(m.tier_margins)
+        ),
+    )
+    family(
+        "slamon_repair_deadline_seconds",
+        "Seconds of counted downtime left before an open outage's repair deadline (negative: overrun).",
+        (
+            (("device", "contract", "area"), (d, c, area), f"{left:.0f}")
+            for d, c, left, area in sorted(m.repair_left)
+        ),
+    )
     out += [
         "# HELP slamon_mtd_computed_timestamp_seconds When the month-to-date figures were computed.",
         "# TYPE slamon_mtd_computed_timestamp_seconds gauge",

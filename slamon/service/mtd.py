@@ -12,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Any
 
-from slamon.model import Kpi, Micros
-
-# the rates by KPI per contract, and per (contract, district)
-Rates = tuple[dict[str, dict[Kpi, float]], dict[tuple[str, str], dict[Kpi, float]]]
+from slamon.billing.to_date import MonthToDate
+from slamon.model import Micros
 
 
-async def compute_in_child(database: str, now: Micros) -> Rates:
+async def compute_in_child(database: str, now: Micros) -> MonthToDate:
     """Run the child; its figures, or StoreError/RuntimeError with what it said when it failed.
     Cancelling this kills the child."""
     proc = await asyncio.create_subprocess_exec(
@@ -41,29 +38,7 @@ async def compute_in_child(database: str, now: Micros) -> Rates:
         from slamon.errors import StoreError
 
         raise StoreError(f"month-to-date figures: {err.decode(errors='replace').strip() or proc.returncode}")
-    return _decode(json.loads(out))
-
-
-def _encode(figures: Rates) -> dict[str, Any]:
-    per_contract, per_district = figures
-    return {
-        "contract": {cid: {k.value: v for k, v in rates.items()} for cid, rates in per_contract.items()},
-        "district": [
-            [cid, district, {k.value: v for k, v in rates.items()}]
-            for (cid, district), rates in per_district.items()
-        ],
-    }
-
-
-def _decode(doc: dict[str, Any]) -> Rates:
-    per_contract = {
-        cid: {Kpi(k): float(v) for k, v in rates.items()} for cid, rates in doc["contract"].items()
-    }
-    per_district = {
-        (cid, district): {Kpi(k): float(v) for k, v in rates.items()}
-        for cid, district, rates in doc["district"]
-    }
-    return per_contract, per_district
+    return MonthToDate.from_json(json.loads(out))
 
 
 def main() -> int:
@@ -82,7 +57,7 @@ def main() -> int:
     except SlamonError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
-    sys.stdout.write(json.dumps(_encode(figures)))
+    sys.stdout.write(json.dumps(figures.to_json()))
     return 0
 
 

@@ -113,12 +113,10 @@ class Upkeep:
         where the store's jobs run: the figures are the whole store's, published once."""
         figures = self.figures
         if not await self._leads():
-            figures.contract, figures.district = {}, {}
+            figures.mtd, figures.computed_at = None, 0.0
             return
-        per_contract, per_district = await compute_in_child(
-            self.monitor.store.url, to_micros(self.clock.now())
-        )
-        figures.contract, figures.district, figures.computed_at = per_contract, per_district, time.time()
+        figures.mtd = await compute_in_child(self.monitor.store.url, to_micros(self.clock.now()))
+        figures.computed_at = time.time()
 
     async def compact(self) -> None:
         if await self._leads():

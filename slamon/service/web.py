@@ -50,6 +50,7 @@ def create_app(
     app.router.add_get("/api/v1/devices", api.devices)
     app.router.add_get("/api/v1/devices/{id}", api.device)
     app.router.add_get("/api/v1/outages", api.outages)
+    app.router.add_get("/api/v1/sla", api.sla)
     app.router.add_get("/", index)
     return app
 
@@ -62,7 +63,7 @@ async def _reader_threads(app: web.Application) -> AsyncIterator[None]:
 
 
 async def index(request: web.Request) -> web.Response:
-    return web.Response(text="slamon: /metrics /healthz /api/v1/devices /api/v1/outages\n")
+    return web.Response(text="slamon: /metrics /healthz /api/v1/devices /api/v1/outages /api/v1/sla\n")
 
 
 async def metrics(request: web.Request) -> web.Response:

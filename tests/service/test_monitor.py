@@ -167,7 +167,7 @@ async def test_month_to_date_figures_come_from_a_child_process_as_in_process(tmp
         here = month_to_date(tx, now)
     child = await compute_in_child(store.url, now)
     assert child == here
-    assert here[0]["C1"][Kpi.ONLINE_RATE] < 1
+    assert here.rates["C1"][Kpi.ONLINE_RATE] < 1
     store.close()
 
 
