@@ -77,3 +77,52 @@ def test_the_example_month(example: Path, capsys: pytest.CaptureFixture[str]) ->
         "2025-07",
     )
     assert_matches_reference(st, doc, ref, "july-2025 example")
+
+
+def test_the_example_month_as_the_files_a_bureau_gets(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What scripts/example-statement writes: the PDF's text carries the JSON's totals on page 1 and
+    the buyer from the contract file; its Chinese font is embedded; the CSV and XLSX have the
+    Chinese headings."""
+    import json
+    import shutil
+    import subprocess
+
+    from openpyxl import load_workbook
+
+    from slamon.cli import main
+
+    if not (shutil.which("pdftotext") and shutil.which("pdffonts")):
+        pytest.skip("poppler-utils is not installed (apt-get install poppler-utils)")
+    config = str(example / "slamon.yaml")
+    assert main(["-c", config, "import", str(example / "probes.csv.gz")]) == 0
+    out = example / "out"
+    for suffix in ("json", "csv", "xlsx", "pdf"):
+        month = ["--contract", "YJ-2025", "--month", "2025-07"]
+        assert main(["-c", config, "statement", *month, "-o", str(out / f"july.{suffix}")]) == 0
+    capsys.readouterr()
+    doc = json.loads((out / "july.json").read_text(encoding="utf-8"))
+    page1 = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", str(out / "july.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (doc["fee_total"], doc["deduction_total"], doc["payable"]) == ("1896.41", "568.92", "1327.49")
+    for text in (
+        "¥1896.41",
+        "¥568.92",
+        "¥1327.49",
+        "人民币壹仟叁佰贰拾柒元肆角玖分",
+        "某某市公安局右江分局",
+        "盖章",
+    ):
+        assert text in page1, text
+    fonts = subprocess.run(
+        ["pdffonts", str(out / "july.pdf")], capture_output=True, text=True, check=True
+    ).stdout
+    assert "WenQuanYi" in fonts
+    assert all(line.split()[-5] == "yes" for line in fonts.splitlines()[2:])
+    assert (out / "july.csv").read_text(encoding="utf-8").startswith("\ufeff栏目,合同编号,")
+    assert load_workbook(out / "july.xlsx")["设备 Devices"]["A1"].value == "设备编号"

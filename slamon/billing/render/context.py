@@ -9,20 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from slamon.model import Contract, Exclusion, Inventory, Scope, Site, SiteId
+from slamon.model import Contract, Exclusion, Inventory, Scope, Site
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
     contract: Contract | None = None
-    sites: Mapping[SiteId, Site] | Mapping[str, Site] = field(default_factory=dict)
+    sites: Mapping[str, Site] = field(default_factory=dict)
     scopes: Mapping[str, Scope] = field(default_factory=dict)  # by exclusion id
 
     @classmethod
     def of(cls, contract: Contract | None, inventory: Inventory, exclusions: Iterable[Exclusion]) -> Context:
-        return cls(contract, inventory.sites, {e.id: e.scope for e in exclusions})
+        return cls(contract, cast(Mapping[str, Site], inventory.sites), {e.id: e.scope for e in exclusions})
 
     @property
     def buyer(self) -> str | None:

@@ -341,13 +341,15 @@ def _kpis(doc: Mapping[str, Any], ctx: Context, cur: str, st: Styles) -> Table:
     charged = {line.get("kpi"): line for line in doc["deductions"] if line["rule"] == "fleet_kpi"}
     rows: list[list[Any]] = [
         [
-            _both(z, e, st.head, 5.8)
-            for z, e in (
-                ("考核指标", "KPI"),
-                ("本月实际", "Actual"),
-                ("考核目标", "Target"),
-                ("结果", "Result"),
-                ("扣款", "Deduction"),
+            _both(z, e, st.headnum if i in (1, 2, 4) else st.head, 5.8)
+            for i, (z, e) in enumerate(
+                (
+                    ("考核指标", "KPI"),
+                    ("本月实际", "Actual"),
+                    ("考核目标", "Target"),
+                    ("结果", "Result"),
+                    ("扣款", "Deduction"),
+                )
             )
         ]
     ]
@@ -430,9 +432,9 @@ def _signatures(doc: Mapping[str, Any], ctx: Context, st: Styles, fonts: Fonts) 
             Spacer(0, 1.5 * mm),
             _p(name or "", st.body),
             Spacer(0, 7 * mm),
-            _both("负责人签字：" + gap * 2 + "_" * 16, "Authorised signature", st.body),
+            _both("负责人签字：" + gap + "_" * 14, "Authorised signature", st.body),
             Spacer(0, 5 * mm),
-            _both(f"日期：{gap * 10}年{gap * 6}月{gap * 6}日", "Date", st.body),
+            _both(f"日期：{gap * 8}年{gap * 5}月{gap * 5}日", "Date", st.body),
         ]
         return Table(
             [[text, _seal(fonts.text)]],
@@ -705,7 +707,7 @@ def _exclusions(doc: Mapping[str, Any], ctx: Context, st: Styles) -> list[Any]:
                 ("免责时长", "Excluded"),
             ],
             rows or [_none(st, 8)],
-            [21, 17, 24, 20, 34, 19, 31, 14],
+            [21, 16, 24, 23, 32, 19, 31, 14],
             st,
             numeric=(7,),
         ),
