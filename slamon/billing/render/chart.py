@@ -194,6 +194,7 @@ def _drawing(doc: Mapping[str, Any], chunk: Sequence[Bar], font: str, width: flo
 
 
 def legend(font: str, width: float) -> Drawing:
+    """The colours, in as many lines as the width needs."""
     items = [
         (SERVICE, "正常 no outage"),
         (COUNTED, "含计入停机 counted"),
@@ -202,10 +203,22 @@ def legend(font: str, width: float) -> Drawing:
         (GAP, "监测中断 monitoring gap"),
         (COVERED, "已认可免责期 honoured exclusion"),
     ]
-    d = Drawing(width, 5 * mm, initialFontName=font)
+    line = 5 * mm
+    placed: list[list[tuple[float, Any, str]]] = [[]]
     x = 0.0
     for colour, text in items:
-        d.add(Rect(x, 1.2 * mm, 3 * mm, 2.4 * mm, fillColor=colour, strokeColor=GRID, strokeWidth=0.3))
-        d.add(String(x + 3.8 * mm, 1.6 * mm, text, fontName=font, fontSize=6.5))
-        x += 3.8 * mm + stringWidth(text, font, 6.5) + 4 * mm
+        advance = 3.8 * mm + stringWidth(text, font, 6.5) + 4 * mm
+        if x and x + advance - 4 * mm > width:
+            placed.append([])
+            x = 0.0
+        placed[-1].append((x, colour, text))
+        x += advance
+    d = Drawing(width, line * len(placed), initialFontName=font)
+    for row, entries in enumerate(placed):
+        y = line * (len(placed) - 1 - row)
+        for x, colour, text in entries:
+            d.add(
+                Rect(x, y + 1.2 * mm, 3 * mm, 2.4 * mm, fillColor=colour, strokeColor=GRID, strokeWidth=0.3)
+            )
+            d.add(String(x + 3.8 * mm, y + 1.6 * mm, text, fontName=font, fontSize=6.5))
     return d
