@@ -256,13 +256,18 @@ def _cover(doc: Mapping[str, Any], ctx: Context, st: Styles, fonts: Fonts) -> li
         Spacer(0, 5 * mm),
         info,
         Spacer(0, 5 * mm),
-        _amounts(doc, cur, st),
-        Spacer(0, 4 * mm),
-        _kpis(doc, ctx, cur, st),
-        Spacer(0, 2.5 * mm),
-        _coverage(doc, ctx, st),
-        Spacer(0, 5 * mm),
-        _signatures(doc, ctx, st, fonts),
+        # the totals and the signatures go on one page whatever comes before them
+        KeepTogether(
+            [
+                _amounts(doc, cur, st),
+                Spacer(0, 4 * mm),
+                _kpis(doc, ctx, cur, st),
+                Spacer(0, 2.5 * mm),
+                _coverage(doc, ctx, st),
+                Spacer(0, 5 * mm),
+                *_signatures(doc, ctx, st, fonts),
+            ]
+        ),
     ]
 
 
@@ -421,7 +426,7 @@ def _seal(font: str) -> Drawing:
     return d
 
 
-def _signatures(doc: Mapping[str, Any], ctx: Context, st: Styles, fonts: Fonts) -> KeepTogether:
+def _signatures(doc: Mapping[str, Any], ctx: Context, st: Styles, fonts: Fonts) -> list[Any]:
     """The two parties side by side: each its name, a signature line, a date line and room for its
     seal, with nothing between them and the totals above (so they stay on page 1)."""
     gap = "\u00a0"
@@ -473,7 +478,7 @@ def _signatures(doc: Mapping[str, Any], ctx: Context, st: Styles, fonts: Fonts) 
         "slamon statement verify recomputes the hash printed at the foot of every page.",
         st.note,
     )
-    return KeepTogether([table, note])
+    return [table, note]
 
 
 # --- the pages after it -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,21 @@ def test_page_1_has_the_parties_the_totals_in_figures_and_capitals_the_rates_and
         assert text in first, text
     assert doc["deductions"], "the case has deductions"
     assert "修复超时扣款" in first
+
+
+def test_the_totals_and_the_signatures_share_a_page_even_after_a_long_cover(
+    case: tuple[dict[str, Any], Context], tmp_path: Path
+) -> None:
+    doc, ctx = case
+    assert ctx.contract is not None
+    long = replace(
+        ctx, contract=replace(ctx.contract, buyer="某某市公安局右江分局（视频专网运维管理办公室）" * 4)
+    )
+    found = pages(pdf_of({**doc, "vendor": "某某科技有限公司" * 8}, long, tmp_path))
+    [with_totals] = [page for page in found if f"¥{doc['payable']}" in page]
+    assert "甲方（盖章）" in with_totals
+    assert "乙方（盖章）" in with_totals
+    assert "人民币" + capitals(Decimal(doc["payable"])) in with_totals
 
 
 def test_the_totals_in_the_text_equal_the_json(case: tuple[dict[str, Any], Context], tmp_path: Path) -> None:
