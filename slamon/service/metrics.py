@@ -130,6 +130,15 @@ class FleetExposition:
             ),
         )
         yield from _family(
+            "slamon_device_down_since_timestamp_seconds",
+            "When a down device's outage began (back-dated to its first failure, as SLA.md says).",
+            (
+                f"slamon_device_down_since_timestamp_seconds{{{lb}}} {v.since / SECOND:.3f}"
+                for lb, v in zip(labels, devices, strict=True)
+                if v.state is DeviceState.DOWN and v.since is not None
+            ),
+        )
+        yield from _family(
             "slamon_device_rtt_seconds",
             "Round-trip time of the latest reachability probe.",
             (

@@ -283,6 +283,21 @@ def port_families(ports: SwitchPorts) -> Iterator[tuple[str, str, str, tuple[str
         ("reason",),
         (((r,), n) for r, n in sorted(ports.errors.items())),
     )
+    yield (
+        "slamon_device_uplink_info",
+        "gauge",
+        (
+            "1 for each device's uplink: the switch port it hangs off, named as the switch names it once polled "
+            "(to join with slamon_switch_port_up on switch and port)."
+        ),
+        ("device", "switch", "port"),
+        (((d, u.switch, _reported(ports, d, u.port)), 1) for d, u in sorted(ports.uplinks.items())),
+    )
+
+
+def _reported(ports: SwitchPorts, device: DeviceId, port: str) -> str:
+    found = ports.port_of(device)
+    return port if found is None else found[1]
 
 
 def _sample(value: str, state: PortState) -> int | None:
