@@ -556,6 +556,56 @@ def fleet_overview() -> gm.Dashboard:
                 span=16,
             )
         )
+        .with_panel(
+            _table(
+                ids,
+                "Longest open outages",
+                "The ten devices down the longest, with how long (seconds, since their outage began: "
+                "back-dated to the first failure).",
+                [
+                    _query(
+                        f"topk(10, time() - slamon_device_down_since_timestamp_seconds{{{scope}}})",
+                        instant=True,
+                    )
+                ],
+            )
+        )
+        .with_row(_row(ids, "SLA at risk (the month in progress)"))
+        .with_panel(
+            _bars(
+                ids,
+                "KPI margin to target",
+                "Each contract's month-to-date rate minus its target: below zero the KPI's deduction "
+                "applies at the month's end (SlamonSlaAtRisk pages near zero).",
+                [
+                    _query(
+                        'slamon_sla_kpi_margin{contract=~"$contract"}', "{{contract}} {{kpi}}", instant=True
+                    )
+                ],
+                decimals=3,
+                span=8,
+            )
+        )
+        .with_panel(
+            _table(
+                ids,
+                "Repair deadlines closest",
+                "Open outages with the least counted downtime left before their repair deadline, in "
+                "seconds (negative: past it; each started hour past it is charged).",
+                [_query('bottomk(10, slamon_repair_deadline_seconds{contract=~"$contract"})', instant=True)],
+                span=8,
+            )
+        )
+        .with_panel(
+            _table(
+                ids,
+                "Devices closest to their next tier",
+                "Seconds of counted downtime each device can still have this month before its "
+                "availability falls below `below`, where a larger tier deduction applies.",
+                [_query('bottomk(10, slamon_sla_tier_margin_seconds{contract=~"$contract"})', instant=True)],
+                span=8,
+            )
+        )
         .build()
     )
 
@@ -604,6 +654,48 @@ def device_drilldown() -> gm.Dashboard:
                 height=4,
             )
         )
+        .with_row(_row(ids, "Video (a camera with a stream)"))
+        .with_panel(
+            _state_timeline(
+                ids,
+                "Video defects",
+                "The defects of the camera's latest video sample over time (black, frozen, blur, "
+                "no_signal…); nothing while the picture is clean.",
+                [_query('slamon_video_defect{device="$device"}', "{{defect}}")],
+                height=4,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
+                "Brightness",
+                "Mean luma of the latest sample (16 black, 235 white): too_dark below 55, too_bright above 190.",
+                [_query('slamon_video_mean_luma{device="$device"}', "mean luma")],
+                span=8,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
+                "Sharpness",
+                "Fine detail of the latest sample (a sharp picture about 0.5; blur below 0.4).",
+                [_query('slamon_video_sharpness{device="$device"}', "sharpness")],
+                span=8,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
+                "Motion",
+                "Share of still pairs of frames (frozen from 0.5 with nearly empty packets) and the "
+                "frame-to-frame change of the quieter half (snow above 1).",
+                [
+                    _query('slamon_video_still_share{device="$device"}', "still share", ref="A"),
+                    _query('slamon_video_change{device="$device"}', "change", ref="B"),
+                ],
+                span=8,
+            )
+        )
         .with_row(_row(ids, "Reachability"))
         .with_panel(
             _timeseries(
@@ -643,6 +735,22 @@ def device_drilldown() -> gm.Dashboard:
                 thresholds=_thresholds((None, "green"), (300, "orange")),
                 span=4,
                 height=8,
+            )
+        )
+        .with_panel(
+            _state_timeline(
+                ids,
+                "Uplink port",
+                "The switch port this device hangs off (its inventory `uplink`), as the switch's polls see it.",
+                [
+                    _query(
+                        "slamon_switch_port_up * on (switch, port) group_left (device) "
+                        'slamon_device_uplink_info{device="$device"}',
+                        "{{switch}} {{port}}",
+                    )
+                ],
+                mappings=_value_map(port_up),
+                height=4,
             )
         )
         .with_row(_row(ids, "Ports (a switch polled over SNMP)"))
@@ -823,6 +931,78 @@ def contract_month() -> gm.Dashboard:
                 unit="percentunit",
                 max_val=1,
                 span=12,
+            )
+        )
+        .with_row(_row(ids, "Money and devices"))
+        .with_panel(
+            _stat(
+                ids,
+                "Fee total",
+                "The month's fee total so far (prorated devices included), in the contract's currency.",
+                [_query(f"slamon_mtd_fee_total{{{contract}}}", "{{currency}}", instant=True)],
+                decimals=2,
+                thresholds=_thresholds((None, "text")),
+                span=6,
+            )
+        )
+        .with_panel(
+            _stat(
+                ids,
+                "Deductions so far",
+                "What the statement would deduct if the month ended now: tiers, repair overruns, KPIs, "
+                "capped.",
+                [_query(f"slamon_mtd_deductions{{{contract}}}", "{{currency}}", instant=True)],
+                decimals=2,
+                thresholds=_thresholds((None, "green"), (0.01, "orange")),
+                span=6,
+            )
+        )
+        .with_panel(
+            _stat(
+                ids,
+                "Payable so far",
+                "Fee total less the deductions so far.",
+                [_query(f"slamon_mtd_payable{{{contract}}}", "{{currency}}", instant=True)],
+                decimals=2,
+                thresholds=_thresholds((None, "text")),
+                span=6,
+            )
+        )
+        .with_panel(
+            _bars(
+                ids,
+                "Availability distribution",
+                "Devices by their availability this month so far (1 - D / (S - X)).",
+                [
+                    _query(
+                        f"count(slamon_device_mtd_availability_ratio{{{contract}}} >= 0.999) or vector(0)",
+                        "≥ 99.9 %",
+                        ref="A",
+                        instant=True,
+                    ),
+                    _query(
+                        f"count(slamon_device_mtd_availability_ratio{{{contract}}} < 0.999 >= 0.99) or vector(0)",
+                        "99–99.9 %",
+                        ref="B",
+                        instant=True,
+                    ),
+                    _query(
+                        f"count(slamon_device_mtd_availability_ratio{{{contract}}} < 0.99 >= 0.95) or vector(0)",
+                        "95–99 %",
+                        ref="C",
+                        instant=True,
+                    ),
+                    _query(
+                        f"count(slamon_device_mtd_availability_ratio{{{contract}}} < 0.95) or vector(0)",
+                        "< 95 %",
+                        ref="D",
+                        instant=True,
+                    ),
+                ],
+                unit="none",
+                decimals=0,
+                min_val=0,
+                span=6,
             )
         )
         .with_row(_row(ids, "By district"))

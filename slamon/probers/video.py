@@ -33,6 +33,11 @@ from slamon.video.schedule import VideoSchedule
 logger = logging.getLogger(__name__)
 
 TICK = timedelta(minutes=1)  # how often a video round runs (probes.video.interval spaces each camera)
+
+
+def tick_of(config: VideoProbeConfig) -> timedelta:
+    """A round a minute, or every interval when that is shorter."""
+    return min(TICK, config.interval)
 SPREAD = 0.75  # share of the tick over which a round starts its samples (they end within it)
 MARGIN_S = 2.0  # beyond a sample's own bounds before the caller gives up on it
 
@@ -168,14 +173,15 @@ class VideoProber:
         config: VideoProbeConfig,
         *,
         recheck: int = 2,
-        tick: timedelta = TICK,
+        tick: timedelta | None = None,
         every_camera: bool = False,
     ) -> None:
         """`every_camera`: each round samples every camera it is given, at once (`probe --once`),
         not those the schedule says are due."""
-        self.clock, self.config, self.tick, self.every_camera = clock, config, tick, every_camera
+        self.clock, self.config, self.every_camera = clock, config, every_camera
+        self.tick = tick or tick_of(config)
         self.credentials = Credentials.of(config)
-        self.schedule = VideoSchedule(to_micros(config.interval), to_micros(tick), recheck=recheck)
+        self.schedule = VideoSchedule(to_micros(config.interval), to_micros(self.tick), recheck=recheck)
         cores = os.cpu_count() or 1
         at_once = config.samples_at_once
         processes = max(1, min(cores, at_once))

@@ -27,7 +27,7 @@ from slamon.model import DeviceId, Fleet, ProbeKind
 from slamon.probers import build_probers, devices_for
 from slamon.probers.snmp import settings_from
 from slamon.probers.snmp_traps import Trap, TrapListener
-from slamon.probers.video import TICK as VIDEO_TICK
+from slamon.probers.video import tick_of as video_tick
 from slamon.service import memory
 from slamon.service.journal import Journal
 from slamon.service.metrics import Figures
@@ -141,7 +141,7 @@ async def _serve(
     every = {
         ProbeKind.ICMP: config.probes.icmp.interval,
         ProbeKind.SNMP: config.probes.snmp.interval,
-        ProbeKind.VIDEO: VIDEO_TICK,  # a round a minute; probes.video.interval spaces each camera
+        ProbeKind.VIDEO: video_tick(config.probes.video),  # probes.video.interval spaces each camera
     }
     intervals = {kind: every[kind] for kind in probers}
     store = Store(config.database)

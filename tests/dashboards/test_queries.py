@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from slamon.video.calibration import make_all
 from tests.dashboards import (
     LABEL_VALUES,
     METRIC,
@@ -40,6 +41,7 @@ from tests.dashboards import (
 )
 from tests.harness.fixtures import require_namespaces, require_tool
 from tests.harness.netns import FleetNamespace
+from tests.harness.rtsp import SERVER, SYSTEM_PYTHON, require_rtsp_server
 from tests.harness.snmp import Port, need_snmpsim, switch_snmprec
 
 pytestmark = pytest.mark.slow  # `slamon run`, snmpsim and Prometheus as processes, in real time
@@ -47,6 +49,7 @@ pytestmark = pytest.mark.slow  # `slamon run`, snmpsim and Prometheus as process
 SLAMON_PORT = 19131  # inside the test's own network namespace: nothing else can hold these
 PROMETHEUS_PORT = 19190
 SNMP_ADDRESS, SNMP_PORT = "127.0.40.12", 1161  # QS-SW2 answers SNMP on its own address
+RTSP_PORT = 18554  # QS-C0006's stream: a black picture (gst-rtsp-server, tests/harness/rtsp.py)
 QUICKSTART = Path(__file__).parents[2] / "examples" / "quickstart"
 PORTS = [
     Port("Gi0/1"),
@@ -75,7 +78,8 @@ def fleet(tmp_path: Path) -> Path:
         text.replace(
             "icmp: {interval: 10s, timeout: 1s}",
             "icmp: {interval: 1s, timeout: 500ms}\n"
-            "  snmp: {interval: 2s, timeout: 1s, retries: 0, community_file: community}",
+            "  snmp: {interval: 2s, timeout: 1s, retries: 0, community_file: community}\n"
+            "  video: {interval: 5s, sample: 1s, timeout: 2s, frames: 4}",
         ).replace("127.0.0.1:9108", f"127.0.0.1:{SLAMON_PORT}"),
         encoding="utf-8",
     )
@@ -88,6 +92,8 @@ def fleet(tmp_path: Path) -> Path:
         for n in (4, 5, 6):
             if f"id: QS-C000{n}," in line:
                 line = line.replace("}", f", uplink: {{switch: QS-SW2, port: Gi0/{n}}}}}")
+        if "id: QS-C0006," in line:
+            line = line[: line.rindex("}")] + f", stream: 'rtsp://127.0.0.1:{RTSP_PORT}/cam'}}"
         lines.append(line)
     inventory.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
@@ -177,7 +183,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
         here = config.parent
         data = snmp_data(tmp_path, UPTIME)
         logs: dict[str, Path] = {
-            name: tmp_path / f"{name}.log" for name in ("slamon", "snmpsim", "prometheus")
+            name: tmp_path / f"{name}.log" for name in ("slamon", "snmpsim", "prometheus", "rtsp")
         }
 
         def log() -> str:
@@ -209,6 +215,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
             ],
             env=dict(os.environ, SNMPSIM_ALLOW_ROOT="true"),
         )
+        require_rtsp_server()
+        black = make_all(["black"])["black"]
+        argv = [SYSTEM_PYTHON, str(SERVER), "--host=127.0.0.1", f"--port={RTSP_PORT}", f"--mount=cam={black}"]
+        with logs["rtsp"].open("wb") as out:  # it serves until its stdin closes (when it is stopped)
+            processes["rtsp"] = fleet_ns.popen(
+                argv, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT
+            )
         processes["prometheus"] = start(
             "prometheus",
             [
@@ -242,6 +255,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
             ('slamon_device_cause{device="QS-C0001",cause="upstream:QS-SW1"}', "QS-C0001 behind QS-SW1"),
             ('slamon_switch_reboots_total{switch="QS-SW2"} >= 1', "the reboot of QS-SW2"),
             ("slamon_mtd_district_rate", "the month-to-date figures"),
+            ('slamon_video_defect{device="QS-C0006",defect="black"}', "QS-C0006's black picture"),
+            ("slamon_repair_deadline_seconds", "the open outages' repair deadlines"),
             ("count_over_time(slamon_devices[1m]) >= 5", "five scrapes"),
         ):
             wait_for(has(expr), what, 30, log, running)
