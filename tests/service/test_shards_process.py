@@ -193,8 +193,10 @@ def run_cluster(cluster: Cluster, fleet_ns: FleetNamespace, files: Path, socket_
     before = [rounds(cluster, p) for p in others]
     cluster.procs[victim].kill()
     cluster.procs[victim].wait()
-    time.sleep(2)
-    assert all(rounds(cluster, p) >= b + 1 for p, b in zip(others, before, strict=True))
+    wait_for(
+        lambda: all(rounds(cluster, p) >= b + 2 for p, b in zip(others, before, strict=True)),
+        "the other shards to go on with their rounds",
+    )
     cluster.start(victim, "run", "--shard", f"{victim}/3")
     wait_for(lambda: cluster.get(PORTS[victim], "/healthz")[0] == 200, "the restarted shard", 30)
     assert "resumed from the store" in cluster.log(victim)
@@ -233,10 +235,12 @@ def run_cluster(cluster: Cluster, fleet_ns: FleetNamespace, files: Path, socket_
         with store.read() as tx:
             keys = tx.keys.find(list(fleet.inventory.devices))
             for device, key in keys.items():
-                times = np.asarray(tx.results.of_device(key).columns()[0])  # result times (µs)
+                times = np.sort(np.asarray(tx.results.of_device(key).columns()[0]))  # result times (µs)
                 assert len(times) >= 5, f"{device} has {len(times)} results"
-                gaps = np.diff(np.sort(times))
-                assert gaps.min() > 500_000, f"{device} probed twice within {gaps.min()} µs"
+                # one shard's rounds, a second apart at most once a second (late ones are coalesced):
+                # a device probed by two shards would have about twice as many
+                span_s = (times[-1] - times[0]) / 1e6
+                assert len(times) <= span_s + 2, f"{device}: {len(times)} results in {span_s:.1f} s"
     finally:
         store.close()
 
