@@ -1,4 +1,4 @@
-"""Canonical JSON forms of the inventory, contracts and exclusions.
+"""Canonical JSON forms of the inventory, contracts, exclusions and missed inspections.
 
 These dicts are stored as versions in the database and hashed into statements, so the same
 value must always give the same bytes, and reading them back must give the same value:
@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import TypeAlias
 
 from slamon.model import (
@@ -32,11 +33,19 @@ from slamon.model import (
     ExclusionCategory,
     ExclusionId,
     ExclusionStatus,
+    FaultHours,
+    FaultTime,
+    InspectionId,
     Inventory,
     Kpi,
     KpiTarget,
+    MissedInspection,
+    PayBand,
+    PerPoint,
+    PointCount,
     RepairOverrun,
     Scope,
+    ScoreCard,
     Site,
     SiteId,
     SlaTerms,
@@ -102,6 +111,25 @@ def _parse_decimal(value: object) -> Decimal:
     if not number.is_finite():
         raise ValueError(f"{value!r} is not a finite decimal")
     return number
+
+
+def share_text(value: Fraction) -> str:
+    """A share as a decimal when it is one ("0.02"), else as the ratio it is ("1/45")."""
+    denominator = value.denominator
+    for p in (2, 5):
+        while denominator % p == 0:
+            denominator //= p
+    if denominator != 1:
+        return f"{value.numerator}/{value.denominator}"
+    places = 0
+    while (value * 10**places).denominator != 1:
+        places += 1
+    return f"{Decimal(value.numerator) / Decimal(value.denominator):.{places}f}"
+
+
+def _parse_share(value: object) -> Fraction:
+    text = _str(value)
+    return Fraction(text) if "/" in text else Fraction(_parse_decimal(text))
 
 
 def _str(value: object) -> str:
@@ -222,7 +250,7 @@ def inventory_from_dict(data: object) -> Inventory:
 
 def _sla_to_dict(sla: SlaTerms) -> JsonDict:
     overrun = sla.repair_overrun
-    return {
+    out: JsonDict = {
         "down_after": sla.down_after,
         "up_after": sla.up_after,
         "degrade_after": sla.degrade_after,
@@ -243,13 +271,78 @@ def _sla_to_dict(sla: SlaTerms) -> JsonDict:
             else _decimal(overrun.max_per_incident),
         },
         "fleet_kinds": _sorted(frozenset(k.value for k in sla.fleet_kinds)),
-        "fleet_kpis": {
-            kpi.value: {"target": _decimal(t.target), "deduct": _decimal(t.deduct)}
-            for kpi, t in sla.fleet_kpis.items()
-        },
+        "fleet_kpis": {kpi.value: _kpi_to_dict(t) for kpi, t in sla.fleet_kpis.items()},
         "cap": None if sla.cap is None else _decimal(sla.cap),
         "exclusions": _sorted(frozenset(c.value for c in sla.exclusions)),
     }
+    if sla.score_card is not None:  # absent when none: contracts without one keep their hash
+        out["score_card"] = _score_card_to_dict(sla.score_card)
+    return out
+
+
+def _kpi_to_dict(t: KpiTarget) -> JsonDict:
+    """`deduct` and `per_point` only when given: a KPI of the classic form keeps its bytes."""
+    out: JsonDict = {"target": _decimal(t.target)}
+    if t.deduct is not None:
+        out["deduct"] = _decimal(t.deduct)
+    if t.per_point is not None:
+        p = t.per_point
+        out["per_point"] = {
+            "deduct": share_text(p.deduct),
+            "points": p.points.value,
+            "max": None if p.limit is None else _decimal(p.limit),
+        }
+    return out
+
+
+def _kpi_from_dict(data: object) -> KpiTarget:
+    d = _dict(data)
+    per_point: PerPoint | None = None
+    if d.get("per_point") is not None:
+        p = _dict(d["per_point"])
+        per_point = PerPoint(
+            deduct=_parse_share(p["deduct"]),
+            points=PointCount(_str(p["points"])),
+            limit=None if p["max"] is None else _parse_decimal(p["max"]),
+        )
+    deduct = d.get("deduct")
+    return KpiTarget(
+        target=_parse_decimal(d["target"]),
+        deduct=None if deduct is None else _parse_decimal(deduct),
+        per_point=per_point,
+    )
+
+
+def _score_card_to_dict(card: ScoreCard) -> JsonDict:
+    fault = card.fault_hours
+    return {
+        "fault_hours": None
+        if fault is None
+        else {"over": _micros(fault.over), "points": _decimal(fault.points), "time": fault.time.value},
+        "repair_overrun": None if card.repair_overrun is None else _decimal(card.repair_overrun),
+        "missed_inspection": None if card.missed_inspection is None else _decimal(card.missed_inspection),
+        "pay": [{"at_least": _decimal(b.at_least), "pay": _decimal(b.pay)} for b in card.pay],
+    }
+
+
+def _score_card_from_dict(data: object) -> ScoreCard:
+    d = _dict(data)
+    fault: FaultHours | None = None
+    if d["fault_hours"] is not None:
+        f = _dict(d["fault_hours"])
+        fault = FaultHours(
+            over=_parse_micros(f["over"]), points=_parse_decimal(f["points"]), time=FaultTime(_str(f["time"]))
+        )
+    overrun, missed = d["repair_overrun"], d["missed_inspection"]
+    return ScoreCard(
+        pay=tuple(
+            PayBand(at_least=_parse_decimal(_dict(b)["at_least"]), pay=_parse_decimal(_dict(b)["pay"]))
+            for b in _list(d["pay"])
+        ),
+        fault_hours=fault,
+        repair_overrun=None if overrun is None else _parse_decimal(overrun),
+        missed_inspection=None if missed is None else _parse_decimal(missed),
+    )
 
 
 def _sla_from_dict(data: object) -> SlaTerms:
@@ -278,14 +371,10 @@ def _sla_from_dict(data: object) -> SlaTerms:
         repair_deadline={area: _parse_micros(td) for area, td in _dict(d["repair_deadline"]).items()},
         repair_overrun=overrun,
         fleet_kinds=frozenset(DeviceKind(_str(k)) for k in _list(d["fleet_kinds"])),
-        fleet_kpis={
-            Kpi(name): KpiTarget(
-                target=_parse_decimal(_dict(t)["target"]), deduct=_parse_decimal(_dict(t)["deduct"])
-            )
-            for name, t in kpis.items()
-        },
+        fleet_kpis={Kpi(name): _kpi_from_dict(t) for name, t in kpis.items()},
         cap=None if d["cap"] is None else _parse_decimal(d["cap"]),
         exclusions=frozenset(ExclusionCategory(_str(c)) for c in _list(d["exclusions"])),
+        score_card=None if d.get("score_card") is None else _score_card_from_dict(d["score_card"]),
     )
 
 
@@ -359,4 +448,31 @@ def exclusion_from_dict(data: object) -> Exclusion:
         reason=_str(d["reason"]),
         status=ExclusionStatus(_str(d["status"])),
         approved_by=_optional_str(d["approved_by"]),
+    )
+
+
+# --- inspections --------------------------------------------------------------------------------
+
+
+def inspection_to_dict(inspection: MissedInspection) -> JsonDict:
+    return {
+        "id": inspection.id,
+        "contract": inspection.contract,
+        "date": inspection.date.isoformat(),
+        "site": inspection.site,
+        "reason": inspection.reason,
+        "entered_by": inspection.entered_by,
+    }
+
+
+def inspection_from_dict(data: object) -> MissedInspection:
+    d = _dict(data)
+    site = _optional_str(d["site"])
+    return MissedInspection(
+        id=InspectionId(_str(d["id"])),
+        contract=ContractId(_str(d["contract"])),
+        date=date.fromisoformat(_str(d["date"])),
+        reason=_str(d["reason"]),
+        entered_by=_str(d["entered_by"]),
+        site=None if site is None else SiteId(site),
     )

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 from typing import NewType, TypeAlias
 
 DeviceId = NewType("DeviceId", str)
 SiteId = NewType("SiteId", str)
 ContractId = NewType("ContractId", str)
 ExclusionId = NewType("ExclusionId", str)
+InspectionId = NewType("InspectionId", str)
 
 Micros: TypeAlias = int
 """An instant as microseconds since 1970-01-01T00:00:00Z, or a duration in microseconds."""
@@ -221,10 +223,68 @@ class Tier:
     deduct: Decimal
 
 
+class PointCount(StrEnum):
+    """How a per-point shortfall counts a part of a percentage point (docs/sla.md §6.5)."""
+
+    STARTED = "started"  # every started point: ceil
+    WHOLE = "whole"  # whole points only: floor
+
+
+@dataclass(frozen=True, slots=True)
+class PerPoint:
+    """Per percentage point a fleet rate falls below its target, `deduct` of the fee total."""
+
+    deduct: Fraction  # exact: tenders write 1/45, which no decimal is
+    points: PointCount = PointCount.STARTED
+    limit: Decimal | None = None  # `max`: the most the line takes, as a share of the fee total
+
+
 @dataclass(frozen=True, slots=True)
 class KpiTarget:
     target: Decimal
-    deduct: Decimal
+    deduct: Decimal | None  # the flat share below the target; None: only per_point applies
+    per_point: PerPoint | None = None
+
+
+class FaultTime(StrEnum):
+    """What a score card's fault_hours item counts as a channel's fault time."""
+
+    DOWN = "down"  # D
+    DOWN_OR_DEGRADED = "down_or_degraded"  # D + G
+
+
+class ScoreCause(StrEnum):
+    """The causes a score card takes points off for, in the order a statement lists them."""
+
+    FAULT_HOURS = "fault_hours"
+    REPAIR_OVERRUN = "repair_overrun"
+    MISSED_INSPECTION = "missed_inspection"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultHours:
+    over: timedelta  # more than this much fault time in the month loses points
+    points: Decimal  # per channel
+    time: FaultTime = FaultTime.DOWN
+
+
+@dataclass(frozen=True, slots=True)
+class PayBand:
+    at_least: Decimal  # the lowest score of the band
+    pay: Decimal  # the share of the fee total paid
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreCard:
+    """A 100-point monthly assessment and the share of the fee its score pays (docs/sla.md §6.6).
+
+    `pay` runs from the highest band down; the loader has checked that the last starts at 0, each
+    starts below the one above and pays no more than it."""
+
+    pay: tuple[PayBand, ...]
+    fault_hours: FaultHours | None = None
+    repair_overrun: Decimal | None = None  # points per outage past its repair deadline
+    missed_inspection: Decimal | None = None  # points per missed inspection
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +311,7 @@ class SlaTerms:
     fleet_kpis: Mapping[Kpi, KpiTarget] = field(default_factory=dict)
     cap: Decimal | None = None
     exclusions: frozenset[ExclusionCategory] = frozenset()
+    score_card: ScoreCard | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +355,22 @@ class Exclusion:
     approved_by: str | None = None
 
 
+# --- inspections ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MissedInspection:
+    """An inspection round (巡检) the vendor did not do, as operations entered it: what a score card's
+    missed_inspection item counts in the month of its `date`."""
+
+    id: InspectionId
+    contract: ContractId
+    date: date  # the day it was due, in the contract's time zone
+    reason: str
+    entered_by: str
+    site: SiteId | None = None
+
+
 # --- the whole picture ------------------------------------------------------------------------
 
 
@@ -304,6 +381,7 @@ class Fleet:
     inventory: Inventory
     contracts: Mapping[ContractId, Contract]
     exclusions: tuple[Exclusion, ...] = ()
+    inspections: tuple[MissedInspection, ...] = ()
     # SHA-256 of the canonical inventory, as the store versions it, when the fleet cache knows it:
     # hashing 100,000 devices again at every start would cost a second
     inventory_sha256: str | None = field(default=None, compare=False)

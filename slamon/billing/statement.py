@@ -8,23 +8,44 @@ the same inputs gets the same hash, and a changed figure or a changed input chan
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, time
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from slamon.billing.causes import DEVICE, covers_for, honoured, why_not_honoured
-from slamon.billing.deductions import Line, cap_line, device_fee, kpi_lines, overrun_line, tier_line
+from slamon.billing.deductions import (
+    Line,
+    ScoreItem,
+    cap_line,
+    device_fee,
+    fault_item,
+    kpi_lines,
+    number,
+    overrun_hours,
+    overrun_line,
+    score_card_line,
+    tier_line,
+)
 from slamon.billing.periods import Period
 from slamon.billing.rates import DeviceFigures, OutageFigures, device_figures, fleet_rates
-from slamon.canonical import canonical_json, contract_to_dict, device_to_dict, exclusion_to_dict, site_to_dict
+from slamon.canonical import (
+    canonical_json,
+    contract_to_dict,
+    device_to_dict,
+    exclusion_to_dict,
+    inspection_to_dict,
+    site_to_dict,
+)
 from slamon.engine.ports import PortEvidence, PortLedger
 from slamon.engine.timeline import Timeline
 from slamon.model import (
     SECOND,
     Contract,
+    ContractId,
     Device,
     DeviceId,
     Event,
@@ -32,6 +53,8 @@ from slamon.model import (
     Inventory,
     Kpi,
     Micros,
+    MissedInspection,
+    ScoreCause,
     from_micros,
     to_micros,
 )
@@ -57,6 +80,8 @@ class BillingInput:
     # the ledger's port events of the switches the devices' uplinks name, before the month's end,
     # oldest first: an outage's port evidence (engine/ports.port_evidence)
     port_events: tuple[Event, ...] = ()
+    # the contract's missed inspections dated in the month, when its score card counts them
+    inspections: tuple[MissedInspection, ...] = ()
 
     def devices(self) -> list[DeviceId]:
         return sorted(d.id for d in self.inventory.devices.values() if d.contract == self.contract.id)
@@ -93,6 +118,8 @@ class BillingInput:
         }
         if self.port_events:  # only when there are: statements without SNMP keep their digest
             doc["port_events"] = [[e.at, e.subject, dict(e.body)] for e in self.port_events]
+        if self.inspections:  # likewise: statements without missed inspections keep their digest
+            doc["inspections"] = [inspection_to_dict(i) for i in self.inspections]
         return "sha256:" + hashlib.sha256(canonical_json(doc)).hexdigest()
 
 
@@ -138,6 +165,13 @@ class Statement:
         charged = {
             (line.device, line.outage_start): line for line in self.lines if line.rule == "repair_overrun"
         }
+        scored = {  # outages a score card took points off for (their overrun, with no money)
+            (item.device, item.outage_start): item.hours
+            for line in self.lines
+            if line.score is not None
+            for item in line.score.items
+            if item.cause is ScoreCause.REPAIR_OVERRUN
+        }
         period = self.input.period
         ledger = PortLedger(self.input.port_events)  # each outage's uplink port, read back once per switch
         return {
@@ -163,6 +197,7 @@ class Statement:
                     instant,
                     period,
                     self._port(ledger, f.device, o),
+                    scored.get((f.device.id, o.outage.start), 0),
                 )
                 for f in self.devices
                 for o in f.outages
@@ -234,6 +269,7 @@ def _outage(
     instant: Any,
     period: Period,
     port: PortEvidence | None = None,
+    scored_hours: int = 0,
 ) -> dict[str, Any]:
     ended = o.closed and o.end <= period.end
     ev = o.outage
@@ -250,7 +286,7 @@ def _outage(
         "counted_s": seconds(o.counted),
         "counted_total_s": seconds(o.counted_total),
         "causes": {cause: seconds(v) for cause, v in o.causes.items()},
-        "overrun_hours": line.hours if line else 0,
+        "overrun_hours": line.hours if line else scored_hours,
         "deduction": str(line.amount) if line else "0.00",
         "evidence": {
             "first_failure": instant(ev.first_failure),
@@ -283,8 +319,33 @@ def _line(line: Line, instant: Any) -> dict[str, Any]:
         out["kpi"] = line.kpi.value
     if line.outage_start is not None:
         out["outage_start"] = instant(line.outage_start)
+    if line.rule == "kpi_shortfall":
+        out["points"] = line.points
+    if line.score is not None:
+        score = line.score
+        out["score"] = number(score.score)
+        out["pay"] = number(score.band.pay)
+        out["points_lost"] = {cause.value: number(points) for cause, points in score.lost.items()}
+        out["items"] = [_score_item(item, instant) for item in score.items]
     out["reason"] = line.reason
     out["amount"] = str(line.amount)
+    return out
+
+
+def _score_item(item: ScoreItem, instant: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"cause": item.cause.value}
+    if item.cause is ScoreCause.FAULT_HOURS:
+        out |= {"device": item.device, "channels": item.channels, "fault_s": seconds(item.fault)}
+    elif item.cause is ScoreCause.REPAIR_OVERRUN:
+        out |= {
+            "device": item.device,
+            "outage_start": instant(item.outage_start),
+            "overrun_hours": item.hours,
+        }
+    elif item.inspection is not None:
+        i = item.inspection
+        out |= {"inspection": i.id, "date": i.date.isoformat(), "site": i.site}
+    out["points"] = number(item.points)
     return out
 
 
@@ -315,10 +376,16 @@ def compute(inp: BillingInput) -> Statement:
     fees = {f.device.id: device_fee(f.device, contract, f.scheduled, period) for f in figures}
     fee_total = sum(fees.values(), Decimal("0.00"))
     lines: list[Line] = []
+    card = contract.sla.score_card
+    scored: list[ScoreItem] = []  # what the score card takes points off for, by cause
     for f in figures:
         tier = tier_line(f.device, fees[f.device.id], f.availability, contract.sla.availability_tiers)
         if tier is not None:
             lines.append(tier)
+        if card is not None and f.device.kind in contract.sla.fleet_kinds:
+            fault = fault_item(card, f.device, f.down, f.degraded)
+            if fault is not None:
+                scored.append(fault)
     for f in figures:
         area = inv.sites[f.device.site].area
         for o in f.outages:
@@ -326,8 +393,26 @@ def compute(inp: BillingInput) -> Statement:
                 line = overrun_line(f.device, area, o.outage.start, o.counted_total, contract)
                 if line is not None:
                     lines.append(line)
+                hours = overrun_hours(area, o.counted_total, contract)
+                if card is not None and card.repair_overrun is not None and hours > 0:
+                    scored.append(
+                        ScoreItem(
+                            ScoreCause.REPAIR_OVERRUN,
+                            card.repair_overrun,
+                            device=f.device.id,
+                            outage_start=o.outage.start,
+                            hours=hours,
+                        )
+                    )
     rates = fleet_rates(figures, contract)
     lines += kpi_lines(rates, contract, fee_total)
+    if card is not None:
+        if card.missed_inspection is not None:
+            scored += [
+                ScoreItem(ScoreCause.MISSED_INSPECTION, card.missed_inspection, inspection=i)
+                for i in missed_in(inp.inspections, contract.id, period)
+            ]
+        lines.append(score_card_line(card, scored, fee_total))
     cap = cap_line(lines, contract, fee_total)
     if cap is not None:
         lines.append(cap)
@@ -351,3 +436,17 @@ def compute(inp: BillingInput) -> Statement:
         deduction_total=deduction_total,
         payable=fee_total - deduction_total,
     )
+
+
+def missed_in(
+    inspections: Sequence[MissedInspection], contract: ContractId, period: Period
+) -> list[MissedInspection]:
+    """The contract's missed inspections due on a day of the period, by date and id."""
+    tz = ZoneInfo(period.timezone)
+    found = [
+        i
+        for i in inspections
+        if i.contract == contract
+        and period.start <= to_micros(datetime.combine(i.date, time(), tzinfo=tz)) < period.end
+    ]
+    return sorted(found, key=lambda i: (i.date, i.id))

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
+from slamon.canonical import canonical_json, contract_from_dict, contract_to_dict
 from slamon.errors import ContractError
 from slamon.loaders.contracts import load_contract, load_contracts
 from slamon.model import (
     ContractId,
     DeviceKind,
     ExclusionCategory,
+    FaultHours,
+    FaultTime,
     Kpi,
     KpiTarget,
+    PayBand,
+    PerPoint,
+    PointCount,
     RepairOverrun,
+    ScoreCard,
     SlaTerms,
     Tier,
     UnknownCountsAs,
@@ -134,6 +143,110 @@ REJECTS = [
     ("term-start-too-late", f"term.start: 2200-01-01 is out of range {TERM_HINT}"),
     ("id-too-long", "id: 'YJ-2025-YJ-2025-YJ-2025-YJ-2025-YJ-2025-'… is 104 characters long (at most 100)"),
     ("deep-nesting", "line 2, column 40: nested more than 32 levels deep"),
+    # per-point KPI shortfalls and score cards (docs/sla.md §6.5, §6.6)
+    ("kpi-missing-deduct", "sla.fleet_kpis.online_rate.deduct: missing (required unless per_point is given)"),
+    ("per-point-not-mapping", "sla.fleet_kpis.online_rate.per_point: expected a mapping, got 0.02"),
+    ("per-point-missing-deduct", "sla.fleet_kpis.online_rate.per_point.deduct: missing (required)"),
+    ("per-point-unknown-key", "sla.fleet_kpis.online_rate.per_point.rounding: unknown key"),
+    (
+        "per-point-count",
+        "sla.fleet_kpis.online_rate.per_point.points: 'half' is not a way to count points (use started, whole)",
+    ),
+    ("per-point-ratio-zero", "sla.fleet_kpis.online_rate.per_point.deduct: '1/0' divides by zero"),
+    (
+        "per-point-ratio-decimal",
+        "sla.fleet_kpis.online_rate.per_point.deduct: '1/4.5' is not a ratio (use whole numbers, e.g. 1/45)",
+    ),
+    (
+        "per-point-ratio-spaces",
+        "sla.fleet_kpis.online_rate.per_point.deduct: '1 / 45' is not a ratio (use whole numbers, e.g. 1/45)",
+    ),
+    (
+        "per-point-ratio-above-one",
+        "sla.fleet_kpis.online_rate.per_point.deduct: '46/45' must be between 0 and 1",
+    ),
+    (
+        "per-point-ratio-long",
+        "sla.fleet_kpis.online_rate.per_point.deduct: '1/1234567890' has more than 9 digits on a side",
+    ),
+    (
+        "per-point-deduct-negative",
+        "sla.fleet_kpis.online_rate.per_point.deduct: -0.02 must be between 0 and 1",
+    ),
+    (
+        "per-point-deduct-places",
+        "sla.fleet_kpis.online_rate.per_point.deduct: 0.0222222 has more than 6 decimal places",
+    ),
+    ("per-point-deduct-text", "sla.fleet_kpis.online_rate.per_point.deduct: 'two' is not a decimal number"),
+    ("per-point-max-zero", "sla.fleet_kpis.online_rate.per_point.max: 0 must be more than 0 and at most 1"),
+    (
+        "per-point-max-above-one",
+        "sla.fleet_kpis.online_rate.per_point.max: 1.5 must be more than 0 and at most 1",
+    ),
+    ("score-card-not-mapping", "sla.score_card: expected a mapping, got 100"),
+    (
+        "score-card-no-items",
+        "sla.score_card: give at least one of fault_hours, repair_overrun, missed_inspection",
+    ),
+    ("score-card-missing-pay", "sla.score_card.pay: missing (required)"),
+    ("score-card-unknown-item", "sla.score_card.hotline: unknown key"),
+    ("score-card-pay-not-list", "sla.score_card.pay: expected a list, got a mapping"),
+    (
+        "score-card-pay-empty",
+        "sla.score_card.pay: empty (give the bands from the highest score down, the last at_least: 0)",
+    ),
+    (
+        "score-card-pay-gap",
+        "sla.score_card.pay[2].at_least: 80 leaves the scores below 80 without a band (the last band must be at_least: 0)",
+    ),
+    (
+        "score-card-pay-overlap",
+        "sla.score_card.pay[2].at_least: 90 must be below 90, where the band above starts (list the bands from the highest score down)",
+    ),
+    (
+        "score-card-pay-ascending",
+        "sla.score_card.pay[1].at_least: 90 must be below 0, where the band above starts (list the bands from the highest score down)",
+    ),
+    ("score-card-pay-more-below", "sla.score_card.pay[1].pay: 0.98 is more than the band above pays (0.95)"),
+    ("score-card-band-above-100", "sla.score_card.pay[0].at_least: 101 must be at most 100"),
+    ("score-card-band-places", "sla.score_card.pay[0].at_least: 92.125 has more than 2 decimal places"),
+    ("score-card-band-negative", "sla.score_card.pay[1].at_least: -10 must not be negative"),
+    ("score-card-pay-above-one", "sla.score_card.pay[0].pay: 1.05 must be between 0 and 1"),
+    ("score-card-band-unknown-key", "sla.score_card.pay[0].from: unknown key"),
+    ("score-card-band-missing-pay", "sla.score_card.pay[1].pay: missing (required)"),
+    ("score-card-band-not-mapping", "sla.score_card.pay[0]: expected a mapping, got 95"),
+    ("score-card-points-negative", "sla.score_card.fault_hours.points: -1 must not be negative"),
+    ("score-card-points-too-many", "sla.score_card.missed_inspection.points: 101 must be at most 100"),
+    (
+        "score-card-points-places",
+        "sla.score_card.missed_inspection.points: 0.125 has more than 2 decimal places",
+    ),
+    ("score-card-points-text", "sla.score_card.missed_inspection.points: 'five' is not a decimal number"),
+    ("score-card-points-missing", "sla.score_card.missed_inspection.points: missing (required)"),
+    ("score-card-fault-over-missing", "sla.score_card.fault_hours.over: missing (required)"),
+    ("score-card-fault-over-long", "sla.score_card.fault_hours.over: '32d' must be at most 31d"),
+    (
+        "score-card-fault-over-bad",
+        "sla.score_card.fault_hours.over: '8 hours' is not a duration (use 500ms, 30s, 15m, 4h, 1d)",
+    ),
+    (
+        "score-card-fault-time",
+        "sla.score_card.fault_hours.time: 'image' is not a fault time (use down, down_or_degraded)",
+    ),
+    ("score-card-fault-unknown-key", "sla.score_card.fault_hours.per: unknown key"),
+    ("score-card-event-not-mapping", "sla.score_card.repair_overrun: expected a mapping, got 2"),
+    (
+        "score-card-with-tiers",
+        "sla.score_card.fault_hours: a device's downtime is judged by sla.availability_tiers already (a contract has one or the other)",
+    ),
+    (
+        "score-card-with-overrun-money",
+        "sla.score_card.repair_overrun: overruns are charged by sla.repair_overrun already (a contract has one or the other)",
+    ),
+    (
+        "score-card-overrun-no-deadline",
+        "sla.score_card.repair_overrun: needs sla.repair_deadline (the deadlines an overrun is measured against)",
+    ),
 ]
 
 
@@ -243,7 +356,7 @@ def test_other_settings() -> None:
 
 def test_load_contracts_by_id() -> None:
     contracts = load_contracts(sorted(GOOD.glob("*.yaml")))
-    assert sorted(contracts) == ["MIN-1", "OT.2026_a", "YJ-2025"]
+    assert sorted(contracts) == ["MIN-1", "OT.2026_a", "TENDER-1", "YJ-2025"]
     assert contracts[ContractId("YJ-2025")] == load_contract(GOOD / "YJ-2025.yaml")
 
 
@@ -252,3 +365,81 @@ def test_load_contracts_rejects_an_id_in_two_files() -> None:
     message = f"{second}: id: duplicate contract id 'DUP-1' (also in {first})"
     with pytest.raises(ContractError, match=f"^{re.escape(message)}$"):
         load_contracts([first, second])
+
+
+def test_tender_rules() -> None:
+    """Per-point shortfalls and a score card, value by value: a ratio stays exact (1/45 is no
+    decimal), the keys left out take their defaults."""
+    sla = load_contract(GOOD / "tender-rules.yaml").sla
+    assert sla.fleet_kpis == {
+        Kpi.ONLINE_RATE: KpiTarget(
+            target=Decimal("0.95"), deduct=None, per_point=PerPoint(deduct=Fraction(1, 45))
+        ),
+        Kpi.INTACT_RATE: KpiTarget(
+            target=Decimal("0.90"),
+            deduct=Decimal("0.05"),
+            per_point=PerPoint(deduct=Fraction(1, 50), points=PointCount.WHOLE, limit=Decimal("0.5")),
+        ),
+    }
+    assert sla.fleet_kpis[Kpi.ONLINE_RATE].per_point == PerPoint(Fraction(1, 45), PointCount.STARTED, None)
+    assert sla.score_card == ScoreCard(
+        pay=(
+            PayBand(at_least=Decimal(95), pay=Decimal("1.00")),
+            PayBand(at_least=Decimal(90), pay=Decimal("0.95")),
+            PayBand(at_least=Decimal(85), pay=Decimal("0.90")),
+            PayBand(at_least=Decimal(80), pay=Decimal("0.85")),
+            PayBand(at_least=Decimal(0), pay=Decimal("0.70")),
+        ),
+        fault_hours=FaultHours(over=timedelta(hours=8), points=Decimal(1), time=FaultTime.DOWN_OR_DEGRADED),
+        repair_overrun=Decimal(2),
+        missed_inspection=Decimal("0.5"),
+    )
+    assert sla.availability_tiers == ()
+    assert sla.repair_overrun is None
+    assert load_contract(GOOD / "YJ-2025.yaml").sla.score_card is None  # optional
+
+
+@pytest.mark.parametrize("name", ["YJ-2025.yaml", "MIN-1.yaml", "other-settings.yaml", "tender-rules.yaml"])
+def test_tender_rules_round_trip_through_the_canonical_form(name: str) -> None:
+    contract = load_contract(GOOD / name)
+    assert contract_from_dict(json.loads(canonical_json(contract_to_dict(contract)))) == contract
+
+
+def test_the_canonical_form_of_the_tender_rules() -> None:
+    """A share that is a decimal is spelled as one, a ratio as the ratio; `deduct` is left out of a
+    KPI that has none, `max` is null when not given."""
+    sla = contract_to_dict(load_contract(GOOD / "tender-rules.yaml"))["sla"]
+    assert isinstance(sla, dict)
+    assert sla["fleet_kpis"] == {
+        "online_rate": {"target": "0.95", "per_point": {"deduct": "1/45", "points": "started", "max": None}},
+        "intact_rate": {
+            "target": "0.9",
+            "deduct": "0.05",
+            "per_point": {"deduct": "0.02", "points": "whole", "max": "0.5"},
+        },
+    }
+    assert sla["score_card"] == {
+        "fault_hours": {"over": 8 * 3600 * 10**6, "points": "1", "time": "down_or_degraded"},
+        "repair_overrun": "2",
+        "missed_inspection": "0.5",
+        "pay": [
+            {"at_least": "95", "pay": "1.0"},  # YAML's 1.00 is the float 1.0
+            {"at_least": "90", "pay": "0.95"},
+            {"at_least": "85", "pay": "0.9"},
+            {"at_least": "80", "pay": "0.85"},
+            {"at_least": "0", "pay": "0.7"},
+        ],
+    }
+
+
+def test_contracts_without_the_new_keys_keep_their_canonical_bytes() -> None:
+    """The stored and hashed form of a contract that uses neither rule is what it was before them:
+    no score_card key, KPIs of exactly {target, deduct} (so every stored version and statement
+    hash stays as it is)."""
+    sla = contract_to_dict(load_contract(GOOD / "YJ-2025.yaml"))["sla"]
+    assert isinstance(sla, dict)
+    assert "score_card" not in sla
+    assert sla["fleet_kpis"] == {
+        "online_rate": {"target": "0.95", "deduct": "0.05"},
+        "intact_rate": {"target": "0.9", "deduct": "0.05"},
+    }
