@@ -2,7 +2,7 @@
 
 * SlamonError
   + InputError        a file or request is wrong: names the file, the key or line, the problem (exit 1)
-    - ConfigError, InventoryError, ContractError, ExclusionError, HistoryError
+    - ConfigError, InventoryError, ContractError, ExclusionError, InspectionError, HistoryError
   + StoreError        the database is unreachable or its schema is out of date
     - StoreMoved      the database is no longer the one opened (file moved or replaced): stop
   + StatementError    verify mismatch, a month outside the contract term, nothing to bill
@@ -43,6 +43,10 @@ class ContractError(InputError):
 
 class ExclusionError(InputError):
     """The exclusions file is wrong."""
+
+
+class InspectionError(InputError):
+    """The inspections file (missed inspections entered by operations) is wrong."""
 
 
 class HistoryError(InputError):

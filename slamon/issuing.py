@@ -18,7 +18,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from slamon.billing.periods import Period, in_term, months_of_term, parse_month, period_of
-from slamon.billing.statement import STATUS_DRAFT, STATUS_ISSUED, BillingInput, compute, statement_hash
+from slamon.billing.statement import (
+    STATUS_DRAFT,
+    STATUS_ISSUED,
+    BillingInput,
+    compute,
+    missed_in,
+    statement_hash,
+)
 from slamon.billing.to_date import MonthToDate
 from slamon.engine.timeline import Timeline
 from slamon.errors import StatementError
@@ -79,7 +86,17 @@ def gather(
     port_events = (
         tuple(tx.events.port_history(switches, since=from_, until=period.end - 1)) if with_ports else ()
     )
-    return replace(inp, timelines=timelines, exclusions=tuple(window), port_events=port_events)
+    # the missed inspections of the month, only for a contract whose score card counts them: a
+    # contract that does not keeps its digest whatever operations enter (docs/sla.md §6.6)
+    card = contract.sla.score_card
+    inspections = (
+        tuple(missed_in(tx.versions.inspections(), contract.id, period))
+        if card is not None and card.missed_inspection is not None
+        else ()
+    )
+    return replace(
+        inp, timelines=timelines, exclusions=tuple(window), port_events=port_events, inspections=inspections
+    )
 
 
 def as_of_month_end(tl: Timeline, period: Period) -> Timeline:

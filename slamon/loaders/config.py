@@ -107,6 +107,7 @@ class Config:
     inventory: Path
     contracts: tuple[Path, ...]  # the files the globs matched, each once, in glob order
     exclusions: Path | None = None
+    inspections: Path | None = None  # missed inspections entered by operations (score cards)
     listen_host: str = "127.0.0.1"
     listen_port: int = 9108
     retention: timedelta = DEFAULT_RETENTION  # how long raw probe results are kept
@@ -114,7 +115,17 @@ class Config:
     journal: Path | None = None  # where writes wait while the store cannot take them (None: the default)
 
 
-_TOP_KEYS = ("database", "inventory", "contracts", "exclusions", "listen", "retention", "probes", "journal")
+_TOP_KEYS = (
+    "database",
+    "inventory",
+    "contracts",
+    "exclusions",
+    "inspections",
+    "listen",
+    "retention",
+    "probes",
+    "journal",
+)
 
 
 def load_config(path: str | PathLike[str]) -> Config:
@@ -129,6 +140,9 @@ def load_config(path: str | PathLike[str]) -> Config:
     inventory = _existing_file(src, "inventory", doc["inventory"], base, _INVENTORY_SUFFIXES)
     contracts = _contract_files(src, doc["contracts"], base)
     exclusions = _existing_file(src, "exclusions", doc["exclusions"], base) if "exclusions" in doc else None
+    inspections = (
+        _existing_file(src, "inspections", doc["inspections"], base) if "inspections" in doc else None
+    )
     host, port = _listen(src, doc.get("listen", DEFAULT_LISTEN))
     retention = DEFAULT_RETENTION
     if "retention" in doc:
@@ -141,6 +155,7 @@ def load_config(path: str | PathLike[str]) -> Config:
         inventory=inventory,
         contracts=contracts,
         exclusions=exclusions,
+        inspections=inspections,
         listen_host=host,
         listen_port=port,
         retention=retention,

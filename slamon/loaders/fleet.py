@@ -30,6 +30,8 @@ from slamon.canonical import (
     device_to_dict,
     exclusion_from_dict,
     exclusion_to_dict,
+    inspection_from_dict,
+    inspection_to_dict,
     inventory_to_dict,
     sha256_hex,
     site_from_dict,
@@ -59,12 +61,14 @@ def load_fleet(config: Config) -> Fleet:
     """
     from slamon.loaders.contracts import load_contracts  # the parsers load only when a file is parsed
     from slamon.loaders.exclusions import load_exclusions
+    from slamon.loaders.inspections import load_inspections
     from slamon.loaders.inventory import load_inventory
 
     contracts = load_contracts(config.contracts)
     inventory = load_inventory(config.inventory, contracts)
     exclusions = load_exclusions(config.exclusions, inventory, contracts) if config.exclusions else ()
-    return Fleet(inventory=inventory, contracts=contracts, exclusions=exclusions)
+    inspections = load_inspections(config.inspections, inventory, contracts) if config.inspections else ()
+    return Fleet(inventory=inventory, contracts=contracts, exclusions=exclusions, inspections=inspections)
 
 
 def encode_fleet(fleet: Fleet) -> str:
@@ -90,6 +94,7 @@ def encode_fleet(fleet: Fleet) -> str:
         or sha256_hex(canonical_json(inventory_to_dict(fleet.inventory))),
         "contracts": [contract_to_dict(c) for _, c in sorted(fleet.contracts.items())],
         "exclusions": [exclusion_to_dict(e) for e in fleet.exclusions],
+        "inspections": [inspection_to_dict(i) for i in fleet.inspections],
         "sites": [site_to_dict(fleet.inventory.sites[k]) for k in sorted(fleet.inventory.sites)],
         "devices": columns,
     }
@@ -136,6 +141,7 @@ def decode_fleet(body: str) -> Fleet:
         inventory=Inventory(sites={s.id: s for s in sites}, devices=devices),
         contracts={ContractId(c.id): c for c in contracts},
         exclusions=tuple(exclusion_from_dict(e) for e in doc["exclusions"]),
+        inspections=tuple(inspection_from_dict(i) for i in doc.get("inspections", [])),
         inventory_sha256=doc.get("inventory_sha256"),
     )
 
@@ -172,6 +178,7 @@ def inputs_key(config: Config) -> str | None:
         config.inventory,
         *config.contracts,
         *([config.exclusions] if config.exclusions else []),
+        *([config.inspections] if config.inspections else []),
     ]
     try:
         for path in paths:

@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 """The Alembic head this code expects (tests check it against the migrations), so opening a
 current database costs one query and no Alembic import."""
 
@@ -69,6 +69,17 @@ exclusions = Table(
     Column("body", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+inspections = Table(
+    "inspections",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("position", Integer, nullable=False),  # in the file
+    Column("sha256", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # canonical JSON (canonical.inspection_to_dict)
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""Missed inspections as the inspections file last said (docs/sla.md §6.6), mirrored like exclusions."""
 
 result_blocks = Table(
     "result_blocks",

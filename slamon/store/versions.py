@@ -1,5 +1,6 @@
 """Versioned inputs: the inventory and contracts as they were from each instant on (so a past month
-recomputes against the fleet as it was then), the exclusions, and the cache of validated fleets."""
+recomputes against the fleet as it was then), the exclusions, the missed inspections, and the cache
+of validated fleets."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from slamon.canonical import (
     contract_to_dict,
     exclusion_from_dict,
     exclusion_to_dict,
+    inspection_from_dict,
+    inspection_to_dict,
     inventory_from_dict,
     inventory_to_dict,
     sha256_hex,
 )
-from slamon.model import Contract, ContractId, Exclusion, Fleet, Inventory, Micros
+from slamon.model import Contract, ContractId, Exclusion, Fleet, Inventory, Micros, MissedInspection
 from slamon.store import schema as t
 from slamon.store.sql import Part
 
@@ -63,6 +66,31 @@ class Versions(Part):
                 )
                 changes.append(f"contract {cid}")
         changes += self._mirror_exclusions(fleet.exclusions, at)
+        changes += self._mirror_inspections(fleet.inspections, at)
+        return changes
+
+    def _mirror_inspections(self, inspections: Sequence[MissedInspection], at: Micros) -> list[str]:
+        """The inspections table as the file says now: rows written, replaced and removed."""
+        table = t.inspections
+        stored = {r.id: r for r in self.conn.execute(sa.select(table.c.id, table.c.sha256, table.c.position))}
+        changes: list[str] = []
+        for position, inspection in enumerate(inspections):
+            body = canonical_json(inspection_to_dict(inspection))
+            sha = sha256_hex(body)
+            old = stored.pop(inspection.id, None)
+            if old is not None and old.sha256 == sha and old.position == position:
+                continue
+            row = {"position": position, "sha256": sha, "body": body.decode(), "updated_at": at}
+            if old is None:
+                self.conn.execute(table.insert().values(id=inspection.id, **row))
+            else:
+                self.conn.execute(table.update().where(table.c.id == inspection.id).values(**row))
+            if old is None or old.sha256 != sha:
+                changes.append(f"inspection {inspection.id}")
+        if stored:
+            gone = sorted(stored)
+            self.conn.execute(table.delete().where(table.c.id.in_(gone)))
+            changes += [f"inspection {i} removed" for i in gone]
         return changes
 
     def _mirror_exclusions(self, exclusions: Sequence[Exclusion], at: Micros) -> list[str]:
@@ -157,6 +185,13 @@ class Versions(Part):
             sa.select(t.exclusions.c.body).order_by(t.exclusions.c.position, t.exclusions.c.id)
         )
         return tuple(exclusion_from_dict(json.loads(r.body)) for r in rows)
+
+    def inspections(self) -> tuple[MissedInspection, ...]:
+        """The missed inspections, in the file's order."""
+        rows = self.conn.execute(
+            sa.select(t.inspections.c.body).order_by(t.inspections.c.position, t.inspections.c.id)
+        )
+        return tuple(inspection_from_dict(json.loads(r.body)) for r in rows)
 
     def cached_fleet(self, key: str) -> str | None:
         return self.conn.execute(sa.select(t.fleet_cache.c.body).where(t.fleet_cache.c.key == key)).scalar()

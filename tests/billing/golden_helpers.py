@@ -158,6 +158,7 @@ def run(
     exclusions: list[dict[str, Any]] | None = None,
     other_contracts: dict[str, str] | None = None,
     contract_id: str = "C1",
+    inspections: list[dict[str, Any]] | None = None,
 ) -> Any:
     """One statement document of `contract_id`, or a {month: document} dict when `months` is a list.
     `other_contracts` maps file names to contract texts written next to c1.yaml."""
@@ -169,6 +170,9 @@ def run(
         exclusions=None
         if exclusions is None
         else json.dumps(exclusions, ensure_ascii=False, indent=1) + "\n",
+        inspections=None
+        if inspections is None
+        else json.dumps(inspections, ensure_ascii=False, indent=1) + "\n",
     )
     for name, text in (other_contracts or {}).items():
         (tmp_path / "contracts" / name).write_text(text, encoding="utf-8")

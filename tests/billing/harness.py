@@ -53,6 +53,7 @@ def write_case(
     probes: str,
     contract: str = CONTRACT,
     exclusions: str | None = None,
+    inspections: str | None = None,
 ) -> Path:
     """Files of one case under `root`; returns the config path."""
     (root / "contracts").mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,9 @@ def write_case(
     if exclusions is not None:
         (root / "exclusions.yaml").write_text(textwrap.dedent(exclusions), encoding="utf-8")
         config += "exclusions: exclusions.yaml\n"
+    if inspections is not None:
+        (root / "inspections.yaml").write_text(textwrap.dedent(inspections), encoding="utf-8")
+        config += "inspections: inspections.yaml\n"
     (root / "slamon.yaml").write_text(config, encoding="utf-8")
     return root / "slamon.yaml"
 

@@ -47,6 +47,10 @@ REJECTS = [
         "exclusions-not-found",
         f"exclusions: '../good/exclusion.yaml' does not exist (looked for {CONFIG / 'good' / 'exclusion.yaml'})",
     ),
+    (
+        "inspections-not-found",
+        f"inspections: '../good/inspection.yaml' does not exist (looked for {CONFIG / 'good' / 'inspection.yaml'})",
+    ),
     ("database-scheme", f"database: unsupported database 'mysql' {DATABASE_HINT}"),
     ("database-psycopg2", f"database: unsupported database 'postgresql' {DATABASE_HINT}"),
     ("database-not-url", f"database: unsupported database 'slamon.db' {DATABASE_HINT}"),
@@ -164,6 +168,7 @@ def test_every_key_set() -> None:
         # glob order, each file once
         contracts=(good / "contracts" / "YJ-2025.yaml", good / "contracts" / "MIN-1.yaml"),
         exclusions=good / "exclusions.yaml",
+        inspections=good / "inspections.yaml",
         listen_host="::1",
         listen_port=9200,
         retention=timedelta(days=400),
@@ -187,6 +192,7 @@ def test_defaults() -> None:
     assert config.inventory == minimal / "inventory.csv"
     assert config.contracts == (minimal / "contracts" / "MIN-1.yaml", minimal / "contracts" / "YJ-2025.yaml")
     assert config.exclusions is None
+    assert config.inspections is None
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9108)
     assert config.retention == timedelta(days=90)
     assert config.journal is None  # slamon run: beside a SQLite file, else slamon-journal/ beside slamon.yaml
@@ -244,12 +250,14 @@ def test_load_fleet() -> None:
     assert sorted(fleet.contracts) == ["MIN-1", "YJ-2025"]
     assert len(fleet.inventory.devices) == 6
     assert [e.id for e in fleet.exclusions] == ["EX-1", "EX-2", "EX-3"]
+    assert [i.id for i in fleet.inspections] == ["MI-2025-07-01", "MI-2025-07-02"]
 
 
 def test_load_fleet_csv_inventory_without_exclusions() -> None:
     fleet = load_fleet(load_config(CONFIG / "minimal" / "slamon.yaml"))
     assert len(fleet.inventory.devices) == 6
     assert fleet.exclusions == ()
+    assert fleet.inspections == ()
 
 
 def test_load_fleet_reports_the_failing_file(tmp_path: Path) -> None:
