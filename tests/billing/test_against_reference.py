@@ -40,7 +40,8 @@ def slamon_statements(case: Any, tmp: Path) -> dict[tuple[str, str], Any]:
     config_path = case.out_dir / "slamon.yaml"
     config_path.write_text(
         f"database: sqlite:///{tmp / 'slamon.db'}\ninventory: {case.inventory.name}\n"
-        f"contracts: [contracts/*.yaml]\nexclusions: {case.exclusions.name}\n",
+        f"contracts: [contracts/*.yaml]\nexclusions: {case.exclusions.name}\n"
+        + (f"inspections: {case.inspections.name}\n" if case.inspections else ""),
         encoding="utf-8",
     )
     config = load_config(config_path)
@@ -64,7 +65,7 @@ def test_statements_match_the_reference(seed: int, tmp_path: Path) -> None:
     case = generate_case(seed, tmp_path / "case")
     ours = slamon_statements(case, tmp_path)
     theirs = compute_statements(
-        case.inventory, case.contracts, case.exclusions, case.probes, case.interesting
+        case.inventory, case.contracts, case.exclusions, case.probes, case.interesting, case.inspections
     )
     for key in case.interesting:
         st, doc = ours[key]
@@ -132,3 +133,16 @@ def assert_matches_reference(st: Any, doc: dict[str, Any], ref: dict[str, Any], 
         )
 
     assert lines(doc["deductions"]) == lines(ref["deductions"]), where
+
+    # the rule kinds seen in tenders (docs/sla.md §6.5, §6.6): the points behind the money
+    def points(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return sorted((x["kpi"], x["points"]) for x in items if x["rule"] == "kpi_shortfall")
+
+    assert points(doc["deductions"]) == points(ref["deductions"]), where
+    mine_card = [x for x in doc["deductions"] if x["rule"] == "score_card"]
+    ref_card = [x for x in ref["deductions"] if x["rule"] == "score_card"]
+    assert len(mine_card) == len(ref_card), where
+    for m, r in zip(mine_card, ref_card, strict=True):
+        assert (Fraction(m["score"]), Fraction(m["pay"])) == (r["score"], r["pay"]), where
+        assert {k: Fraction(v) for k, v in m["points_lost"].items()} == r["points_lost"], where
+        assert sum(Fraction(i["points"]) for i in m["items"]) == sum(r["points_lost"].values()), where

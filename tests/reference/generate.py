@@ -54,6 +54,7 @@ class CaseInfo:
     months: list[str]
     interesting: list[tuple[str, str]]  # (contract id, month) pairs worth a statement
     features: dict[str, Any] = field(default_factory=dict)
+    inspections: Path | None = None  # missed inspections (score cards)
 
 
 def _month_start(y: int, m: int) -> datetime:
@@ -531,6 +532,18 @@ def generate_case(seed: int, out_dir: Path) -> CaseInfo:
                 }
             )
 
+    # ---------------------------------------------------------------- rule kinds seen in tenders
+    # (docs/sla.md §6.5, §6.6) drawn from a generator of their own, so that every seed's fleet,
+    # history and exclusions stay what they were before these rules existed
+    inspections = _tender_rules(random.Random(f"tender-{seed}"), contracts, devices, months_ym)
+    features["tender"] = {
+        cid: {
+            "per_point": sorted(k for k, v in c["sla"]["fleet_kpis"].items() if "per_point" in v),
+            "score_card": sorted(c["sla"].get("score_card", {})),
+        }
+        for cid, c in contracts.items()
+    } | {"inspections": len(inspections)}
+
     # ---------------------------------------------------------------- write
     inv = out_dir / "inventory.yaml"
     inv.write_text(
@@ -544,6 +557,8 @@ def generate_case(seed: int, out_dir: Path) -> CaseInfo:
         cpaths.append(p)
     exp = out_dir / "exclusions.yaml"
     exp.write_text(yaml.safe_dump(exclusions, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    insp = out_dir / "inspections.yaml"
+    insp.write_text(yaml.safe_dump(inspections, allow_unicode=True, sort_keys=False), encoding="utf-8")
     probes_csv = out_dir / "probes.csv"
     with open(probes_csv, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -562,7 +577,78 @@ def generate_case(seed: int, out_dir: Path) -> CaseInfo:
         months=months,
         interesting=[(cid, mo) for cid in cids for mo in months],
         features=features,
+        inspections=insp,
     )
+
+
+def _tender_rules(
+    rng: random.Random,
+    contracts: dict[str, dict[str, Any]],
+    devices: list[dict[str, Any]],
+    months_ym: list[tuple[int, int]],
+) -> list[dict[str, Any]]:
+    """Per-point shortfalls on some KPIs (sometimes instead of the flat deduct) and, for some
+    contracts, a score card in place of the classic rules for the causes it scores; returns the
+    missed inspections of the case (some in the three months, some around them)."""
+    for c in contracts.values():
+        sla = c["sla"]
+        for kpi in sla["fleet_kpis"].values():
+            if rng.random() < 0.5:
+                per_point: dict[str, Any] = {"deduct": rng.choice(["1/45", "0.02", "0.005", "1/3", "1/7"])}
+                if rng.random() < 0.6:
+                    per_point["points"] = rng.choice(["started", "whole"])
+                if rng.random() < 0.3:
+                    per_point["max"] = rng.choice([0.1, 0.25, 1])
+                kpi["per_point"] = per_point
+                if rng.random() < 0.4:
+                    del kpi["deduct"]
+        if rng.random() < 0.5:
+            continue
+        card: dict[str, Any] = {}
+        if rng.random() < 0.7:
+            card["fault_hours"] = {
+                "over": rng.choice(["0s", "30m", "1h", "4h", "8h"]),
+                "points": rng.choice([0.5, 1, 2, 5]),
+            }
+            if rng.random() < 0.5:
+                card["fault_hours"]["time"] = rng.choice(["down", "down_or_degraded"])
+            sla["availability_tiers"] = []  # the card judges a device's downtime now
+        if rng.random() < 0.7:
+            card["repair_overrun"] = {"points": rng.choice([1, 2, 5, 12.5])}
+            del sla["repair_overrun"]
+        if not card or rng.random() < 0.7:
+            card["missed_inspection"] = {"points": rng.choice([0.5, 2, 5, 10])}
+        starts = sorted(rng.sample([99, 97.5, 95, 90, 85, 80, 70, 60, 40], rng.randint(0, 5)), reverse=True)
+        pays: list[float] = []
+        for _ in [*starts, 0]:
+            top = pays[-1] if pays else 1.0
+            pays.append(
+                rng.choice([top, round(top - rng.choice([0.05, 0.1, 0.125, 0.3]), 3)]) if top > 0.3 else top
+            )
+        card["pay"] = [{"at_least": a, "pay": p} for a, p in zip([*starts, 0], pays, strict=True)]
+        sla["score_card"] = card
+    inspections: list[dict[str, Any]] = []
+    first, last = months_ym[0], months_ym[-1]
+    around = [
+        (first[0] - (first[1] == 1), (first[1] - 2) % 12 + 1),
+        *months_ym,
+        (last[0] + (last[1] == 12), last[1] % 12 + 1),
+    ]
+    for cid in contracts:
+        sites = sorted({d["site"] for d in devices if d["contract"] == cid})
+        for _ in range(rng.randint(0, 6)):
+            yy, mm = rng.choice(around)
+            item: dict[str, Any] = {
+                "id": f"MI-{len(inspections) + 1}",
+                "contract": cid,
+                "date": date(yy, mm, rng.choice([1, 2, 15, 28])),
+                "reason": "巡检未做",
+                "entered_by": "ops",
+            }
+            if sites and rng.random() < 0.5:
+                item["site"] = rng.choice(sites)
+            inspections.append(item)
+    return inspections
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use
@@ -575,7 +661,9 @@ if __name__ == "__main__":  # pragma: no cover - manual use
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(f"/tmp/slaref-{seed}")
     info = generate_case(seed, out)
     t0 = time.time()
-    res = compute_statements(info.inventory, info.contracts, info.exclusions, info.probes, info.interesting)
+    res = compute_statements(
+        info.inventory, info.contracts, info.exclusions, info.probes, info.interesting, info.inspections
+    )
     for (cid, mo), st in res.items():
         print(
             cid,

@@ -181,9 +181,33 @@ class Contract:
     per_started_hour: Fraction | None
     max_per_incident: Fraction | None
     fleet_kinds: list[str]
-    kpis: dict[str, tuple[Fraction, Fraction]]
+    kpis: dict[str, Kpi]
     cap: Fraction | None
     honoured: set[str]
+    card: ScoreCard | None = None
+
+
+@dataclass
+class Kpi:
+    """A fleet KPI: the flat share once below target, and/or a share per percentage point below."""
+
+    target: Fraction
+    flat: Fraction | None
+    per_point: Fraction | None = None  # share of the fee total per point
+    whole_points: bool = False  # count only whole points (else every started one)
+    per_point_max: Fraction | None = None
+
+
+@dataclass
+class ScoreCard:
+    """100 points less the points lost per cause; the band the score reaches sets the share paid."""
+
+    bands: list[tuple[Fraction, Fraction]]  # (lowest score of the band, share of the fee paid)
+    fault_over: int | None = None  # µs of fault time a channel may have in a month
+    fault_points: Fraction = Fraction(0)
+    fault_with_degraded: bool = False
+    overrun_points: Fraction | None = None
+    missed_points: Fraction | None = None
 
 
 @dataclass
@@ -214,7 +238,26 @@ def contract_from_raw(raw: dict[str, Any]) -> Contract:
     psh = overrun.get("per_started_hour")
     kpis = {}
     for name, k in (sla.get("fleet_kpis") or {}).items():
-        kpis[name] = (frac(k["target"]), frac(k["deduct"]))
+        pp = k.get("per_point")
+        kpis[name] = Kpi(
+            target=frac(k["target"]),
+            flat=None if k.get("deduct") is None else frac(k["deduct"]),
+            per_point=None if pp is None else frac(pp["deduct"]),  # "1/45" reads exactly
+            whole_points=pp is not None and pp.get("points", "started") == "whole",
+            per_point_max=None if pp is None or pp.get("max") is None else frac(pp["max"]),
+        )
+    card = None
+    if sla.get("score_card") is not None:
+        sc = sla["score_card"]
+        card = ScoreCard(bands=[(frac(b["at_least"]), frac(b["pay"])) for b in sc["pay"]])
+        if sc.get("fault_hours") is not None:
+            card.fault_over = parse_duration(sc["fault_hours"]["over"])
+            card.fault_points = frac(sc["fault_hours"]["points"])
+            card.fault_with_degraded = sc["fault_hours"].get("time", "down") == "down_or_degraded"
+        if sc.get("repair_overrun") is not None:
+            card.overrun_points = frac(sc["repair_overrun"]["points"])
+        if sc.get("missed_inspection") is not None:
+            card.missed_points = frac(sc["missed_inspection"]["points"])
     return Contract(
         id=str(raw["id"]),
         tz=tz,
@@ -235,6 +278,7 @@ def contract_from_raw(raw: dict[str, Any]) -> Contract:
         kpis=kpis,
         cap=None if sla.get("cap") is None else frac(sla["cap"]),
         honoured={str(c) for c in (sla.get("exclusions") or raw.get("exclusions") or [])},
+        card=card,
     )
 
 
@@ -258,6 +302,14 @@ def load_inventory(path: Path, contracts: dict[str, Contract]) -> tuple[dict[str
             else parse_instant(d["out_of_service"], tz),
         )
     return sites, devices
+
+
+def load_missed_inspections(path: Path | None) -> list[tuple[str, str, str]]:
+    """(contract, date as YYYY-MM-DD, id) of each missed inspection in the inspections file."""
+    if path is None:
+        return []
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+    return [(str(i["contract"]), str(i["date"]), str(i["id"])) for i in raw]
 
 
 def load_exclusions(path: Path | None, tz: ZoneInfo) -> list[Exclusion]:
@@ -540,7 +592,9 @@ class Engine:
 
     # -- statement ---------------------------------------------------------------------------------
 
-    def statement(self, contract_id: str, month: str, exclusions_yaml: Path | None) -> dict[str, Any]:
+    def statement(
+        self, contract_id: str, month: str, exclusions_yaml: Path | None, inspections_yaml: Path | None = None
+    ) -> dict[str, Any]:
         c = self.contracts[contract_id]
         tz = c.tz
         exclusions = self._exclusions(exclusions_yaml, tz)
@@ -616,6 +670,8 @@ class Engine:
                 lines.append({"rule": "availability_tier", "device": d.id, "amount": amt})
 
         # 2. outages and repair overrun
+        lost: dict[str, Fraction] = {}  # score card points lost, by cause
+        card_overrun = None if c.card is None else c.card.overrun_points
         out_rows = []
         on_ids = {d.id for d in on_statement}
         for d in devs:
@@ -626,6 +682,10 @@ class Engine:
                 hours = 0
                 amount = Fraction(0)
                 deadline = c.repair_deadline.get(self.sites[d.site].area if d.site in self.sites else None)
+                if card_overrun is not None and ends_in_p and deadline is not None and total > deadline:
+                    # the score card takes points off; no money on the outage
+                    hours = -(-(total - deadline) // (3600 * US))
+                    lost["repair_overrun"] = lost.get("repair_overrun", Fraction(0)) + card_overrun
                 if ends_in_p and deadline is not None and c.per_started_hour is not None and total > deadline:
                     hours = -(-(total - deadline) // (3600 * US))
                     amount = hours * c.per_started_hour
@@ -697,10 +757,58 @@ class Engine:
         intact = Fraction(1) if den == 0 else 1 - Fraction(sum_d + sum_g, den)
         rates = {"online_rate": online, "intact_rate": intact}
         for kpi in ("online_rate", "intact_rate"):
-            if kpi in c.kpis:
-                target, ded = c.kpis[kpi]
-                if rates[kpi] < target:
-                    lines.append({"rule": "fleet_kpi", "kpi": kpi, "amount": round_money(fee_total * ded)})
+            k = c.kpis.get(kpi)
+            if k is None or rates[kpi] >= k.target:
+                continue
+            if k.flat is not None:
+                lines.append({"rule": "fleet_kpi", "kpi": kpi, "amount": round_money(fee_total * k.flat)})
+            if k.per_point is not None:
+                below = (k.target - rates[kpi]) * 100  # percentage points, exact
+                whole = below.numerator // below.denominator
+                n = whole if k.whole_points or whole == below else whole + 1
+                if n > 0:
+                    share = n * k.per_point
+                    if k.per_point_max is not None:
+                        share = min(share, k.per_point_max)
+                    lines.append(
+                        {
+                            "rule": "kpi_shortfall",
+                            "kpi": kpi,
+                            "points": n,
+                            "amount": round_money(fee_total * share),
+                        }
+                    )
+
+        # 3b. score card
+        if c.card is not None:
+            card = c.card
+            if card.fault_over is not None:
+                lost["fault_hours"] = Fraction(0)
+                for d in fleet:
+                    st = dev_stats[d.id]
+                    fault = st["D"] + (st["G"] if card.fault_with_degraded else 0)
+                    if fault > card.fault_over:
+                        lost["fault_hours"] += card.fault_points * d.channels
+            if card.overrun_points is not None:
+                lost.setdefault("repair_overrun", Fraction(0))
+            if card.missed_points is not None:
+                n = sum(
+                    1
+                    for cid, day, _ in load_missed_inspections(inspections_yaml)
+                    if cid == c.id and day[:7] == month
+                )
+                lost["missed_inspection"] = n * card.missed_points
+            score = max(Fraction(0), 100 - sum(lost.values(), Fraction(0)))
+            _at_least, pay = max((b for b in card.bands if b[0] <= score), key=lambda b: b[0])
+            lines.append(
+                {
+                    "rule": "score_card",
+                    "score": score,
+                    "pay": pay,
+                    "points_lost": dict(lost),
+                    "amount": round_money(fee_total * (1 - pay)),
+                }
+            )
 
         # 4. cap
         subtotal = sum((ln["amount"] for ln in lines), Fraction(0))
@@ -777,6 +885,7 @@ def compute_statement(
     history_csvs: list[Path],
     contract_id: str,
     month: str,
+    inspections_yaml: Path | None = None,
 ) -> dict[str, Any]:
     """The statement figures for one contract and one month (see module docstring)."""
     eng = Engine(
@@ -785,7 +894,12 @@ def compute_statement(
         None if exclusions_yaml is None else Path(exclusions_yaml),
         [Path(p) for p in history_csvs],
     )
-    return eng.statement(contract_id, month, None if exclusions_yaml is None else Path(exclusions_yaml))
+    return eng.statement(
+        contract_id,
+        month,
+        None if exclusions_yaml is None else Path(exclusions_yaml),
+        None if inspections_yaml is None else Path(inspections_yaml),
+    )
 
 
 def compute_statements(
@@ -794,6 +908,7 @@ def compute_statements(
     exclusions_yaml: Path | None,
     history_csvs: list[Path],
     wanted: list[tuple[str, str]],
+    inspections_yaml: Path | None = None,
 ) -> dict[tuple[str, str], dict]:
     """Several (contract_id, month) statements sharing one parse of the inputs (faster)."""
     eng = Engine(
@@ -803,4 +918,5 @@ def compute_statements(
         [Path(p) for p in history_csvs],
     )
     ex = None if exclusions_yaml is None else Path(exclusions_yaml)
-    return {(cid, m): eng.statement(cid, m, ex) for cid, m in wanted}
+    mi = None if inspections_yaml is None else Path(inspections_yaml)
+    return {(cid, m): eng.statement(cid, m, ex, mi) for cid, m in wanted}

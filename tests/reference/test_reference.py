@@ -619,3 +619,68 @@ def test_generated_case_invariants(tmp_path: Path, seed: int):
                     assert ev["recovered"] == o["end"]
             per_dev = sum(F(ln["amount"]) for ln in st["deductions"] if ln.get("device") == d["id"])
             assert money_str(per_dev) == d["deduction"]
+
+
+# ------------------------------------------------------- rule kinds seen in tenders (sla.md §6.5, §6.6)
+
+
+@pytest.mark.parametrize(("count", "points", "amount"), [("started", 5, "11.11"), ("whole", 4, "8.89")])
+def test_per_point_shortfall(tmp_path: Path, count: str, points: int, amount: str):
+    # fails 100..139: down [100, 140) → D = 40 h; online = 1 - 40/744 = 0.946236; target 0.99:
+    # (0.99 - 0.946236) × 100 = 4.376 points → started 5, whole 4; per point 1/45 of 100.00:
+    # 5/45 × 100 = 11.111 → 11.11, 4/45 × 100 = 8.888 → 8.89. No flat deduct, no line for it.
+    k = contract(
+        "K",
+        repair_deadline={},
+        fleet_kpis={"online_rate": {"target": 0.99, "per_point": {"deduct": "1/45", "points": count}}},
+    )
+    rows = reach("C1", MONTH, fails=set(range(100, 140)))
+    st = run(Case(tmp_path, [SITE_U], [cam("C1", 1)], [k], [], rows), "K")
+    assert st["rates"]["online_rate"] == 1 - F(40, 744)
+    assert st["deductions"] == [
+        {"rule": "kpi_shortfall", "kpi": "online_rate", "points": points, "amount": amount}
+    ]
+    assert (st["deduction_total"], st["payable"]) == (amount, f"{100 - float(amount):.2f}")
+
+
+def test_score_card(tmp_path: Path):
+    # C1 (urban) down [100, 110) = 10 h; C2 (rural, 2 channels) down [200, 205) = 5 h; C3 clean.
+    # fault_hours over 8h, 2 points per channel: C1 only (10 h > 8 h) → 2; repair_overrun 3 per outage
+    # past its deadline: C1 10 h > 4 h (6 started hours), C2 5 h ≤ 8 h → 3; missed_inspection 5:
+    # one dated in July (another in August) → 5. Score 100 - 10 = 90 → band 90 pays 0.9 →
+    # fee total 100 + 200 + 100 = 400.00 × 0.1 = 40.00.
+    card = {
+        "fault_hours": {"over": "8h", "points": 2},
+        "repair_overrun": {"points": 3},
+        "missed_inspection": {"points": 5},
+        "pay": [{"at_least": 95, "pay": 1}, {"at_least": 90, "pay": 0.9}, {"at_least": 0, "pay": 0.5}],
+    }
+    k = contract("K", repair_overrun=None, score_card=card)
+    devices = [cam("C1", 1), cam("C2", 2, site="S2", channels=2), cam("C3", 3)]
+    rows = (
+        reach("C1", MONTH, fails=set(range(100, 110)))
+        + reach("C2", MONTH, fails=set(range(200, 205)))
+        + reach("C3", MONTH)
+    )
+    inv, cs, ex, probes = Case(tmp_path, [SITE_U, SITE_R], devices, [k], [], rows).write()
+    inspections = tmp_path / "inspections.yaml"
+    inspections.write_text(
+        "- {id: MI-1, contract: K, date: 2025-07-15, reason: x, entered_by: ops}\n"
+        "- {id: MI-2, contract: K, date: 2025-08-01, reason: x, entered_by: ops}\n",
+        encoding="utf-8",
+    )
+    st = compute_statement(inv, cs, ex, probes, "K", "2025-07", inspections)
+    assert st["deductions"] == [
+        {
+            "rule": "score_card",
+            "score": 90,
+            "pay": F(9, 10),
+            "points_lost": {"repair_overrun": 3, "fault_hours": 2, "missed_inspection": 5},
+            "amount": "40.00",
+        }
+    ]
+    assert [(o["device"], o["overrun_hours"], o["deduction"]) for o in st["outages"]] == [
+        ("C1", 6, "0.00"),
+        ("C2", 0, "0.00"),
+    ]
+    assert (st["fee_total"], st["deduction_total"], st["payable"]) == ("400.00", "40.00", "360.00")
