@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import atexit
 import gc
 import json
@@ -16,7 +15,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, tzinfo
-from operator import attrgetter
+from itertools import chain, islice, repeat
+from operator import add, attrgetter, floordiv, mod, truth
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
@@ -26,12 +26,9 @@ from slamon import __version__
 from slamon.clock import Clock, SystemClock
 from slamon.errors import SlamonError
 from slamon.loaders.config import Config, load_config, with_listen
-from slamon.loaders.fleet import load_fleet, load_fleet_cached, load_fleet_through_cache
-from slamon.model import DeviceId, DeviceKind, Fleet, ProbeResult, to_micros
-from slamon.probers import build_probers, devices_for
-from slamon.shards import Shard
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the model, the fleet's loaders and asyncio load where a command needs them
+    from slamon.model import DeviceId, Fleet, ProbeResult
     from slamon.store import Store
 
 # The store, history and billing modules (SQLAlchemy, numpy) are imported by the commands that use
@@ -195,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 @contextmanager
 def opened(args: argparse.Namespace, clock: Clock) -> Iterator[tuple[Config, Fleet, Store]]:
     """The config, the fleet it describes (validated; remembered by the store) and the store."""
+    from slamon.loaders.fleet import load_fleet_cached
     from slamon.store import Store
 
     config = load_config(args.config)
@@ -206,6 +204,9 @@ def opened(args: argparse.Namespace, clock: Clock) -> Iterator[tuple[Config, Fle
 
 
 def cmd_check(args: argparse.Namespace, clock: Clock) -> int:
+    from slamon.loaders.fleet import load_fleet
+    from slamon.model import DeviceKind
+
     config = load_config(args.config)
     fleet = load_fleet(config)  # always the full parse and every check: this is what check is for
     devices = fleet.inventory.devices.values()
@@ -264,6 +265,7 @@ def cmd_export(args: argparse.Namespace, clock: Clock) -> int:
 
 def _export(args: argparse.Namespace, fleet: Fleet, store: Store) -> int:
     from slamon.history import export_history
+    from slamon.model import to_micros
 
     zones = {cid: ZoneInfo(c.timezone) for cid, c in fleet.contracts.items()}
     default = args.timezone or (
@@ -318,7 +320,11 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
     written = False
     with _start_up_signals() as hups:  # from the first line: a stop while starting is clean too
         try:
+            import asyncio
+
+            from slamon.loaders.fleet import load_fleet_through_cache
             from slamon.service.serve import Role, serve  # the service's libraries load only for `run`
+            from slamon.shards import Shard
 
             role = Role(Shard.parse(args.shard) if args.shard else None, probing=args.probing)
             config = load_config(args.config)
@@ -351,28 +357,187 @@ def cmd_probe(args: argparse.Namespace, clock: Clock) -> int:
 
 
 def _probe(args: argparse.Namespace, clock: Clock) -> int:
+    from slamon.loaders.fleet_cache import load_probe_view
+
     config = load_config(args.config)
-    fleet = load_fleet_through_cache(config, clock.now())  # the fleet cache, without the store's imports
+    # the cache's probe section (no fleet decoded, no store imported), or the fleet on a miss
+    view, fleet = load_probe_view(config, clock.now())
     if args.device:
-        unknown = sorted(set(args.device) - set(fleet.inventory.devices))
+        unknown = sorted(set(args.device) - set(view.ids))
         if unknown:
             raise UsageError(f"--device: not in the inventory: {', '.join(unknown)}")
-    results = asyncio.run(_probe_once(config, fleet, clock, set(args.device or ())))
+    only = set(args.device or ())
+    chosen = [i for i, d in enumerate(view.ids) if d in only] if only else range(len(view.ids))
+    ids = view.ids if not only else [view.ids[i] for i in chosen]
+    packed = view.ipv4
+    if only and packed is not None:
+        packed = b"".join(packed[4 * i : 4 * i + 4] for i in chosen)
+    if packed is not None and view.others.isdisjoint(ids):  # ICMP over IPv4 alone: one plain round
+        zones = list(chain.from_iterable(repeat(zone, k) for zone, k in view.zones))
+        zones = zones if not only else [zones[i] for i in chosen]
+        return _probe_icmp(args, config, clock, ids, packed, zones)
+    import asyncio  # SNMP, or IPv6: the service's engines
+
+    from slamon.loaders.fleet import load_fleet_through_cache
+
+    if fleet is None:
+        fleet = load_fleet_through_cache(config, clock.now())
+    results = asyncio.run(_probe_once(config, fleet, clock, only))
     if args.json:
-        zones = {cid: ZoneInfo(c.timezone) for cid, c in fleet.contracts.items()}
-        if len(set(zones.values())) == 1:
-            zone_of = dict.fromkeys(fleet.inventory.devices, next(iter(zones.values())))
+        zone_by = {cid: ZoneInfo(c.timezone) for cid, c in fleet.contracts.items()}
+        if len(set(zone_by.values())) == 1:
+            zone_of = dict.fromkeys(fleet.inventory.devices, next(iter(zone_by.values())))
         else:
-            zone_of = {d.id: zones[d.contract] for d in fleet.inventory.devices.values()}
+            zone_of = {d.id: zone_by[d.contract] for d in fleet.inventory.devices.values()}
         lines = probe_json_lines(results, zone_of)
     else:
         lines = [_probe_text(r) for r in results]
-    for at in range(0, len(lines), 4096):
-        out("".join(lines[at : at + 4096]))
-    if not args.json:
-        failed = sum(not r.ok for r in results)
-        sys.stderr.write(f"{_count(len(results), 'result')}: {len(results) - failed} ok, {failed} failed\n")
+    _probe_out(args, lines, len(results), sum(not r.ok for r in results))
     return 0
+
+
+def _probe_out(args: argparse.Namespace, lines: list[str], results: int, failed: int) -> None:
+    for at in range(0, len(lines), LINES):
+        out("".join(lines[at : at + LINES]))
+    if not args.json:
+        sys.stderr.write(f"{_count(results, 'result')}: {results - failed} ok, {failed} failed\n")
+
+
+def _probe_icmp(
+    args: argparse.Namespace,
+    config: Config,
+    clock: Clock,
+    ids: list[str],
+    packed: bytes,
+    zones: list[str],
+) -> int:
+    """One ICMP round over IPv4 devices without numpy or asyncio (slamon/icmp/once.py), printed as
+    the service's engines' results would be."""
+    from slamon.icmp.once import OneRound
+
+    icmp = config.probes.icmp
+    with OneRound(
+        timeout_ns=int(icmp.timeout.total_seconds() * 1e9), count=icmp.count, rate=icmp.rate
+    ) as sock:
+        at = clock.now()
+        outcome = sock.run(packed)
+    if args.json:
+        when = {zone: at.astimezone(ZoneInfo(zone)).isoformat() for zone in set(zones)}
+        times = list(map(when.__getitem__, zones))
+        for chunk in icmp_json_lines(
+            ids, times, outcome.received, outcome.rtt_ns, icmp.count, outcome.cut_from, outcome.refused
+        ):
+            out(chunk)
+        return 0
+    errors = icmp_errors(outcome.received, outcome.cut_from, outcome.refused)
+    results = icmp_results(ids, at, outcome.received, outcome.rtt_ns, icmp.count, errors)
+    _probe_out(args, [_probe_text(r) for r in results], len(results), len(ids) - errors.count(None))
+    return 0
+
+
+def icmp_errors(received: Sequence[int], cut_from: int, refused: str) -> list[str | None]:
+    """Each device's error: none when an echo came back, else why not."""
+    from slamon.icmp.sockets import NO_REPLY
+
+    errors: list[str | None] = [None if r else NO_REPLY for r in received]
+    for i in range(cut_from, len(errors)):
+        if errors[i] is not None:
+            errors[i] = refused
+    return errors
+
+
+def icmp_results(
+    ids: list[str],
+    at: datetime,
+    received: Sequence[int],
+    rtt_ns: Sequence[int],
+    count: int,
+    errors: list[str | None],
+) -> list[ProbeResult]:
+    """The ProbeResults of a plain ICMP round, as icmp.py builds them."""
+    from slamon.model import DeviceId, ProbeKind, ProbeResult
+
+    return [
+        ProbeResult(
+            DeviceId(d), ProbeKind.ICMP, at, r > 0, rtt / r / 1e6 if r else None, 1 - r / count, error=e
+        )
+        for d, r, rtt, e in zip(ids, received, rtt_ns, errors, strict=True)
+    ]
+
+
+def icmp_json_lines(
+    ids: list[str],
+    times: list[str],
+    received: Sequence[int],
+    rtt_ns: Sequence[int],
+    count: int,
+    cut_from: int,
+    refused: str,
+) -> Iterator[str]:
+    """ "".join(probe_json_lines(icmp_results(...), zones)) of a plain ICMP round, in pieces of
+    LINES lines (`times`: each device's round start in its contract's zone): the same bytes,
+    joined from columns of shared pieces (what the results of a round have in common) and each
+    device's id and RTT."""
+    from slamon.icmp.sockets import NO_REPLY
+
+    text = json.encoder.encode_basestring
+    if json.encoder.ESCAPE.search("".join(ids)) is None:  # ids as they are (the inventory's are)
+        opening, quote, quoted = '{"device": "', '"', ids
+    else:
+        opening, quote, quoted = '{"device": ', "", list(map(text, ids))
+
+    def head(t: str, ok: bool) -> str:
+        return f'{quote}, "probe": "icmp", "time": {text(t)}, "ok": {"true" if ok else "false"}, "rtt_ms": '
+
+    def tail(r: int, error: str | None) -> str:
+        error_text = "null" if error is None else text(error)
+        return f', "loss": {1 - r / count!r}, "defects": [], "error": {error_text}, "detail": {{}}}}\n'
+
+    zones = set(times)
+    heads: Iterable[str]
+    if len(zones) == 1:
+        by_received = {r: head(times[0], r > 0) for r in range(count + 1)}
+        heads = map(by_received.__getitem__, received)
+    else:
+        by_zone = {(t, ok): head(t, ok) for t in zones for ok in (False, True)}
+        heads = map(by_zone.__getitem__, zip(times, map(truth, received), strict=True))
+    tails_of = {r: tail(r, None if r else NO_REPLY) for r in range(count + 1)}
+    cut_tails_of = {r: tail(r, None if r else refused) for r in range(count + 1)}
+    tails = chain(
+        map(tails_of.__getitem__, islice(received, cut_from)),
+        map(cut_tails_of.__getitem__, islice(received, cut_from, None)),
+    )
+    pieces = chain.from_iterable(
+        zip(repeat(opening), quoted, heads, _rtt_texts(received, rtt_ns), tails, strict=False)  # repeat()
+    )
+    while chunk := "".join(islice(pieces, 5 * LINES)):
+        yield chunk
+
+
+LINES = 4096  # lines printed at a time
+
+
+def _rtt_texts(received: Sequence[int], rtt_ns: Sequence[int]) -> list[str]:
+    """repr(round(rtt_ns / received / 1e6, 3)) of each device, "null" where nothing came back.
+    One echo's RTT is whole nanoseconds: rounded to the microsecond (q µs) it is the float q / 1000
+    (round() gives the float nearest that decimal; q / 1000 is that float), unless the nanoseconds
+    end in 500, a tie that round() settles by the float's binary value: those, and the means of
+    several echoes, go through round() itself. The text of each distinct q is made once."""
+    n = len(rtt_ns)
+    if max(received, default=0) > 1:
+        return [repr(round(t / r / 1e6, 3)) if r else "null" for r, t in zip(received, rtt_ns, strict=True)]
+    micros = list(map(floordiv, map(add, rtt_ns, repeat(500)), repeat(1000)))
+    spelled = {q: repr(q / 1000) for q in set(micros)}
+    texts = list(map(spelled.__getitem__, micros))
+    if 500 in map(mod, rtt_ns, repeat(1000)):
+        for i in range(n):
+            if rtt_ns[i] % 1000 == 500:
+                texts[i] = repr(round(rtt_ns[i] / 1e6, 3))
+    if not all(received):
+        for i in range(n):
+            if not received[i]:
+                texts[i] = "null"
+    return texts
 
 
 def _probe_text(r: ProbeResult) -> str:
@@ -399,6 +564,8 @@ def _ports_text(detail: Mapping[str, object]) -> str:
 
 
 async def _probe_once(config: Config, fleet: Fleet, clock: Clock, only: set[str]) -> list[ProbeResult]:
+    from slamon.probers import build_probers, devices_for
+
     chosen = (
         [d for d in fleet.inventory.devices.values() if d.id in only]
         if only
@@ -481,7 +648,7 @@ def cmd_exclusions_list(args: argparse.Namespace, clock: Clock) -> int:
     """The store's exclusions: those of exclusions.yaml (as the last start or command recorded
     them) and those slamon proposed itself (a suspected power cut), which await a decision."""
     from slamon.canonical import exclusion_to_dict
-    from slamon.model import ExclusionStatus
+    from slamon.model import ExclusionStatus, to_micros
     from slamon.store.upkeep import sync_fleet
 
     with opened(args, clock) as (_, fleet, store), store.begin() as tx:
@@ -512,6 +679,7 @@ def cmd_exclusions_list(args: argparse.Namespace, clock: Clock) -> int:
 
 
 def cmd_prune(args: argparse.Namespace, clock: Clock) -> int:
+    from slamon.model import to_micros
     from slamon.store.upkeep import let_go_before, sync_fleet
 
     now = clock.now()
@@ -547,6 +715,7 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     if not args.contract or not args.month:
         raise UsageError("statement needs --contract and --month (or: statement verify FILE)")
     from slamon.issuing import statement
+    from slamon.model import to_micros
     from slamon.store.upkeep import sync_fleet
 
     fmt = args.format or _format_from(args.output)
@@ -590,6 +759,7 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
 
 def _verify(args: argparse.Namespace, path: Path, clock: Clock) -> int:
     from slamon.issuing import verify
+    from slamon.model import to_micros
     from slamon.store.upkeep import sync_fleet
 
     try:

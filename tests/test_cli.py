@@ -495,6 +495,104 @@ def test_probe_json_lines_are_what_json_dumps_writes() -> None:
 
 
 @pytest.mark.parametrize(
+    ("count", "received", "rtt_ns", "cut_from"),
+    [
+        (1, [1, 1, 0, 1], [51_234, 1_000_500, 0, 2_500], 4),  # x500 ns: a tie round() settles
+        (1, [0, 0, 0, 0], [0, 0, 0, 0], 1),  # refused from the second on
+        (1, [1, 0, 1, 0], [7, 0, 999_999_999, 0], 2),
+        (3, [3, 2, 0, 1], [150_000, 41_001, 0, 12_345_678], 3),
+        (2, [2, 1, 0, 0], [1_001, 500, 0, 0], 4),
+    ],
+)
+@pytest.mark.parametrize("ids", [["CAM1", "CAM2", "SW-1.a", "X_9"], ["CAM1", '引号"\\\n', "C\t", "D"]])
+@pytest.mark.parametrize("zones", [["Asia/Shanghai"] * 4, ["Asia/Shanghai", "UTC", "UTC", "America/Caracas"]])
+def test_probe_once_icmp_lines_are_probe_json_lines(
+    count: int, received: list[int], rtt_ns: list[int], cut_from: int, ids: list[str], zones: list[str]
+) -> None:
+    """probe --once's plain ICMP round prints, from its columns, the very bytes probe_json_lines
+    writes for the results the prober would give (and so json.dumps writes: the test above)."""
+    from zoneinfo import ZoneInfo
+
+    from slamon.cli import LINES, icmp_errors, icmp_json_lines, icmp_results, probe_json_lines
+    from slamon.model import DeviceId
+
+    at = datetime(2025, 7, 1, 1, 2, 3, 456789, tzinfo=UTC)
+    refused = "the socket refused sends for 1s"
+    errors = icmp_errors(received, cut_from, refused)
+    results = icmp_results(ids, at, received, rtt_ns, count, errors)
+    zone_of = {DeviceId(d): ZoneInfo(z) for d, z in zip(ids, zones, strict=True)}
+    times = [at.astimezone(ZoneInfo(z)).isoformat() for z in zones]
+    expected = "".join(probe_json_lines(results, zone_of))
+    assert "".join(icmp_json_lines(ids, times, received, rtt_ns, count, cut_from, refused)) == expected
+    many = [f"C{i:05d}" for i in range(LINES + 3)]  # more than one piece
+    received, rtt_ns = [1, 0] * (len(many) // 2) + [1], list(range(len(many)))
+    results = icmp_results(many, at, received, rtt_ns, 1, icmp_errors(received, len(many), refused))
+    pieces = list(icmp_json_lines(many, [times[0]] * len(many), received, rtt_ns, 1, len(many), refused))
+    assert len(pieces) == 2
+    assert "".join(pieces) == "".join(
+        probe_json_lines(results, dict.fromkeys(map(DeviceId, many), zone_of[DeviceId(ids[0])]))
+    )
+
+
+def test_probe_rtt_texts_are_round_trips_of_round() -> None:
+    """One echo's RTT printed from its whole microseconds is repr(round(ms, 3)), ties included."""
+    from slamon.cli import _rtt_texts
+
+    rtt_ns = [*range(0, 3_000_000, 1_237), *range(499, 2_000_000_000, 9_999_991), 1_500, 2_500, 1_000_500]
+    expected = [repr(round(t / 1e6, 3)) for t in rtt_ns]
+    assert _rtt_texts([1] * len(rtt_ns), rtt_ns) == expected
+    assert _rtt_texts([True, False], [40_000, 0]) == ["0.04", "null"]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "examples/july-2025/slamon.yaml",
+        "examples/quickstart/slamon.yaml",
+        "tests/testdata/config/good/slamon.yaml",
+    ],
+)
+def test_probe_reads_from_the_cache_entry_alone_what_it_needs(config: str) -> None:
+    """The entry's probe section, read without decoding the fleet, is the fleet's view: ids in
+    order, packed IPv4 addresses, contract zones, and every device another probe kind watches
+    (which sends probe --once to the service's engines)."""
+    from slamon.loaders.config import load_config
+    from slamon.loaders.fleet import encode_fleet, load_fleet, view_of
+    from slamon.loaders.fleet_cache import ipv4_packed, probe_view
+    from slamon.model import ProbeKind
+    from slamon.probers import devices_for
+
+    fleet = load_fleet(load_config(ROOT / config))
+    view = probe_view(encode_fleet(fleet))
+    assert view == view_of(fleet)
+    devices = [fleet.inventory.devices[d] for d in sorted(fleet.inventory.devices)]
+    assert view.ids == [d.id for d in devices]
+    assert view.ipv4 == ipv4_packed([d.address for d in devices])
+    zones = [z for z, k in view.zones for _ in range(k)]
+    assert zones == [fleet.contracts[d.contract].timezone for d in devices]
+    for kind in ProbeKind:
+        if kind is not ProbeKind.ICMP:
+            assert {d.id for d in devices_for(fleet, kind)} <= view.others
+
+
+def test_probe_view_of_a_damaged_section_is_refused() -> None:
+    from slamon.loaders.config import load_config
+    from slamon.loaders.fleet import encode_fleet, load_fleet
+    from slamon.loaders.fleet_cache import probe_view
+
+    body = encode_fleet(load_fleet(load_config(ROOT / "examples/quickstart/slamon.yaml")))
+    for damaged in (
+        body.replace('"n":', '"n":1', 1),
+        body.replace('"ipv4":"', '"ipv4":"00', 1),
+        body.replace(',"inventory_sha256"', ' ,"inventory_sha256"', 1),
+        body[:200],  # (a section read whole stands whatever follows it: decode_fleet checks that)
+        "{" + body[1:].replace('"format"', '"formats"', 1),
+    ):
+        with pytest.raises((ValueError, KeyError, TypeError)):
+            probe_view(damaged)
+
+
+@pytest.mark.parametrize(
     "config",
     [
         "examples/july-2025/slamon.yaml",

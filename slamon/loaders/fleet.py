@@ -5,23 +5,23 @@ remembered in the store's `fleet_cache` table, keyed by slamon's version and the
 every input file (`inputs_key`): a changed byte is a new key, a full parse and a new entry. The
 entry is a columnar JSON document (`encode_fleet`): one list per device field, repeated values
 as runs, so reading 50,000 devices back is a few C-level passes (about 0.06 CPU-s, where a
-canonical dict per device cost 0.34). `probe --once` reads it without SQLAlchemy
-(`load_fleet_through_cache`); `slamon check` never reads it.
+canonical dict per device cost 0.34). Its first member after the format is the `probe` section
+(fleet_cache.py): the ids and addresses, newline-joined, the addresses packed when all are IPv4,
+each device's contract time zone and the devices another probe kind watches. `probe --once` reads
+that section alone (`load_probe_view`); `decode_fleet` takes the ids and addresses from it. SQLite
+entries are read without SQLAlchemy (`load_fleet_through_cache`); `slamon check` never reads them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import deque
 from dataclasses import fields
 from datetime import datetime
 from itertools import repeat
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from slamon import __version__
 from slamon.canonical import (
     canonical_json,
     contract_from_dict,
@@ -39,16 +39,25 @@ from slamon.canonical import (
 )
 from slamon.errors import StoreError
 from slamon.loaders.config import Config
-from slamon.model import ContractId, Device, Fleet, Inventory, to_micros
+from slamon.loaders.fleet_cache import (
+    CACHE_FORMAT,
+    ProbeView,
+    inputs_key,
+    ipv4_packed,
+    probe_view,
+    read_sqlite_cache,
+    sqlite_file,
+    texts,
+)
+from slamon.model import ContractId, Device, DeviceId, Fleet, Inventory, to_micros
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only by the paths that open it
     from slamon.store import Store
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = "slamon-fleet-columns/2"  # part of the key: an entry of another form is never read
 _FIELDS = tuple(f.name for f in fields(Device))  # a column each, runs of canonical values, except:
-_PLAIN = ("id", "address")  # different for every device: plain lists
+_PLAIN = ("id", "address")  # different for every device: in the probe section
 _TEXT = ("site", "contract", "parent")  # ids (or None) read back as they are, not through canonical.py
 # Devices can be built slot by slot (_devices) while __init__ only stores its arguments
 _BY_SLOT = not hasattr(Device, "__post_init__") and set(getattr(Device, "__slots__", ())) == set(_FIELDS)
@@ -72,13 +81,13 @@ def load_fleet(config: Config) -> Fleet:
 
 
 def encode_fleet(fleet: Fleet) -> str:
-    """The cache entry: devices sorted by id, as columns of their canonical values (canonical.py),
-    runs of equal values as [value, count] (a site's cameras, one contract, one in_service date)."""
+    """The cache entry: its format, the probe section (fleet_cache.py), then the devices sorted
+    by id as columns of their canonical values (canonical.py), runs of equal values as
+    [value, count] (a site's cameras, one contract, one in_service date)."""
     devices = [device_to_dict(fleet.inventory.devices[k]) for k in sorted(fleet.inventory.devices)]
     columns: dict[str, list[object]] = {}
     for name in _FIELDS:
         if name in _PLAIN:
-            columns[name] = [d[name] for d in devices]
             continue
         runs: list[list[object]] = []
         for d in devices:
@@ -88,8 +97,17 @@ def encode_fleet(fleet: Fleet) -> str:
             else:
                 runs.append([value, 1])
         columns[name] = list(runs)
+    view = view_of(fleet)
     doc = {
         "format": CACHE_FORMAT,
+        "probe": {
+            "n": len(view.ids),
+            "ids": _joined(view.ids),
+            "addresses": _joined([str(d["address"]) for d in devices]),
+            "ipv4": None if view.ipv4 is None else view.ipv4.hex(),
+            "zones": [list(run) for run in view.zones],
+            "others": sorted(view.others),
+        },
         "inventory_sha256": fleet.inventory_sha256
         or sha256_hex(canonical_json(inventory_to_dict(fleet.inventory))),
         "contracts": [contract_to_dict(c) for _, c in sorted(fleet.contracts.items())],
@@ -101,17 +119,40 @@ def encode_fleet(fleet: Fleet) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def _joined(values: list[str]) -> str | list[str]:
+    """Texts newline-joined (ids and addresses never hold a newline; a list if one ever did)."""
+    text = "\n".join(values)
+    return text if text.count("\n") == max(0, len(values) - 1) else values
+
+
+def view_of(fleet: Fleet) -> ProbeView:
+    """What `probe --once` needs of a fleet (fleet_cache.ProbeView), as the cache keeps it."""
+    from slamon.probers import polled, streamed
+
+    devices = [fleet.inventory.devices[k] for k in sorted(fleet.inventory.devices)]
+    zones: list[tuple[str, int]] = []
+    for d in devices:
+        zone = fleet.contracts[d.contract].timezone
+        if zones and zones[-1][0] == zone:
+            zones[-1] = (zone, zones[-1][1] + 1)
+        else:
+            zones.append((zone, 1))
+    return ProbeView(
+        ids=[d.id for d in devices],
+        ipv4=ipv4_packed([d.address for d in devices]),
+        zones=zones,
+        others=frozenset(d.id for d in devices if polled(d) or streamed(d)),
+    )
+
+
 def decode_fleet(body: str) -> Fleet:
     """The fleet of a cache entry; ValueError (or TypeError, KeyError…) when it is not one."""
+    view = probe_view(body)  # checks the section; the ids and addresses are its
     doc = json.loads(body)
     if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT:
         raise ValueError(f"not a {CACHE_FORMAT} document")
-    cols = doc["devices"]
-    ids = cols["id"]
-    n = len(ids)
-    for name in _PLAIN:
-        if len(cols[name]) != n or (n and set(map(type, cols[name])) != {str}):
-            raise ValueError(f"devices.{name}: expected {n} strings")
+    ids, n = cast(list[DeviceId], view.ids), len(view.ids)
+    cols = {**doc["devices"], "id": ids, "address": texts(doc["probe"], "addresses", n)}
     first = {name: cols[name][0] if name in _PLAIN else cols[name][0][0] for name in _FIELDS} if n else {}
     values: list[list[object]] = []
     decoded: dict[tuple[str, type, object], object] = {}
@@ -169,27 +210,6 @@ def _field_value(name: str, value: object, first: dict[str, object]) -> object:
     return getattr(device_from_dict({**first, name: value}), name)
 
 
-def inputs_key(config: Config) -> str | None:
-    """SHA-256 of slamon's version, the cache's form, and the path and bytes of every file the
-    fleet is loaded from; None when a file cannot be read (load_fleet then reports it)."""
-    digest = hashlib.sha256(f"{__version__}\0{CACHE_FORMAT}\0".encode())
-    paths = [
-        config.path,
-        config.inventory,
-        *config.contracts,
-        *([config.exclusions] if config.exclusions else []),
-        *([config.inspections] if config.inspections else []),
-    ]
-    try:
-        for path in paths:
-            digest.update(str(path).encode() + b"\0")
-            digest.update(path.read_bytes())
-            digest.update(b"\0")
-    except OSError:
-        return None
-    return "sha256:" + digest.hexdigest()
-
-
 def load_fleet_cached(config: Config, store: Store, now: datetime) -> Fleet:
     """load_fleet, remembered in the store by the exact bytes of its files."""
     key = inputs_key(config)
@@ -218,12 +238,12 @@ def load_fleet_through_cache(config: Config, now: datetime) -> Fleet:
     key = inputs_key(config)
     if key is None:
         return load_fleet(config)  # names the unreadable file
-    file = _sqlite_file(config.database)
+    file = sqlite_file(config.database)
     if file is not None:
         if not file.is_file():
             logger.debug("no database at %s yet: the fleet is parsed, not cached", file)
             return load_fleet(config)
-        body = _read_sqlite_cache(file, key)
+        body = read_sqlite_cache(file, key)
         fleet = _decoded(body, key) if body is not None else None
         if fleet is not None:
             return fleet
@@ -256,31 +276,6 @@ def _through_store(config: Config, key: str, now: datetime, *, read: bool) -> Fl
     finally:
         store.close()
     return fleet
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The file of a `sqlite:////absolute/path` URL as load_config writes it; None for anything
-    else (PostgreSQL, memory, URL options), which goes through the Store."""
-    if not url.startswith("sqlite:////") or "?" in url:
-        return None
-    return Path(url[len("sqlite:///") :])
-
-
-def _read_sqlite_cache(file: Path, key: str) -> str | None:
-    """The entry for `key`, read only (WAL lets it read beside a running `slamon run`); None on a
-    miss or when the file is not (yet) a slamon database."""
-    import sqlite3
-
-    try:
-        conn = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True, timeout=10)
-        try:
-            row = conn.execute("SELECT body FROM fleet_cache WHERE key = ?", (key,)).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        logger.debug("fleet cache in %s not read: %s", file, exc)
-        return None
-    return row[0] if row is not None and isinstance(row[0], str) else None
 
 
 def _decoded(body: str, key: str) -> Fleet | None:

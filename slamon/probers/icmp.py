@@ -28,7 +28,6 @@ import os
 import secrets
 import socket
 import struct
-import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -40,32 +39,26 @@ from typing import ClassVar
 import numpy as np
 
 from slamon.clock import Clock
-from slamon.errors import SlamonError
+from slamon.icmp.sockets import (
+    BURST,
+    ECHO_REPLY,
+    ECHO_REQUEST,
+    GAVE_UP,
+    MAGIC,
+    NO_REPLY,
+    PACKET_LEN,
+    RECEIVE_BUFFER,
+    SMALL_BUFFER,
+    TICK,
+    IcmpUnavailable,
+    open_socket,
+    refused_sends,
+    slice_size,
+)
 from slamon.model import Defect, Device, ProbeKind, ProbeResult
-from slamon.probers.mmsg import AVAILABLE, Batch, Receiver, Sender, sockaddrs
-from slamon.units import format_duration
+from slamon.probers.mmsg import Batch, Receiver, Sender, sockaddrs
 
 logger = logging.getLogger(__name__)
-
-MAGIC = b"SLMN"
-PAYLOAD = struct.Struct("!4sIIH")  # magic, round nonce, target index, echo number
-HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
-PACKET_LEN = HEADER.size + PAYLOAD.size
-ECHO_REQUEST: dict[int, int] = {int(socket.AF_INET): 8, int(socket.AF_INET6): 128}
-ECHO_REPLY: dict[int, int] = {int(socket.AF_INET): 0, int(socket.AF_INET6): 129}
-SOL_RAW = 255
-ICMP_FILTER = 1
-ICMP6_FILTER = 1
-RECEIVE_BUFFER = 32 << 20
-NO_PERMISSION = (
-    "cannot open an ICMP socket: raw sockets need root or CAP_NET_RAW "
-    "(sudo setcap cap_net_raw+ep {python}), and unprivileged ICMP needs this group in "
-    "net.ipv4.ping_group_range (sudo sysctl -w net.ipv4.ping_group_range='0 2147483647')"
-)
-
-
-class IcmpUnavailable(SlamonError):
-    """Neither a raw nor a datagram ICMP socket can be opened."""
 
 
 @dataclass(slots=True)
@@ -80,49 +73,10 @@ class _Family:
 
 
 def _open(family: int, mode: str) -> _Family:
-    if not AVAILABLE:
-        raise IcmpUnavailable("the ICMP prober needs Linux's sendmmsg and recvmmsg (64-bit, little-endian)")
-    proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
-    errors: list[OSError] = []
-    for raw in (True, False) if mode == "auto" else (mode == "raw",):
-        try:
-            sock = socket.socket(family, socket.SOCK_RAW if raw else socket.SOCK_DGRAM, proto)
-        except PermissionError as exc:
-            errors.append(exc)
-            continue
-        sock.setblocking(False)
-        if raw:
-            _only_echo_replies(sock, family)
-        buffer = _large_receive_buffer(sock)
-        if buffer < RECEIVE_BUFFER:
-            logger.info(
-                "ICMP receive buffer is %d KiB (net.core.rmem_max): rounds are sent in slices that fit "
-                "it; raise net.core.rmem_max to %d (or grant CAP_NET_ADMIN) for fewer, larger ones",
-                buffer >> 10,
-                RECEIVE_BUFFER,
-            )
-        return _Family(family, sock, raw, Receiver(sock), buffer)
-    raise IcmpUnavailable(NO_PERMISSION.format(python=os.path.realpath(sys.executable))) from errors[-1]
-
-
-def _only_echo_replies(sock: socket.socket, family: int) -> None:
-    """A raw socket receives every ICMP packet of the host unless told otherwise."""
-    if family == socket.AF_INET:
-        sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("I", 0xFFFFFFFF & ~(1 << ECHO_REPLY[family])))
-    else:
-        words = [0xFFFFFFFF] * 8  # a set bit blocks that type
-        words[129 >> 5] &= ~(1 << (129 & 31))
-        sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *words))
-
-
-def _large_receive_buffer(sock: socket.socket) -> int:
-    """Ask for RECEIVE_BUFFER; returns what the kernel granted (without CAP_NET_ADMIN it caps the
-    size at net.core.rmem_max, about 200 KiB by default)."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, 33, RECEIVE_BUFFER)  # SO_RCVBUFFORCE, needs CAP_NET_ADMIN
-    except OSError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)) // 2  # the kernel reports twice
+    sock, raw, buffer = open_socket(family, mode)
+    if buffer < RECEIVE_BUFFER:
+        logger.info(SMALL_BUFFER, buffer >> 10, RECEIVE_BUFFER)
+    return _Family(family, sock, raw, Receiver(sock), buffer)
 
 
 def build_requests(family: int, count: int, targets: int, nonce: int, ident: int) -> np.ndarray:
@@ -301,11 +255,7 @@ def _canonical(address: str) -> tuple[int, str]:
 
 _ICMP = ProbeKind.ICMP
 _NONE: frozenset[Defect] = frozenset()
-NO_REPLY = "no echo reply"
-TICK = 0.02  # seconds between looks at the socket while a round runs
-SENDING_TICK = 0.1  # the same while echoes are still being sent (a look costs ~0.3 ms of CPU)
-SLICE = 0.02  # seconds of sending between pauses: rate × SLICE packets at a time
-BURST = 32  # packets per sendmmsg call, which share one send time
+SENDING_TICK = 0.1  # seconds between looks while echoes are still being sent (a look costs ~0.3 ms of CPU)
 
 
 @dataclass(slots=True)
@@ -385,8 +335,7 @@ class _Round:
         round lasts at most its sending, that `timeout` and the last echoes' `timeout`), not one
         `timeout` each."""
         total = self.count * self.n
-        # a slice's replies must fit the receive queue until the next read (~2 KiB each, queued)
-        step = max(1, min(int(self.rate * SLICE), self.fam.buffer // 2048))
+        step = slice_size(self.rate, self.fam.buffer)
         sent, sent_wall = self.sent.reshape(-1), self.sent_wall.reshape(-1)
         started = time.monotonic()
         row = 0
@@ -428,12 +377,11 @@ class _Round:
         self.rows_sent = row
         first = row % self.n if total - row < self.n else 0  # echo-major: the cut is a tail
         self.cut[first:] = True
-        waited = format_duration(timedelta(microseconds=self.timeout_ns // 1000))
-        self.refused = f"the socket refused sends for {waited}"
+        self.refused = refused_sends(self.timeout_ns)
         self.cut_pending = True
         self.all_sent = True
         logger.warning(
-            "icmp: %s: gave up on the round's other %d echoes (%d devices)",
+            GAVE_UP,
             self.refused,
             total - row,
             self.n - first,

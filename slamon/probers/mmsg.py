@@ -1,8 +1,9 @@
 """sendmmsg(2) and recvmmsg(2) over numpy buffers: a round's packets cross into the kernel hundreds
 per call instead of one Python call each, and replies come back as arrays to match in bulk.
 
-Message headers are laid out in numpy arrays (Linux, 64-bit little-endian; checked at import
-against ctypes' own layout), so building them for 100,000 targets costs a few array operations.
+Message headers are laid out in numpy arrays (Linux, 64-bit little-endian; the libc calls and the
+layout, checked at import against ctypes' own, are slamon/icmp/sockets.py's), so building them for 100,000
+targets costs a few array operations.
 Replies carry the kernel's receive time (SO_TIMESTAMPNS), so a round-trip time does not depend on
 when the process got round to reading the socket.
 """
@@ -16,68 +17,20 @@ import os
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-MSG_DONTWAIT = 0x40
-SO_TIMESTAMPNS = 35  # also the cmsg type of the timestamp (SCM_TIMESTAMPNS)
-MMSG_WORDS = 8  # struct mmsghdr: 64 bytes as eight 64-bit words
-IOV_WORDS = 2  # struct iovec: base, length
-NAME_LEN = 28  # room for a sockaddr_in6
-CONTROL_LEN = 32  # CMSG_SPACE(sizeof(struct timespec))
+from slamon.icmp.sockets import (
+    CALLS,
+    CONTROL_LEN,
+    IOV_WORDS,
+    MMSG_WORDS,
+    MSG_DONTWAIT,
+    NAME_LEN,
+    SO_TIMESTAMPNS,
+)
 
-
-class _Iovec(ctypes.Structure):
-    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
-
-
-class _Msghdr(ctypes.Structure):
-    _fields_ = [
-        ("msg_name", ctypes.c_void_p),
-        ("msg_namelen", ctypes.c_uint32),
-        ("msg_iov", ctypes.c_void_p),
-        ("msg_iovlen", ctypes.c_size_t),
-        ("msg_control", ctypes.c_void_p),
-        ("msg_controllen", ctypes.c_size_t),
-        ("msg_flags", ctypes.c_int),
-    ]
-
-
-class _Mmsghdr(ctypes.Structure):
-    _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint)]
-
-
-def _layout_ok() -> bool:
-    """The word offsets used below: name 0, namelen 1, iov 2, iovlen 3, control 4, controllen 5,
-    flags 6, msg_len 7 (the low half of each word)."""
-    m = _Msghdr
-    return (
-        sys.byteorder == "little"
-        and ctypes.sizeof(_Mmsghdr) == MMSG_WORDS * 8
-        and ctypes.sizeof(_Iovec) == IOV_WORDS * 8
-        and [getattr(m, f[0]).offset for f in m._fields_] == [0, 8, 16, 24, 32, 40, 48]
-        and _Mmsghdr.msg_len.offset == 56
-    )
-
-
-def _libc_calls() -> tuple[Any, Any] | None:
-    if not sys.platform.startswith("linux") or not _layout_ok():
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        send, recv = libc.sendmmsg, libc.recvmmsg
-    except (OSError, AttributeError):
-        return None
-    send.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
-    send.restype = ctypes.c_int
-    recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
-    recv.restype = ctypes.c_int
-    return send, recv
-
-
-_CALLS = _libc_calls()
-AVAILABLE = _CALLS is not None
+_CALLS = CALLS
 
 
 def _address(arr: np.ndarray) -> int:

@@ -31,7 +31,15 @@ def cameras(addresses: list[str]) -> list[Device]:
     ]
 
 
-def probe(fleet_ns: FleetNamespace, devices: list[Device], **kw: object) -> dict[str, ProbeResult]:
+ENGINES = ["prober", "once"]  # the service's (probers/icmp.py), probe --once's (icmp/once.py)
+
+
+def probe(
+    fleet_ns: FleetNamespace, devices: list[Device], engine: str = "prober", **kw: object
+) -> dict[str, ProbeResult]:
+    if engine == "once":
+        return probe_once(fleet_ns, devices, **kw)  # type: ignore[arg-type]
+
     async def one_round() -> list[ProbeResult]:
         prober = IcmpProber(FakeClock(NOW), timeout=timedelta(milliseconds=300), **kw)  # type: ignore[arg-type]
         try:
@@ -43,11 +51,36 @@ def probe(fleet_ns: FleetNamespace, devices: list[Device], **kw: object) -> dict
         return {r.device: r for r in asyncio.run(one_round())}
 
 
+def probe_once(
+    fleet_ns: FleetNamespace,
+    devices: list[Device],
+    *,
+    timeout: timedelta = timedelta(milliseconds=300),
+    count: int = 1,
+    rate: int = 20_000,
+    mode: str = "auto",
+) -> dict[str, ProbeResult]:
+    """One round of probe --once's engine over IPv4 devices, as the ProbeResults cli.py makes of it."""
+    from slamon.cli import icmp_errors, icmp_results
+    from slamon.icmp.once import OneRound
+    from slamon.loaders.fleet_cache import ipv4_packed
+
+    packed = ipv4_packed([d.address for d in devices])
+    assert packed is not None
+    timeout_ns = int(timeout.total_seconds() * 1e9)
+    with fleet_ns.inside(), OneRound(timeout_ns=timeout_ns, count=count, rate=rate, mode=mode) as sock:
+        outcome = sock.run(packed)
+    errors = icmp_errors(outcome.received, outcome.cut_from, outcome.refused)
+    ids = [d.id for d in devices]
+    return {r.device: r for r in icmp_results(ids, NOW, outcome.received, outcome.rtt_ns, count, errors)}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("mode", ["raw", "dgram"])
-def test_silent_devices_fail_and_the_others_answer(fleet_ns: FleetNamespace, mode: str) -> None:
+def test_silent_devices_fail_and_the_others_answer(fleet_ns: FleetNamespace, mode: str, engine: str) -> None:
     devices = cameras([f"127.0.30.{i}" for i in range(1, 201)])
     fleet_ns.silence("127.0.30.7", "127.0.30.100/30")
-    results = probe(fleet_ns, devices, mode=mode)
+    results = probe(fleet_ns, devices, engine, mode=mode)
     assert len(results) == 200
     silent = {
         d.id
@@ -65,20 +98,45 @@ def test_silent_devices_fail_and_the_others_answer(fleet_ns: FleetNamespace, mod
             assert r.loss == 0.0
 
 
-def test_restored_devices_answer_again(fleet_ns: FleetNamespace) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_restored_devices_answer_again(fleet_ns: FleetNamespace, engine: str) -> None:
     devices = cameras(["127.0.30.1", "127.0.30.2"])
     fleet_ns.silence("127.0.30.2")
-    assert not probe(fleet_ns, devices)["C001"].ok
+    assert not probe(fleet_ns, devices, engine)["C001"].ok
     fleet_ns.restore("127.0.30.2")
-    assert probe(fleet_ns, devices)["C001"].ok
+    assert probe(fleet_ns, devices, engine)["C001"].ok
 
 
-def test_several_echoes_measure_loss(fleet_ns: FleetNamespace) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_several_echoes_measure_loss(fleet_ns: FleetNamespace, engine: str) -> None:
     devices = cameras(["127.0.30.1", "127.0.30.2"])
     fleet_ns.silence("127.0.30.2")
-    results = probe(fleet_ns, devices, count=3)
+    results = probe(fleet_ns, devices, engine, count=3)
     assert (results["C000"].ok, results["C000"].loss) == (True, 0.0)
     assert (results["C001"].ok, results["C001"].loss) == (False, 1.0)
+
+
+def test_both_engines_give_the_same_results(fleet_ns: FleetNamespace) -> None:
+    """The service's engine and probe --once's, over the same devices (every tenth one silent),
+    three echoes each: the same outcome for every device, RTTs aside."""
+    devices = cameras([f"127.0.{30 + i // 250}.{i % 250 + 1}" for i in range(600)])
+    fleet_ns.silence(*(d.address for d in devices[::10]))
+    rounds = [probe(fleet_ns, devices, engine, count=3) for engine in ENGINES]
+    assert len(rounds[0]) == len(rounds[1]) == 600
+    for d in devices:
+        a, b = (r[d.id] for r in rounds)
+        assert (a.device, a.kind, a.time, a.ok, a.loss, a.error, a.defects, a.detail) == (
+            b.device,
+            b.kind,
+            b.time,
+            b.ok,
+            b.loss,
+            b.error,
+            b.defects,
+            b.detail,
+        )
+        assert (a.rtt_ms is None) == (b.rtt_ms is None)
+    assert sum(not r.ok for r in rounds[1].values()) == 60
 
 
 @pytest.mark.parametrize("mode", ["raw", "dgram"])
@@ -100,11 +158,17 @@ def test_without_privilege_the_error_names_both_fixes(fleet_ns: FleetNamespace) 
     assert "net.ipv4.ping_group_range" in message
 
 
-def test_a_full_round_is_paced_by_the_rate(fleet_ns: FleetNamespace) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_full_round_is_paced_by_the_rate(fleet_ns: FleetNamespace, engine: str) -> None:
     devices = cameras([f"127.0.{30 + i // 250}.{i % 250 + 1}" for i in range(2000)])
-    with fleet_ns.inside():
-        loop_started = asyncio.run(_timed(devices, rate=10_000))
-    assert loop_started >= 0.18, "2,000 echoes at 10,000/s take at least 0.2 s to send"
+    if engine == "once":
+        started = time.monotonic()
+        assert all(r.ok for r in probe(fleet_ns, devices, engine, rate=10_000).values())
+        took = time.monotonic() - started
+    else:
+        with fleet_ns.inside():
+            took = asyncio.run(_timed(devices, rate=10_000))
+    assert took >= 0.18, "2,000 echoes at 10,000/s take at least 0.2 s to send"
 
 
 async def _timed(devices: list[Device], rate: int) -> float:
@@ -250,13 +314,15 @@ def test_an_unusable_address_fails_alone(fleet_ns: FleetNamespace) -> None:
     }
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_a_wall_clock_step_neither_stalls_the_round_nor_skews_rtts(
-    fleet_ns: FleetNamespace, monkeypatch: pytest.MonkeyPatch
+    fleet_ns: FleetNamespace, monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
     """Deadlines run on the monotonic clock; a reply stamped across a wall-clock step falls back to
     the monotonic difference."""
     import time as real
 
+    from slamon.icmp import once
     from slamon.probers import icmp
 
     calls = {"n": 0}
@@ -264,37 +330,55 @@ def test_a_wall_clock_step_neither_stalls_the_round_nor_skews_rtts(
     class SteppedBack:
         monotonic = staticmethod(real.monotonic)
         monotonic_ns = staticmethod(real.monotonic_ns)
+        sleep = staticmethod(real.sleep)
 
         @staticmethod
         def time_ns() -> int:
             calls["n"] += 1
             return real.time_ns() - (0 if calls["n"] == 1 else 3_000_000_000)  # 3 s back after one call
 
-    monkeypatch.setattr(icmp, "time", SteppedBack)
+    monkeypatch.setattr(once if engine == "once" else icmp, "time", SteppedBack)
     devices = cameras([f"127.0.30.{i}" for i in range(1, 201)])
     started = real.monotonic()
-    results = probe(fleet_ns, devices, rate=20_000)
+    results = probe(fleet_ns, devices, engine, rate=20_000)
     assert real.monotonic() - started < 1.5, "the 300 ms timeout, not 3 s more"
     assert calls["n"] > 1
     assert all(r.ok for r in results.values())
     assert all(r.rtt_ms is not None and 0 <= r.rtt_ms < 300 for r in results.values())
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_a_small_receive_buffer_loses_no_reply(
-    fleet_ns: FleetNamespace, monkeypatch: pytest.MonkeyPatch
+    fleet_ns: FleetNamespace, monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
     """Without CAP_NET_ADMIN the receive queue is capped by net.core.rmem_max; a round is then sent
     in slices whose replies fit it, so nothing is dropped into a false down."""
-    from slamon.probers import icmp
+    from slamon.icmp import sockets as icmp_socket
 
     def small(sock: socket.socket) -> int:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
         return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)) // 2
 
-    monkeypatch.setattr(icmp, "_large_receive_buffer", small)
+    monkeypatch.setattr(icmp_socket, "large_receive_buffer", small)
     devices = cameras([f"127.0.{30 + i // 250}.{i % 250 + 1}" for i in range(3000)])
-    results = probe(fleet_ns, devices, rate=200_000)
+    results = probe(fleet_ns, devices, engine, rate=200_000)
     assert sum(r.ok for r in results.values()) == 3000
+
+
+class RefusingSendmmsg:
+    """sendmmsg(2) for probe --once's engine (`call(fd, headers, count, flags) -> taken`) over a
+    socket that takes `accept` packets and then refuses every send (0 taken)."""
+
+    def __init__(self, real: object, accept: int) -> None:
+        self.real, self.accept, self.taken, self.refusals = real, accept, 0, 0
+
+    def __call__(self, fd: int, headers: int, count: int, flags: int) -> int:
+        if self.taken >= self.accept:
+            self.refusals += 1
+            return 0
+        went = int(self.real(fd, headers, min(count, self.accept - self.taken), flags))  # type: ignore[operator]
+        self.taken += max(went, 0)
+        return went
 
 
 class RefusingSender:
@@ -314,6 +398,7 @@ class RefusingSender:
         return went
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(
     ("count", "accept", "expected"),
     [
@@ -332,23 +417,30 @@ def test_a_socket_that_keeps_refusing_ends_the_round_not_each_echo(
     count: int,
     accept: int,
     expected: dict[range, tuple[bool, float, str | None]],
+    engine: str,
 ) -> None:
     """Once the socket has taken nothing for `timeout`, every echo not sent yet is given up at once
     (each of their devices failed with the reason, unless an echo that did go came back): the round
     ends about `timeout` after the refusals began, where giving up one echo per `timeout` took
     150 × 300 ms."""
+    from slamon.icmp import once
     from slamon.probers import icmp, mmsg
 
-    senders: list[RefusingSender] = []
+    senders: list[RefusingSender | RefusingSendmmsg] = []
 
     def refusing(sock: socket.socket, packets: object, names: object, name_len: int) -> RefusingSender:
         senders.append(RefusingSender(mmsg.Sender(sock, packets, names, name_len), accept))  # type: ignore[arg-type]
-        return senders[-1]
+        return senders[-1]  # type: ignore[return-value]
 
-    monkeypatch.setattr(icmp, "Sender", refusing)
+    if engine == "once":
+        assert once.CALLS is not None
+        senders.append(RefusingSendmmsg(once.CALLS[0], accept))
+        monkeypatch.setattr(once, "CALLS", (senders[0], once.CALLS[1]))
+    else:
+        monkeypatch.setattr(icmp, "Sender", refusing)
     devices = cameras([f"127.0.30.{i}" for i in range(1, 201)])
     started = time.monotonic()
-    results = probe(fleet_ns, devices, count=count)
+    results = probe(fleet_ns, devices, engine, count=count)
     took = time.monotonic() - started
     assert (senders[0].taken, senders[0].refusals > 0) == (accept, True)
     assert took < 2 * 0.3 + 0.3, f"{took:.2f} s: the sending, one timeout of refusals, one for the replies"
@@ -365,7 +457,8 @@ def test_probe_once_reads_the_fleet_cache_and_loads_no_store_library(
 ) -> None:
     """With a database there (as `slamon run` leaves it), the first probe parses the files and
     remembers the fleet, the next one reads it back; both print the same devices, and the warm one
-    imports neither SQLAlchemy nor aiohttp (numpy is the ICMP engine's)."""
+    imports neither SQLAlchemy nor aiohttp, nor (an IPv4 fleet pinged alone, by the one-shot
+    engine) numpy, asyncio or the model."""
     from slamon.store import Store
 
     config = probe_files(tmp_path, "127.0.30.1", "127.0.30.2")
@@ -393,8 +486,8 @@ def test_probe_once_reads_the_fleet_cache_and_loads_no_store_library(
         ]
     imported = [{line.rpartition("|")[2].strip() for line in done.stderr.splitlines()} for done in runs]
     assert "sqlalchemy" in imported[0], "cold: the entry is written through the Store"
-    assert {"sqlalchemy", "aiohttp", "alembic"}.isdisjoint(imported[1])
-    assert "numpy" in imported[1]
+    assert {"sqlalchemy", "aiohttp", "alembic", "numpy", "asyncio", "slamon.model"}.isdisjoint(imported[1])
+    assert "slamon.icmp.once" in imported[1]
 
 
 def test_results_built_slot_by_slot_equal_those_built_by_the_constructor(
