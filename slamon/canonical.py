@@ -277,6 +277,8 @@ def _sla_to_dict(sla: SlaTerms) -> JsonDict:
     }
     if sla.score_card is not None:  # absent when none: contracts without one keep their hash
         out["score_card"] = _score_card_to_dict(sla.score_card)
+    if sla.filing_deadline is not None:  # absent when none, as score_card
+        out["filing_deadline"] = _micros(sla.filing_deadline)
     return out
 
 
@@ -375,6 +377,7 @@ def _sla_from_dict(data: object) -> SlaTerms:
         cap=None if d["cap"] is None else _parse_decimal(d["cap"]),
         exclusions=frozenset(ExclusionCategory(_str(c)) for c in _list(d["exclusions"])),
         score_card=None if d.get("score_card") is None else _score_card_from_dict(d["score_card"]),
+        filing_deadline=None if d.get("filing_deadline") is None else _parse_micros(d["filing_deadline"]),
     )
 
 

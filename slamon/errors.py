@@ -6,6 +6,9 @@
   + StoreError        the database is unreachable or its schema is out of date
     - StoreMoved      the database is no longer the one opened (file moved or replaced): stop
   + StatementError    verify mismatch, a month outside the contract term, nothing to bill
+  + AccessDenied      the actor's role or contracts do not allow what was asked (HTTP 403)
+  + WorkflowError     an exclusion's proposal or decision refused: no such exclusion, already
+                      decided, filed after the contract's deadline (HTTP 404, 409, 422)
 
 Probe failures are not exceptions; they are ProbeResult(ok=False).
 """
@@ -73,3 +76,16 @@ class StoreMoved(StoreError):
 
 class StatementError(SlamonError):
     """A statement cannot be computed, issued or verified as asked."""
+
+
+class AccessDenied(SlamonError):
+    """The actor (a token's role and contracts, or the CLI's user) may not do what was asked."""
+
+
+class WorkflowError(SlamonError):
+    """An exclusion's proposal, change or decision is refused. `kind`: not_found, conflict (already
+    decided, an id taken, nothing changed), late (after the filing deadline) or invalid."""
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind

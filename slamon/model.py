@@ -312,6 +312,7 @@ class SlaTerms:
     cap: Decimal | None = None
     exclusions: frozenset[ExclusionCategory] = frozenset()
     score_card: ScoreCard | None = None
+    filing_deadline: timedelta | None = None  # exclusion proposals for a month close this long after it
 
 
 @dataclass(frozen=True, slots=True)

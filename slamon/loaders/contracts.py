@@ -51,6 +51,7 @@ MAX_COUNT = 10_000  # down_after, up_after, degrade_after: probes in a row
 MAX_STALE_AFTER = timedelta(days=1)
 MAX_UPSTREAM_GRACE = timedelta(days=1)
 MAX_REPAIR_DEADLINE = timedelta(days=365)
+MAX_FILING_DEADLINE = timedelta(days=366)  # exclusion proposals for a month: at most a year after it
 MAX_FAULT_OVER = timedelta(days=31)  # a score card's fault_hours.over: no month is longer
 MAX_SCORE = Decimal(100)
 SCORE_PLACES = 2  # points and band scores: 0.5 points, a band from 92.5
@@ -75,6 +76,7 @@ _SLA_KEYS = (
     "cap",
     "exclusions",
     "score_card",
+    "filing_deadline",
 )
 _SCORE_ITEMS = ("fault_hours", "repair_overrun", "missed_inspection")
 _KIND_NAMES = tuple(kind.value for kind in DeviceKind)
@@ -229,6 +231,13 @@ def _sla(src: Source, value: object) -> SlaTerms:
         cap=src.fraction("sla.cap", doc["cap"], zero_ok=True) if "cap" in doc else None,
         exclusions=_exclusions(src, doc["exclusions"]) if "exclusions" in doc else frozenset(),
         score_card=score_card,
+        filing_deadline=(
+            src.duration(
+                "sla.filing_deadline", doc["filing_deadline"], zero_ok=True, maximum=MAX_FILING_DEADLINE
+            )
+            if "filing_deadline" in doc
+            else None
+        ),
     )
 
 

@@ -55,7 +55,7 @@ def load_exclusions(
         category = src.choice(
             key_path(where, "category"), fields["category"], ExclusionCategory, "a category"
         )
-        scope = _scope(src, key_path(where, "scope"), fields["scope"], inventory, contracts)
+        scope = load_scope(src, key_path(where, "scope"), fields["scope"], inventory, contracts)
         start = src.instant(key_path(where, "start"), fields["start"])
         end = src.instant(key_path(where, "end"), fields["end"])
         if end <= start:
@@ -82,9 +82,10 @@ def load_exclusions(
     return tuple(exclusions)
 
 
-def _scope(
+def load_scope(
     src: Source, where: str, value: object, inventory: Inventory, contracts: Mapping[ContractId, Contract]
 ) -> Scope:
+    """An exclusion's scope: known device, site and contract ids, at least one in all."""
     fields = src.mapping(where, value, _SCOPE_KEYS)
     devices = frozenset(
         DeviceId(d)

@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 """The Alembic head this code expects (tests check it against the migrations), so opening a
 current database costs one query and no Alembic import."""
 
@@ -68,7 +68,9 @@ exclusions = Table(
     Column("sha256", String(64), nullable=False),
     Column("body", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("file_sha256", String(64)),  # what the exclusions file last said of this id; NULL: not in it
 )
+"""Each exclusion as it is in force (the newest of its records, exclusion_records): what statements read."""
 
 inspections = Table(
     "inspections",
@@ -175,3 +177,70 @@ events = Table(
 )
 """Evidence the probe results alone do not hold: a switch port's state when it changed, a
 reboot, a site that went dark while its upstream answered. Append only."""
+
+exclusion_records = Table(
+    "exclusion_records",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("exclusion", String(200), nullable=False),
+    Column("version", Integer, nullable=False),  # 1, 2, …: each supersedes the one before
+    Column("at", BigInteger, nullable=False),
+    Column("action", String(20), nullable=False),  # propose amend approve reject import withdraw detect
+    Column("actor", String(200), nullable=False),
+    Column("source", String(20), nullable=False),  # cli | api | file | detected
+    Column("status", String(10), nullable=False),  # proposed | approved | rejected | withdrawn
+    Column("sha256", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # canonical JSON of the exclusion as this version says it
+    Column("note", Text),  # the decision's reason, or why it was changed
+    UniqueConstraint("exclusion", "version"),
+)
+"""Every version of every exclusion, append only: a change is a new version, the old one stays."""
+
+evidence_files = Table(
+    "evidence_files",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("stored_at", BigInteger, nullable=False),
+)
+"""Evidence attached to exclusions (photos, the power company's notice …), by the SHA-256 of its bytes."""
+
+exclusion_evidence = Table(
+    "exclusion_evidence",
+    metadata,
+    Column("record", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),  # exclusion_records.seq
+    Column("position", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # 1, 2, … without gaps
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("body", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),  # the entry before's hash (64 zeros for the first)
+    Column("hash", String(64), nullable=False),  # sha256(prev_hash + canonical entry)
+    UniqueConstraint("prev_hash"),
+)
+"""Every write through the workflow, the API and the tokens, append only and hash-chained."""
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),  # public: the part of the token before the secret
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),  # viewer | ops | contract_manager | admin
+    Column("contracts", Text),  # JSON list of contract ids it is limited to; NULL: all
+    Column("sha256", String(64), nullable=False),  # of the whole token; the token itself is never stored
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked_at", BigInteger),
+    Column("revoked_by", String(200)),
+)

@@ -14,7 +14,6 @@ from slamon.canonical import (
     contract_from_dict,
     contract_to_dict,
     exclusion_from_dict,
-    exclusion_to_dict,
     inspection_from_dict,
     inspection_to_dict,
     inventory_from_dict,
@@ -23,10 +22,8 @@ from slamon.canonical import (
 )
 from slamon.model import Contract, ContractId, Exclusion, Fleet, Inventory, Micros, MissedInspection
 from slamon.store import schema as t
+from slamon.store.exclusions import ExclusionLedger
 from slamon.store.sql import Part
-
-DETECTED = "detected"  # the source of exclusions slamon proposes itself (files: "file")
-DETECTED_POSITION = 1_000_000  # after every file's exclusions
 
 
 class Versions(Part):
@@ -94,31 +91,8 @@ class Versions(Part):
         return changes
 
     def _mirror_exclusions(self, exclusions: Sequence[Exclusion], at: Micros) -> list[str]:
-        stored = {
-            r.id: r
-            for r in self.conn.execute(
-                sa.select(
-                    t.exclusions.c.id, t.exclusions.c.sha256, t.exclusions.c.position, t.exclusions.c.source
-                )
-            )
-        }
-        changes: list[str] = []
-        seen: set[str] = set()
-        for position, ex in enumerate(exclusions):
-            body = canonical_json(exclusion_to_dict(ex))
-            sha = sha256_hex(body)
-            seen.add(ex.id)
-            old = stored.get(ex.id)
-            if old is not None and old.sha256 == sha and old.position == position:
-                continue
-            self._write_exclusion(ex.id, position, "file", body, sha, at, new=old is None)
-            if old is None or old.sha256 != sha:
-                changes.append(f"exclusion {ex.id}")
-        gone = [i for i, r in stored.items() if r.source == "file" and i not in seen]
-        if gone:
-            self.conn.execute(t.exclusions.delete().where(t.exclusions.c.id.in_(gone)))
-            changes += [f"exclusion {i} removed" for i in gone]
-        return changes
+        """The exclusions file's entries as versions of the store's exclusions (store/exclusions.py)."""
+        return ExclusionLedger(self.conn, self._insert).mirror_file(exclusions, at)
 
     def inventory_as_of(self, at: Micros) -> Inventory | None:
         """The inventory in effect at `at`: the newest version from before it, else the oldest one."""
@@ -153,32 +127,8 @@ class Versions(Part):
 
     def propose(self, exclusion: Exclusion, at: Micros) -> None:
         """An exclusion slamon proposes (source `detected`, after the files' own): written, or
-        updated as it grows (its end); never over one of the same id from a file."""
-        stored = self.conn.execute(
-            sa.select(t.exclusions.c.source).where(t.exclusions.c.id == exclusion.id)
-        ).scalar()
-        if stored is not None and stored != DETECTED:
-            return
-        body = canonical_json(exclusion_to_dict(exclusion))
-        self._write_exclusion(
-            exclusion.id, DETECTED_POSITION, DETECTED, body, sha256_hex(body), at, new=stored is None
-        )
-
-    def _write_exclusion(
-        self, id_: str, position: int, source: str, body: bytes, sha: str, at: Micros, *, new: bool
-    ) -> None:
-        """One exclusions row (its canonical body and that body's hash), inserted or replaced."""
-        row = {
-            "position": position,
-            "source": source,
-            "sha256": sha,
-            "body": body.decode(),
-            "updated_at": at,
-        }
-        if new:
-            self.conn.execute(t.exclusions.insert().values(id=id_, **row))
-        else:
-            self.conn.execute(t.exclusions.update().where(t.exclusions.c.id == id_).values(**row))
+        updated as it grows (its end), while nobody has decided on it and the file does not hold it."""
+        ExclusionLedger(self.conn, self._insert).detected(exclusion, at)
 
     def exclusions(self) -> tuple[Exclusion, ...]:
         rows = self.conn.execute(
