@@ -7,6 +7,7 @@ import re
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
@@ -443,3 +444,29 @@ def test_contracts_without_the_new_keys_keep_their_canonical_bytes() -> None:
         "online_rate": {"target": "0.95", "deduct": "0.05"},
         "intact_rate": {"target": "0.9", "deduct": "0.05"},
     }
+
+
+HEAD = 'id: DOC-1\nvendor: v\nterm: {start: 2025-06-01, months: 36}\nfees: {camera: "92.29"}\n'
+
+
+def _yaml_after(path: str, marker: str) -> str:
+    doc = (TESTDATA.parent.parent / path).read_text(encoding="utf-8")
+    return doc.split(marker, 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "marker", "indent"),
+    [
+        ("docs/formats.md", "The rule kinds seen in tenders", False),
+        ("docs/sla.md", "### 6.5 Per-point KPI shortfall", True),
+        ("docs/sla.md", "### 6.6 Score card", False),
+    ],
+)
+def test_the_documented_examples_load(tmp_path: Path, path: str, marker: str, indent: bool) -> None:
+    """The contract snippets of the docs are contracts slamon accepts."""
+    block = _yaml_after(path, marker)
+    if indent:  # a snippet of sla: alone
+        block = "sla:\n" + "".join(f"  {line}\n" for line in block.splitlines())
+    (tmp_path / "c.yaml").write_text(HEAD + block, encoding="utf-8")
+    sla = load_contract(tmp_path / "c.yaml").sla
+    assert sla.score_card is not None or sla.fleet_kpis[Kpi.ONLINE_RATE].per_point is not None

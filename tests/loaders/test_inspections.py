@@ -29,6 +29,7 @@ from slamon.model import (
 )
 from tests.conftest import TESTDATA
 
+ROOT = TESTDATA.parent.parent
 INSPECTIONS = TESTDATA / "inspections"
 BAD = INSPECTIONS / "bad"
 
@@ -171,3 +172,19 @@ def test_the_fleet_cache_key_follows_the_inspections_file(tmp_path: Path) -> Non
     before = inputs_key(config)
     (tmp_path / "inspections.yaml").write_text("[]\n", encoding="utf-8")
     assert inputs_key(config) != before
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    """docs/formats.md's inspections example, against the July example's contract and inventory."""
+    doc = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
+    block = doc.split("## Inspections", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "inspections.yaml").write_text(block, encoding="utf-8")
+    example = ROOT / "examples" / "july-2025"
+    contracts = load_contracts(sorted((example / "contracts").glob("*.yaml")))
+    found = load_inspections(
+        tmp_path / "inspections.yaml", load_inventory(example / "inventory.yaml", contracts), contracts
+    )
+    assert [(i.id, i.date, i.site) for i in found] == [
+        ("MI-2025-07-01", date(2025, 7, 15), "YJ-S004"),
+        ("MI-2025-07-02", date(2025, 7, 31), None),
+    ]
