@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 """The Alembic head this code expects (tests check it against the migrations), so opening a
 current database costs one query and no Alembic import."""
 
@@ -97,6 +97,7 @@ result_blocks = Table(
     Column("rtt_min_us", BigInteger),
     Column("rtt_max_us", BigInteger),
     Column("data", LargeBinary),  # packed results; NULL once retention has let them go
+    Column("sha256", String(64)),  # of `data` as written (kept when it is let go); checked on every read
     sqlite_with_rowid=False,
 )
 
@@ -146,7 +147,12 @@ statements = Table(
     Column("hash", String(80), nullable=False),
     Column("replaces", String(80)),
     Column("issued_at", BigInteger, nullable=False),
-    Column("body", Text, nullable=False),
+    Column("body", Text, nullable=False),  # the issued JSON, byte for byte as it was written
+    Column("sha256", String(64)),  # of `body` (UTF-8); checked whenever it is read
+    Column("override_by", String(200)),  # who issued it below the contract's min_coverage, and why
+    Column("override_reason", Text),
+    Column("context", Text),  # canonical JSON: the labels its PDF printed (contract, sites, exclusions)
+    Column("context_sha256", String(64)),
 )
 
 fleet_cache = Table(
@@ -155,6 +161,7 @@ fleet_cache = Table(
     Column("key", String(80), primary_key=True),  # sha256 of slamon's version and every input file
     Column("body", Text, nullable=False),  # canonical JSON of the validated fleet
     Column("created_at", BigInteger, nullable=False),
+    Column("sha256", String(64)),  # of `body` (UTF-8); checked whenever it is read
 )
 
 store_meta = Table(
