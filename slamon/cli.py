@@ -493,7 +493,14 @@ def icmp_json_lines(
         error_text = "null" if error is None else text(error)
         return f', "loss": {1 - r / count!r}, "defects": [], "error": {error_text}, "detail": {{}}}}\n'
 
+    tails_of = {r: tail(r, None if r else NO_REPLY) for r in range(count + 1)}
+    cut_tails_of = {r: tail(r, None if r else refused) for r in range(count + 1)}
     zones = set(times)
+    if len(zones) == 1 and count == 1 and quote:  # the usual round: two pieces a line
+        ok, failed = head(times[0], True), head(times[0], False)
+        after = (ok, tails_of[1], failed + "null" + tails_of[0], failed + "null" + cut_tails_of[0])
+        yield from _one_echo_lines(ids, received, rtt_ns, cut_from, opening, after)
+        return
     heads: Iterable[str]
     if len(zones) == 1:
         by_received = {r: head(times[0], r > 0) for r in range(count + 1)}
@@ -501,8 +508,6 @@ def icmp_json_lines(
     else:
         by_zone = {(t, ok): head(t, ok) for t in zones for ok in (False, True)}
         heads = map(by_zone.__getitem__, zip(times, map(truth, received), strict=True))
-    tails_of = {r: tail(r, None if r else NO_REPLY) for r in range(count + 1)}
-    cut_tails_of = {r: tail(r, None if r else refused) for r in range(count + 1)}
     tails = chain(
         map(tails_of.__getitem__, islice(received, cut_from)),
         map(cut_tails_of.__getitem__, islice(received, cut_from, None)),
@@ -515,6 +520,38 @@ def icmp_json_lines(
 
 
 LINES = 4096  # lines printed at a time
+
+
+def _one_echo_lines(
+    ids: list[str],
+    received: Sequence[int],
+    rtt_ns: Sequence[int],
+    cut_from: int,
+    opening: str,
+    after: tuple[str, str, str, str],
+) -> Iterator[str]:
+    """icmp_json_lines of a round of one echo per device in one time zone: each id, then one text
+    for the rest of its line and the next line's opening, shared by every device with the same
+    RTT to the microsecond (_rtt_texts says why that spells the RTT) or none. `after`: the head of
+    an answered line, its tail, and the rest of a line without reply and of one refused."""
+    ok, ok_tail, lost, refused = after
+    n = len(ids)
+    keys = list(map(floordiv, map(add, rtt_ns, repeat(500)), repeat(1000)))  # µs, -1 lost, -2 refused
+    if not all(received):
+        for i in range(n):
+            if not received[i]:
+                keys[i] = -2 if i >= cut_from else -1
+    rest = {q: ok + repr(q / 1000) + ok_tail + opening for q in set(keys)}
+    rest[-1], rest[-2] = lost + opening, refused + opening
+    texts = list(map(rest.__getitem__, keys))
+    if 500 in map(mod, rtt_ns, repeat(1000)):  # ties: round() itself
+        for i in range(n):
+            if received[i] and rtt_ns[i] % 1000 == 500:
+                texts[i] = ok + repr(round(rtt_ns[i] / 1e6, 3)) + ok_tail + opening
+    for at in range(0, n, LINES):
+        end = min(at + LINES, n)
+        chunk = "".join(chain.from_iterable(zip(ids[at:end], texts[at:end], strict=True)))
+        yield (opening if at == 0 else "") + (chunk[: -len(opening)] if end == n else chunk)
 
 
 def _rtt_texts(received: Sequence[int], rtt_ns: Sequence[int]) -> list[str]:

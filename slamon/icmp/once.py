@@ -128,12 +128,15 @@ def requests(count: int, n: int, nonce: int, ident: int) -> bytearray:
     size = PACKET_LEN
     template = HEADER.pack(ECHO_REQUEST[socket.AF_INET], 0, 0, ident, 0) + PAYLOAD.pack(MAGIC, nonce, 0, 0)
     packets = bytearray(template) * rows
-    seq = array("H", range(min(rows, 0x10000))) * (rows // 0x10000 + 1)  # sequence: row & 0xFFFF
-    del seq[rows:]
     index = array("I", range(n)) * count
-    echo = array("H")
-    for e in range(count):
-        echo += array("H", [e]) * n
+    columns = [(index, 16, 4)]
+    if count > 1:  # else the sequence is the index's low half, and every echo number 0
+        seq = array("H", range(min(rows, 0x10000))) * (rows // 0x10000 + 1)  # sequence: row & 0xFFFF
+        del seq[rows:]
+        echo = array("H")
+        for e in range(count):
+            echo += array("H", [e]) * n
+        columns += [(seq, 6, 2), (echo, 20, 2)]
     fixed = sum(struct.unpack(f"!{size // 2}H", template))  # type, identifier, magic, nonce
     check = array("H")
     for e in range(count):
@@ -144,11 +147,13 @@ def requests(count: int, n: int, nonce: int, ident: int) -> bytearray:
             run = min(n - i, 0x10000 - ((start + i) & 0xFFFF), 0x10000 - (i & 0xFFFF))
             check += _checksums(fixed + e + ((start + i) & 0xFFFF) + (i >> 16) + (i & 0xFFFF), run)
             i += run
-    for column, at, width in ((check, 2, 2), (seq, 6, 2), (index, 16, 4), (echo, 20, 2)):
+    for column, at, width in [(check, 2, 2), *columns]:
         column.byteswap()  # network order
         data = column.tobytes()
         for b in range(width):
             packets[at + b :: size] = data[b::width]
+            if count == 1 and at == 16 and b >= 2:  # the sequence: the index's last two bytes
+                packets[at - 12 + b :: size] = data[b::width]
     return packets
 
 
@@ -185,25 +190,16 @@ class _Round:
         rows = self.rows = self.count * n
         self.nonce = int.from_bytes(os.urandom(4), "big")
         self.nonce_bytes = self.nonce.to_bytes(4, "big")
-        self.packets = requests(self.count, n, self.nonce, (os.getpid() + 1) & 0xFFFF)
+        self.packets = memoryview(requests(self.count, n, self.nonce, (os.getpid() + 1) & 0xFFFF))
         self.source = array("I", packed).tolist()  # each target's address, as a reply's word reads
         names = bytearray(16 * n)  # sockaddr_in, port 0
         names[0::16] = int(socket.AF_INET).to_bytes(2, "little")[:1] * n
         for b in range(4):
             names[4 + b :: 16] = packed[b::4]
-        self.names = names
-        self._pins = [_pinned(self.packets), _pinned(names)]
-        packets_at, names_at = self._pins[0][1], self._pins[1][1]
-        self.iov = array("Q", bytes(16 * rows))
-        self.iov[0::2] = array("Q", range(packets_at, packets_at + PACKET_LEN * rows, PACKET_LEN))
-        self.iov[1::2] = array("Q", [PACKET_LEN]) * rows
-        iov_at = self.iov.buffer_info()[0]
-        self.headers = array("Q", bytes(8 * MMSG_WORDS * rows))
-        self.headers[0::MMSG_WORDS] = array("Q", range(names_at, names_at + 16 * n, 16)) * self.count
-        self.headers[1::MMSG_WORDS] = array("Q", [16]) * rows
-        self.headers[2::MMSG_WORDS] = array("Q", range(iov_at, iov_at + 16 * rows, 16))
-        self.headers[3::MMSG_WORDS] = array("Q", [1]) * rows
-        self.headers_at = self.headers.buffer_info()[0]
+        self.names = memoryview(names)
+        self.step = slice_size(self.rate, self.buffer)
+        self._pins: list[tuple[object, int]] = []
+        self._send_buffers()
         self._receive_buffers()
         # bookkeeping, by row (echo-major) or by target
         self.sent = [0] * rows  # monotonic ns each echo went; 0 = not (yet)
@@ -219,12 +215,42 @@ class _Round:
         self.cut_final = False  # and a look has been taken since: they are final
         self.refused = ""
 
+    def _send_buffers(self) -> None:
+        """A slice's packets and destinations are copied into fixed buffers that fixed message
+        headers point into: the headers of a whole round (100,000 × 3 pointers, each a Python
+        int on its way in) cost more to build than the copies."""
+        step = self.step
+        self.stage_packets = bytearray(PACKET_LEN * step)
+        self.stage_names = bytearray(16 * step)
+        self._pins += [_pinned(self.stage_packets), _pinned(self.stage_names)]
+        packets_at, names_at = self._pins[0][1], self._pins[1][1]
+        self.iov = array("Q", [0]) * (2 * step)
+        self.iov[0::2] = array("Q", range(packets_at, packets_at + PACKET_LEN * step, PACKET_LEN))
+        self.iov[1::2] = array("Q", [PACKET_LEN]) * step
+        iov_at = self.iov.buffer_info()[0]
+        self.headers = array("Q", [0]) * (MMSG_WORDS * step)
+        self.headers[0::MMSG_WORDS] = array("Q", range(names_at, names_at + 16 * step, 16))
+        self.headers[1::MMSG_WORDS] = array("Q", [16]) * step
+        self.headers[2::MMSG_WORDS] = array("Q", range(iov_at, iov_at + 16 * step, 16))
+        self.headers[3::MMSG_WORDS] = array("Q", [1]) * step
+        self.headers_at = self.headers.buffer_info()[0]
+
+    def _stage(self, start: int, end: int) -> None:
+        """Rows [start, end) (at most a slice) into the send buffers."""
+        self.stage_packets[: (end - start) * PACKET_LEN] = self.packets[start * PACKET_LEN : end * PACKET_LEN]
+        n, at, row = self.n, 0, start
+        while row < end:  # the destinations, by target (rows are echo-major)
+            i = row % n
+            take = min(end - row, n - i)
+            self.stage_names[16 * at : 16 * (at + take)] = self.names[16 * i : 16 * (i + take)]
+            at, row = at + take, row + take
+
     def _receive_buffers(self) -> None:
         self.data = bytearray(SLOTS * SLOT)
         self.rnames = bytearray(SLOTS * NAME_LEN)
         self.control = bytearray(SLOTS * CONTROL_LEN)
         self._pins += [_pinned(self.data), _pinned(self.rnames), _pinned(self.control)]
-        data_at, names_at, control_at = (pin[1] for pin in self._pins[2:])
+        data_at, names_at, control_at = (pin[1] for pin in self._pins[-3:])
         self.riov = array("Q", bytes(16 * SLOTS))
         self.riov[0::2] = array("Q", range(data_at, data_at + SLOT * SLOTS, SLOT))
         self.riov[1::2] = array("Q", [SLOT]) * SLOTS
@@ -245,18 +271,18 @@ class _Round:
     # --- sending ---------------------------------------------------------------------------------
 
     def run(self) -> Outcome:
-        total = self.rows
-        step = slice_size(self.rate, self.buffer)
+        total, step = self.rows, self.step
         sent, sent_wall, send, fd = self.sent, self.sent_wall, self.send_call, self.fd
         epoch_ns = self.epoch * _SECOND
         started = time.monotonic()
         row = 0
         stuck = 0  # monotonic ns since the socket refused to take more
         while row < total and not self.all_sent:
-            end = min(row + step, total)
+            start, end = row, min(row + step, total)
+            self._stage(start, end)
             while row < end:  # a slice, in calls of at most BURST packets
                 before, before_wall = time.monotonic_ns(), time.time_ns()
-                went = send(fd, self.headers_at + row * MMSG_WORDS * 8, min(BURST, end - row), 0)
+                went = send(fd, self.headers_at + (row - start) * MMSG_WORDS * 8, min(BURST, end - row), 0)
                 if went < 0:
                     err = ctypes.get_errno()
                     if err in _KEEP_ERRNO:
