@@ -8,6 +8,7 @@ RTT) that outlives the raw bytes when retention lets them go.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -136,8 +137,9 @@ def encode(cols: ResultColumns, hour: int, start: int, end: int) -> Records:
     return records
 
 
-BlockRow = tuple[int, int, int, int, int, int, int, int, int | None, int | None, bytes]
-"""A result_blocks row: device, kind, hour, part, n, n_ok, rtt_n, rtt_sum_us, rtt_min_us, rtt_max_us, data."""
+BlockRow = tuple[int, int, int, int, int, int, int, int, int | None, int | None, bytes, str]
+"""A result_blocks row: device, kind, hour, part, n, n_ok, rtt_n, rtt_sum_us, rtt_min_us, rtt_max_us, data,
+sha256 (hex, of data)."""
 
 
 def block_rows(cols: ResultColumns, part: int) -> list[BlockRow]:
@@ -166,6 +168,7 @@ def block_rows(cols: ResultColumns, part: int) -> list[BlockRow]:
     rtt_min = np.minimum.reduceat(np.where(has_rtt, rtt, np.iinfo(np.int64).max), starts)
     rtt_max = np.maximum.reduceat(np.where(has_rtt, rtt, -1), starts)
     n_ok = np.add.reduceat(cols.ok.astype(np.int64), starts)
+    sha = hashlib.sha256
     return [
         (
             dev,
@@ -178,9 +181,10 @@ def block_rows(cols: ResultColumns, part: int) -> list[BlockRow]:
             rs,
             lo if rn else None,
             hi if rn else None,
-            data[start * size : end * size],
+            block,
+            sha(block).hexdigest(),
         )
-        for dev, kind, h, start, end, ok, rn, rs, lo, hi in zip(
+        for dev, kind, h, start, end, ok, rn, rs, lo, hi, block in zip(
             cols.device[starts].tolist(),
             cols.kind[starts].tolist(),
             hour[starts].tolist(),
@@ -191,6 +195,7 @@ def block_rows(cols: ResultColumns, part: int) -> list[BlockRow]:
             rtt_sum.tolist(),
             rtt_min.tolist(),
             rtt_max.tolist(),
+            [data[a * size : b * size] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)],
             strict=True,
         )
     ]

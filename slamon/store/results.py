@@ -1,10 +1,16 @@
 """Raw probe results in hourly blocks (see blocks.py): merged on import, appended as parts by live
-rounds, compacted hourly, let go by retention (the hourly rollups stay)."""
+rounds, compacted hourly, let go by retention (the hourly rollups stay).
+
+Every block is written with the SHA-256 of its bytes (kept when retention lets the bytes go), and
+every read of a block's bytes checks it: a block edited in the database is an error naming it
+(digests.Tampered), never evidence. `evidence` digests a month's blocks for a statement's inputs.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +18,11 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
-from slamon.model import HOUR, Micros, ProbeKind
+from slamon.model import HOUR, Micros, ProbeKind, from_micros
 from slamon.store import blocks as blk
 from slamon.store import schema as t
 from slamon.store.blocks import ResultColumns, ResultConflict
+from slamon.store.digests import Tampered, sha256_hex
 from slamon.store.sql import CHUNK, Part, chunks
 
 
@@ -53,12 +60,12 @@ _NO_RESULTS = DeviceResults(
 )
 
 
-def _decode_results(rows: Iterable[Any]) -> DeviceResults:
+def _decode_results(rows: Iterable[Any], checked: Callable[[Any], bytes]) -> DeviceResults:
     """One device's blocks, ordered by kind then hour, as the engine's sorted columns."""
     times: dict[int, list[blk.I64]] = {0: [], 1: [], 2: []}
     oks: dict[int, list[blk.U8]] = {0: [], 1: [], 2: []}
     for r in rows:
-        rec = blk.decode(r.data)
+        rec = blk.decode(checked(r))
         times[r.kind].append(rec["off"].astype(np.int64) + r.hour * HOUR)
         oks[r.kind].append(rec["ok"])
 
@@ -76,8 +83,15 @@ def _decode_results(rows: Iterable[Any]) -> DeviceResults:
     )
 
 
+def block_name(device: str, kind: int, hour: int, part: int) -> str:
+    """How a message names one stored block: device, probe kind, hour (UTC) and part."""
+    when = from_micros(hour * HOUR).isoformat()
+    return f"the raw {blk.KINDS_BY_CODE[kind].value} results of {device} for the hour from {when} (block part {part})"
+
+
 def _block_row(device: int, kind: int, hour: int, part: int, records: blk.Records) -> dict[str, Any]:
     n, n_ok, rtt_n, rtt_sum, rtt_min, rtt_max = blk.rollup(records)
+    data = records.tobytes()
     return {
         "device": device,
         "kind": kind,
@@ -89,16 +103,17 @@ def _block_row(device: int, kind: int, hour: int, part: int, records: blk.Record
         "rtt_sum_us": rtt_sum,
         "rtt_min_us": rtt_min,
         "rtt_max_us": rtt_max,
-        "data": records.tobytes(),
+        "data": data,
+        "sha256": sha256_hex(data),
     }
 
 
 _APPEND = (
     "INSERT INTO result_blocks (device, kind, hour, part, n, n_ok, rtt_n, rtt_sum_us, rtt_min_us, rtt_max_us, "
-    "data) VALUES ({}) ON CONFLICT DO NOTHING"
+    "data, sha256) VALUES ({}) ON CONFLICT DO NOTHING"
 )
-_APPEND_SQLITE = _APPEND.format(", ".join(["?"] * 11))
-_APPEND_POSTGRES = _APPEND.format(", ".join(["%s"] * 11))
+_APPEND_SQLITE = _APPEND.format(", ".join(["?"] * 12))
+_APPEND_POSTGRES = _APPEND.format(", ".join(["%s"] * 12))
 
 
 class Results(Part):
@@ -156,7 +171,16 @@ class Results(Part):
                 index_elements=["device", "kind", "hour", "part"],
                 set_={
                     c: stmt.excluded[c]
-                    for c in ("n", "n_ok", "rtt_n", "rtt_sum_us", "rtt_min_us", "rtt_max_us", "data")
+                    for c in (
+                        "n",
+                        "n_ok",
+                        "rtt_n",
+                        "rtt_sum_us",
+                        "rtt_min_us",
+                        "rtt_max_us",
+                        "data",
+                        "sha256",
+                    )
                 },
             )
             self.conn.execute(stmt, rows)
@@ -218,15 +242,91 @@ class Results(Part):
         found: dict[tuple[int, int, int], list[bytes]] = {}
         for part in chunks(sorted({d for d, _, _ in keys})):
             rows = self.conn.execute(
-                sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
+                sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.part, rb.c.data, rb.c.sha256)
                 .where(rb.c.device.in_(part), rb.c.hour.between(lo, hi), rb.c.data.is_not(None))
                 .order_by(rb.c.device, rb.c.kind, rb.c.hour, rb.c.part)
             )
             for r in rows:
                 key = (r.device, r.kind, r.hour)
                 if key in wanted:
-                    found.setdefault(key, []).append(r.data)
+                    found.setdefault(key, []).append(self._checked(r))
         return found
+
+    def _checked(self, r: Any) -> bytes:
+        """A block's bytes (a row with device, kind, hour, part, data, sha256), after checking them
+        against their digest."""
+        data = bytes(r.data)
+        if r.sha256 is None or hashlib.sha256(data).hexdigest() != r.sha256:
+            raise self._tampered(r.device, r.kind, r.hour, r.part, r.sha256, data)
+        return data
+
+    def _tampered(
+        self, device: int, kind: int, hour: int, part: int, stored: str | None, data: bytes
+    ) -> Tampered:
+        ids = self.conn.execute(
+            sa.select(t.device_keys.c.device).where(t.device_keys.c.key == device)
+        ).scalar()
+        return Tampered(block_name(ids or f"device key {device}", kind, hour, part), stored, sha256_hex(data))
+
+    def evidence(
+        self, keys: Mapping[str, int], start: Micros, end: Micros, *, check: bool = False
+    ) -> str | None:
+        """The evidence digest of these devices (id → key) over the hours that [start, end) touches,
+        or None when they hold no block there (docs/sla.md, "The hash").
+
+        Each hour of a device and probe kind counts as one block: the digest of its only part, or of
+        its parts joined as compaction will join them, so the digest does not depend on how the hour
+        was written (live parts, an import, compaction), and a block whose bytes retention let go
+        keeps its digest. Per device, SHA-256 over `kind hour digest` lines by kind and hour; then
+        SHA-256 over `device digest` lines by device id. With `check`, every part's bytes are read
+        and checked against their digest (Tampered names the first that does not match)."""
+        if end <= start or not keys:
+            return None
+        ids = {k: d for d, k in keys.items()}
+        lo, hi = start // HOUR, (end - 1) // HOUR
+        mark = "?" if self.conn.dialect.name == "sqlite" else "%s"
+        column = "data" if check else "data IS NOT NULL"
+        per_device: dict[str, str] = {}
+        sha = hashlib.sha256
+        cursor = self.conn.connection.cursor()
+        try:
+            for part in chunks(sorted(ids)):
+                cursor.execute(
+                    f"SELECT device, kind, hour, part, sha256, {column} FROM result_blocks "  # noqa: S608
+                    f"WHERE device IN ({', '.join([mark] * len(part))}) AND hour >= {mark} AND hour <= {mark} "
+                    "ORDER BY device, kind, hour, part",
+                    (*part, lo, hi),
+                )
+                rows = cursor.fetchall()
+                for device, blocks in itertools.groupby(rows, key=lambda r: r[0]):
+                    lines = []
+                    for (kind, hour), group in itertools.groupby(blocks, key=lambda r: (r[1], r[2])):
+                        parts = list(group)
+                        if check:
+                            for _, _, _, number, digest, blob in parts:
+                                if blob is not None and (
+                                    digest is None or sha(bytes(blob)).hexdigest() != digest
+                                ):
+                                    raise self._tampered(device, kind, hour, number, digest, bytes(blob))
+                        if len(parts) == 1:
+                            digest = parts[0][4] or "-"
+                        elif all(p[5] is not None if check else p[5] for p in parts):  # bytes, or kept
+                            joined = (
+                                [bytes(p[5]) for p in parts]
+                                if check
+                                else self._existing_blocks([(device, kind, hour)])[(device, kind, hour)]
+                            )
+                            digest = sha(blk.join_parts(joined).tobytes()).hexdigest()
+                        else:  # some parts let go before they were joined: their digests, in order
+                            digest = "+".join(p[4] or "-" for p in parts)
+                        lines.append(f"{blk.KINDS_BY_CODE[kind].value} {hour} {digest}\n")
+                    per_device[ids[device]] = sha("".join(lines).encode()).hexdigest()
+        finally:
+            cursor.close()
+        if not per_device:
+            return None
+        text = "".join(f"{d} {per_device[d]}\n" for d in sorted(per_device))
+        return "sha256:" + sha(text.encode()).hexdigest()
 
     def of_device(self, key: int) -> DeviceResults:
         """All retained results of one device."""
@@ -247,14 +347,14 @@ class Results(Part):
             lower.append(sa.or_(rb.c.part == 0, rb.c.part >= parts_from))
         for part in chunks(sorted(set(keys))):
             rows = self.conn.execute(
-                sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
+                sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.part, rb.c.data, rb.c.sha256)
                 .where(rb.c.device.in_(part), rb.c.data.is_not(None), *lower)
                 .order_by(rb.c.device, rb.c.kind, rb.c.hour, rb.c.part)
                 .execution_options(yield_per=1024)
             )
             try:
                 for device, group in itertools.groupby(rows, key=lambda r: r.device):
-                    yield device, _decode_results(group)
+                    yield device, _decode_results(group, self._checked)
             finally:
                 rows.close()
 
@@ -271,16 +371,20 @@ class Results(Part):
         try:
             for part in chunks(sorted(set(keys))):
                 cursor.execute(
-                    "SELECT device, kind, hour, data FROM result_blocks WHERE device IN "  # noqa: S608
+                    "SELECT device, kind, hour, part, data, sha256 FROM result_blocks WHERE device IN "  # noqa: S608
                     f"({', '.join([mark] * len(part))}) AND hour >= {mark} AND (part = 0 OR part >= {mark}) "
                     "AND data IS NOT NULL",
                     (*part, since // HOUR, parts_from),
                 )
-                for device, kind, hour, blob in cursor.fetchall():
+                sha = hashlib.sha256
+                for device, kind, hour, number, blob, digest in cursor.fetchall():
+                    block = bytes(blob)
+                    if digest is None or sha(block).hexdigest() != digest:
+                        raise self._tampered(device, kind, hour, number, digest, block)
                     devices.append(device)
                     kinds.append(kind)
                     hours.append(hour)
-                    data.append(bytes(blob))
+                    data.append(block)
         finally:
             cursor.close()
         counts = np.fromiter((len(d) // blk.RECORD.itemsize for d in data), np.int64, len(data))
@@ -304,14 +408,14 @@ class Results(Part):
         if keys is not None:
             where.append(rb.c.device.in_(list(keys)))
         rows = self.conn.execute(
-            sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.data)
+            sa.select(rb.c.device, rb.c.kind, rb.c.hour, rb.c.part, rb.c.data, rb.c.sha256)
             .where(*where)
             .order_by(rb.c.device, rb.c.hour, rb.c.kind)
             .execution_options(yield_per=2000)
         )
         try:
             for r in rows:
-                yield r.device, r.kind, r.hour, blk.decode(r.data)
+                yield r.device, r.kind, r.hour, blk.decode(self._checked(r))
         finally:
             rows.close()
 

@@ -1,13 +1,21 @@
-"""Issued statements: each revision of a contract's month, frozen as it was issued."""
+"""Issued statements: each revision of a contract's month, frozen as it was issued.
+
+A row keeps the issued JSON byte for byte (`body`) with its SHA-256, who issued a month whose
+coverage was below the contract's minimum and why (`override_by`, `override_reason`), and the
+labels its PDF printed (`context`, canonical JSON, with its own SHA-256). Every read checks both
+digests: an edited row is an error naming the revision (digests.Tampered).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
 from slamon.model import Micros
 from slamon.store import schema as t
+from slamon.store.digests import check, sha256_hex
 from slamon.store.sql import Part
 
 
@@ -19,19 +27,32 @@ class IssuedStatement:
     hash: str
     replaces: str | None
     issued_at: Micros
-    body: str
+    body: str  # the issued JSON as written (statement --revision N prints it as it is)
+    override_by: str | None = None  # issued below the contract's minimum coverage: by whom
+    override_reason: str | None = None  # and why
+    context: str | None = None  # canonical JSON of the PDF's labels; None before schema 0009
+
+    @property
+    def name(self) -> str:
+        return f"issued statement {self.contract} {self.month} revision {self.revision}"
 
 
 class Statements(Part):
     def issued(self, contract: str, month: str) -> list[IssuedStatement]:
+        """Every issued revision of the month, oldest first, each checked against its digests."""
         st = t.statements
         rows = self.conn.execute(
             sa.select(st).where(st.c.contract == contract, st.c.month == month).order_by(st.c.revision)
         )
-        return [
-            IssuedStatement(r.contract, r.month, r.revision, r.hash, r.replaces, r.issued_at, r.body)
-            for r in rows
-        ]
+        return [_checked(r) for r in rows]
+
+    def revision(self, contract: str, month: str, revision: int) -> IssuedStatement | None:
+        """One issued revision, checked; None when the month has no such revision."""
+        st = t.statements
+        row = self.conn.execute(
+            sa.select(st).where(st.c.contract == contract, st.c.month == month, st.c.revision == revision)
+        ).first()
+        return None if row is None else _checked(row)
 
     def save(self, s: IssuedStatement) -> None:
         self.conn.execute(
@@ -44,5 +65,29 @@ class Statements(Part):
                 replaces=s.replaces,
                 issued_at=s.issued_at,
                 body=s.body,
+                sha256=sha256_hex(s.body),
+                override_by=s.override_by,
+                override_reason=s.override_reason,
+                context=s.context,
+                context_sha256=None if s.context is None else sha256_hex(s.context),
             )
         )
+
+
+def _checked(r: Any) -> IssuedStatement:
+    s = IssuedStatement(
+        r.contract,
+        r.month,
+        r.revision,
+        r.hash,
+        r.replaces,
+        r.issued_at,
+        r.body,
+        r.override_by,
+        r.override_reason,
+        r.context,
+    )
+    check(s.name, s.body, r.sha256)
+    if s.context is not None or r.context_sha256 is not None:
+        check(f"the PDF labels of the {s.name}", s.context or "", r.context_sha256)
+    return s

@@ -22,6 +22,7 @@ from slamon.canonical import (
 )
 from slamon.model import Contract, ContractId, Exclusion, Fleet, Inventory, Micros, MissedInspection
 from slamon.store import schema as t
+from slamon.store.digests import check
 from slamon.store.exclusions import ExclusionLedger
 from slamon.store.sql import Part
 
@@ -144,15 +145,24 @@ class Versions(Part):
         return tuple(inspection_from_dict(json.loads(r.body)) for r in rows)
 
     def cached_fleet(self, key: str) -> str | None:
-        return self.conn.execute(sa.select(t.fleet_cache.c.body).where(t.fleet_cache.c.key == key)).scalar()
+        """The cache entry of these files, checked against its digest (Tampered names it: an entry
+        edited in the database would otherwise stand in for the files); None on a miss."""
+        fc = t.fleet_cache
+        row = self.conn.execute(sa.select(fc.c.body, fc.c.sha256).where(fc.c.key == key)).first()
+        if row is None:
+            return None
+        check(f"the cached fleet {key}", row.body, row.sha256)
+        return str(row.body)
 
     def cache_fleet(self, key: str, body: str, at: Micros, keep: int = 4) -> None:
         """Remember a validated fleet; only the newest few are kept."""
         fc = t.fleet_cache
         stmt = self._insert(fc)  # a damaged entry under the same key is replaced
         self.conn.execute(
-            stmt.on_conflict_do_update(index_elements=["key"], set_={"body": stmt.excluded.body}),
-            {"key": key, "body": body, "created_at": at},
+            stmt.on_conflict_do_update(
+                index_elements=["key"], set_={"body": stmt.excluded.body, "sha256": stmt.excluded.sha256}
+            ),
+            {"key": key, "body": body, "created_at": at, "sha256": sha256_hex(body.encode("utf-8"))},
         )
         old = self.conn.execute(
             sa.select(fc.c.key).order_by(fc.c.created_at.desc(), fc.c.key).offset(keep)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,5 +37,6 @@ def test_block_rows_equal_encode_and_rollup_block_by_block(
     want = []
     for dev, kind, hour, a, b in blk.block_groups(cols):
         records = blk.encode(cols, hour, a, b)
-        want.append((dev, kind, hour, 7, *blk.rollup(records), records.tobytes()))
+        data = records.tobytes()
+        want.append((dev, kind, hour, 7, *blk.rollup(records), data, hashlib.sha256(data).hexdigest()))
     assert blk.block_rows(cols, 7) == want

@@ -41,7 +41,7 @@ def upgrade() -> None:
     if conn.dialect.name == "sqlite":  # one pass in the database, hashed by Python's hashlib
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
-        dbapi.create_function("slamon_sha256", 1, _hex, deterministic=True)  # type: ignore[attr-defined]
+        dbapi.create_function("slamon_sha256", 1, _hex, deterministic=True)
         conn.exec_driver_sql("UPDATE result_blocks SET sha256 = slamon_sha256(data) WHERE data IS NOT NULL")
     else:
         conn.exec_driver_sql(
