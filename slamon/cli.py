@@ -125,14 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--before", help="date or ISO instant (default: now minus `retention` of slamon.yaml)")
     prune.set_defaults(func=cmd_prune)
 
-    ex = sub.add_parser(
-        "exclusions", help="the exclusions the store holds (the file's and those slamon proposes)"
-    )
-    ex_sub = ex.add_subparsers(dest="action", required=True, metavar="list")
-    ex_list = ex_sub.add_parser("list", help="list them, oldest first")
-    ex_list.add_argument("--proposed", action="store_true", help="only those awaiting a decision")
-    ex_list.add_argument("--json", action="store_true", help="one JSON object per line")
-    ex_list.set_defaults(func=cmd_exclusions_list)
+    from slamon.cli_workflow import add_commands  # exclusions, token, audit (their own module)
+
+    add_commands(sub)
 
     st = sub.add_parser(
         "statement",
@@ -679,40 +674,6 @@ def probe_json_lines(results: Iterable[ProbeResult], zone_of: Mapping[DeviceId, 
             f'{"null" if rtt is None else repr(round(rtt, 3))}, "loss": {"null" if loss is None else repr(loss)}{tail}'
         )
     return lines
-
-
-def cmd_exclusions_list(args: argparse.Namespace, clock: Clock) -> int:
-    """The store's exclusions: those of exclusions.yaml (as the last start or command recorded
-    them) and those slamon proposed itself (a suspected power cut), which await a decision."""
-    from slamon.canonical import exclusion_to_dict
-    from slamon.model import ExclusionStatus, to_micros
-    from slamon.store.upkeep import sync_fleet
-
-    with opened(args, clock) as (_, fleet, store), store.begin() as tx:
-        sync_fleet(tx, fleet, to_micros(clock.now()))
-        found = tx.versions.exclusions()
-    chosen = [e for e in found if not args.proposed or e.status is ExclusionStatus.PROPOSED]
-    chosen.sort(key=lambda e: (e.start, e.id))
-    zones = {c.timezone for c in fleet.contracts.values()}
-    zone = ZoneInfo(zones.pop()) if len(zones) == 1 else ZoneInfo("UTC")
-    if args.json:
-        out("".join(json.dumps(exclusion_to_dict(e), ensure_ascii=False) + "\n" for e in chosen))
-        return 0
-    for e in chosen:
-        scope = ", ".join(
-            f"{name} {' '.join(sorted(ids))}"
-            for name, ids in (
-                ("devices", e.scope.devices),
-                ("sites", e.scope.sites),
-                ("contracts", e.scope.contracts),
-            )
-            if ids
-        )
-        when = f"{e.start.astimezone(zone).isoformat(timespec='seconds')} – {e.end.astimezone(zone).isoformat(timespec='seconds')}"
-        out(f"{e.id}  {e.status.value:<8} {e.category.value:<13} {scope}  {when}\n    {e.reason}\n")
-    what = "proposed exclusion" if args.proposed else "exclusion"
-    sys.stderr.write(f"{_count(len(chosen), what)}\n")
-    return 0
 
 
 def cmd_prune(args: argparse.Namespace, clock: Clock) -> int:
