@@ -17,10 +17,16 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from slamon.errors import AccessDenied
-from slamon.model import ContractId
+from slamon.errors import AccessDenied, WorkflowError
+from slamon.model import ContractId, Fleet, from_micros, to_micros
+
+if TYPE_CHECKING:  # the store is handed in; this module imports no database library
+    from slamon.store import StoreTx
+    from slamon.store.tokens import TokenInfo
 
 
 class Role(StrEnum):
@@ -102,3 +108,65 @@ def cli_actor(name: str | None = None) -> Actor:
         except (KeyError, OSError):  # no login name (a container without a passwd entry)
             name = "admin"
     return Actor(name, Role.ADMIN, channel=CLI)
+
+
+MAX_NAME = 200
+
+
+def create_token(
+    tx: StoreTx,
+    fleet: Fleet,
+    actor: Actor,
+    name: str,
+    role: str,
+    contracts: Iterable[str] | None,
+    now: datetime,
+) -> tuple[TokenInfo, str]:
+    """A new token for a role, optionally limited to contracts (a viewer's must be): its record
+    and the token itself, which is shown once and never stored."""
+    actor.require(Permission.TOKENS)
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise WorkflowError(
+            f"role: {role!r} is not a role (use {', '.join(r.value for r in Role)})"
+        ) from None
+    if not name.strip() or len(name) > MAX_NAME:
+        raise WorkflowError(f"name: give a name of 1 to {MAX_NAME} characters")
+    limited = None if contracts is None else sorted(set(contracts))
+    for cid in limited or ():
+        if cid not in fleet.contracts:
+            known = ", ".join(sorted(fleet.contracts)) or "none"
+            raise WorkflowError(f"contract: unknown contract {cid!r} (known: {known})")
+    if chosen is Role.VIEWER and not limited:
+        raise WorkflowError(
+            "a viewer token must name its contracts (--contract ID): a vendor sees only its own"
+        )
+    return tx.tokens.create(name.strip(), chosen.value, limited, actor.name, to_micros(now))
+
+
+def revoke_token(tx: StoreTx, actor: Actor, ident: str, now: datetime) -> TokenInfo:
+    """Revoke a token: refused from then on, still listed."""
+    actor.require(Permission.TOKENS)
+    found = tx.tokens.get(ident)
+    if found is None:
+        raise WorkflowError(f"no token {ident!r}", "not_found")
+    if found.revoked_at is not None:
+        when = from_micros(found.revoked_at).isoformat(timespec="seconds")
+        raise WorkflowError(f"token {ident} was revoked already ({when}, by {found.revoked_by})", "conflict")
+    revoked = tx.tokens.revoke(ident, actor.name, to_micros(now))
+    assert revoked is not None
+    return revoked
+
+
+def authenticate(tx: StoreTx, token: str) -> Actor | str:
+    """The actor a bearer token stands for, or why it is refused (unknown, revoked)."""
+    found = tx.tokens.match(token)
+    if found is None:
+        return "unknown token"
+    if found.revoked_at is not None:
+        return (
+            f"token {found.id} was revoked at {from_micros(found.revoked_at).isoformat(timespec='seconds')}"
+        )
+    contracts = None if found.contracts is None else frozenset(ContractId(c) for c in found.contracts)
+    return Actor(found.name, Role(found.role), contracts, token=found.id, channel=API)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -352,6 +352,26 @@ def export_yaml(exclusions: Iterable[Exclusion], zone: tzinfo, header: str | Non
     text = "" if not items else yaml.safe_dump(items, allow_unicode=True, sort_keys=False, width=100)
     top = "".join(f"# {line}\n" for line in header.splitlines()) if header else ""
     return top + (text or "[]\n")
+
+
+def issued_months(tx: StoreTx, fleet: Fleet, exclusion: Exclusion) -> list[tuple[ContractId, str, int]]:
+    """The issued months an exclusion's interval touches, under the contracts it reaches, with
+    their latest revision: those whose next statement may be a draft revision."""
+    found: list[tuple[ContractId, str, int]] = []
+    for cid in Reach(fleet.inventory).of(exclusion.scope):
+        contract = fleet.contracts.get(cid)
+        if contract is None:
+            continue
+        zone = ZoneInfo(contract.timezone)
+        month = exclusion.start.astimezone(zone).strftime("%Y-%m")
+        last = (exclusion.end - timedelta(microseconds=1)).astimezone(zone).strftime("%Y-%m")
+        while month <= last:
+            issued = tx.statements.issued(cid, month)
+            if issued:
+                found.append((cid, month, issued[-1].revision))
+            year, mon = int(month[:4]), int(month[5:])
+            month = f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
+    return found
 
 
 # --- the filing deadline -----------------------------------------------------------------------
