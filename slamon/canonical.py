@@ -279,6 +279,8 @@ def _sla_to_dict(sla: SlaTerms) -> JsonDict:
         out["score_card"] = _score_card_to_dict(sla.score_card)
     if sla.filing_deadline is not None:  # absent when none, as score_card
         out["filing_deadline"] = _micros(sla.filing_deadline)
+    if sla.min_coverage is not None:  # absent when not given (the default): contracts keep their hash
+        out["min_coverage"] = _decimal(sla.min_coverage)
     return out
 
 
@@ -378,6 +380,7 @@ def _sla_from_dict(data: object) -> SlaTerms:
         exclusions=frozenset(ExclusionCategory(_str(c)) for c in _list(d["exclusions"])),
         score_card=None if d.get("score_card") is None else _score_card_from_dict(d["score_card"]),
         filing_deadline=None if d.get("filing_deadline") is None else _parse_micros(d["filing_deadline"]),
+        min_coverage=None if d.get("min_coverage") is None else _parse_decimal(d["min_coverage"]),
     )
 
 

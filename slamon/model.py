@@ -293,6 +293,11 @@ class RepairOverrun:
     max_per_incident: Decimal | None = None
 
 
+DEFAULT_MIN_COVERAGE = Decimal("0.99")
+"""sla.min_coverage when a contract does not set it: the share of the devices' scheduled seconds
+with evidence below which a month is issued only with an explicit override (docs/sla.md §7)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SlaTerms:
     """Every number of SLA.md as one contract sets it; defaults are SLA.md's."""
@@ -313,6 +318,12 @@ class SlaTerms:
     exclusions: frozenset[ExclusionCategory] = frozenset()
     score_card: ScoreCard | None = None
     filing_deadline: timedelta | None = None  # exclusion proposals for a month close this long after it
+    min_coverage: Decimal | None = None  # None: DEFAULT_MIN_COVERAGE (a month below it is not issued)
+
+    @property
+    def coverage_needed(self) -> Decimal:
+        """The coverage a month needs to be issued without an override."""
+        return DEFAULT_MIN_COVERAGE if self.min_coverage is None else self.min_coverage
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,12 @@ def test_the_buyer_is_in_the_dict_only_when_the_contract_names_one() -> None:
     )
 
 
+def test_min_coverage_is_in_the_dict_only_when_the_contract_sets_it() -> None:
+    """Like the buyer: contracts without sla.min_coverage (the default 0.99) keep their bytes."""
+    assert "min_coverage" not in contract_to_dict(load_contract(CONTRACTS / "YJ-2025.yaml"))["sla"]
+    assert contract_to_dict(load_contract(CONTRACTS / "other-settings.yaml"))["sla"]["min_coverage"] == "0.95"
+
+
 def test_minimal_contract_dict_spells_out_the_defaults() -> None:
     data = contract_to_dict(load_contract(CONTRACTS / "MIN-1.yaml"))
     assert data["sla"] == {

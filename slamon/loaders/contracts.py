@@ -77,6 +77,7 @@ _SLA_KEYS = (
     "exclusions",
     "score_card",
     "filing_deadline",
+    "min_coverage",
 )
 _SCORE_ITEMS = ("fault_hours", "repair_overrun", "missed_inspection")
 _KIND_NAMES = tuple(kind.value for kind in DeviceKind)
@@ -238,6 +239,9 @@ def _sla(src: Source, value: object) -> SlaTerms:
             if "filing_deadline" in doc
             else None
         ),
+        min_coverage=src.fraction("sla.min_coverage", doc["min_coverage"], zero_ok=True)
+        if "min_coverage" in doc
+        else None,
     )
 
 

@@ -107,6 +107,7 @@ REJECTS = [
     ("fleet-kpi-deduct", "sla.fleet_kpis.intact_rate.deduct: -0.05 must be between 0 and 1"),
     ("fleet-kpi-missing-target", "sla.fleet_kpis.intact_rate.target: missing (required)"),
     ("cap-above-one", "sla.cap: 1.5 must be between 0 and 1"),
+    ("min-coverage-above-one", "sla.min_coverage: 1.2 must be between 0 and 1"),
     (
         "exclusions-unknown",
         (
@@ -326,6 +327,7 @@ def test_minimal_contract_takes_the_defaults() -> None:
     assert contract.sla.cap is None
     assert contract.sla.exclusions == frozenset()
     assert contract.sla.fleet_kinds == frozenset({DeviceKind.CAMERA})
+    assert (contract.sla.min_coverage, contract.sla.coverage_needed) == (None, Decimal("0.99"))
 
 
 def test_other_settings() -> None:
@@ -353,6 +355,7 @@ def test_other_settings() -> None:
     assert sla.fleet_kpis == {Kpi.INTACT_RATE: KpiTarget(target=Decimal(1), deduct=Decimal(0))}
     assert sla.cap is None
     assert sla.exclusions == frozenset({ExclusionCategory.POWER})
+    assert (sla.min_coverage, sla.coverage_needed) == (Decimal("0.95"), Decimal("0.95"))
 
 
 def test_load_contracts_by_id() -> None:
