@@ -249,6 +249,15 @@ REJECTS = [
         "score-card-overrun-no-deadline",
         "sla.score_card.repair_overrun: needs sla.repair_deadline (the deadlines an overrun is measured against)",
     ),
+    (
+        "filing-deadline-text",
+        "sla.filing_deadline: 'ten days' is not a duration (use 500ms, 30s, 15m, 4h, 1d)",
+    ),
+    (
+        "filing-deadline-negative",
+        "sla.filing_deadline: '-1d' is not a duration (use 500ms, 30s, 15m, 4h, 1d)",
+    ),
+    ("filing-deadline-too-long", "sla.filing_deadline: '400d' must be at most 366d"),
 ]
 
 
@@ -473,3 +482,16 @@ def test_the_documented_examples_load(tmp_path: Path, path: str, marker: str, in
     (tmp_path / "c.yaml").write_text(HEAD + block, encoding="utf-8")
     sla = load_contract(tmp_path / "c.yaml").sla
     assert sla.score_card is not None or sla.fleet_kpis[Kpi.ONLINE_RATE].per_point is not None
+
+
+def test_the_filing_deadline_is_read_and_kept_out_of_contracts_without_it(tmp_path: Path) -> None:
+    good = (GOOD / "YJ-2025.yaml").read_text(encoding="utf-8")
+    without = load_contract(GOOD / "YJ-2025.yaml")
+    assert without.sla.filing_deadline is None
+    assert "filing_deadline" not in contract_to_dict(without)["sla"], "contracts without it keep their bytes"
+    for text, deadline in (("10d", timedelta(days=10)), ("0s", timedelta(0))):
+        path = tmp_path / f"with-{text}.yaml"
+        path.write_text(good + f"  filing_deadline: {text}\n", encoding="utf-8")
+        contract = load_contract(path)
+        assert contract.sla.filing_deadline == deadline
+        assert contract_from_dict(contract_to_dict(contract)) == contract
