@@ -191,13 +191,13 @@ def cmd_list(args: argparse.Namespace, clock: Clock) -> int:
 
 
 def cmd_show(args: argparse.Namespace, clock: Clock) -> int:
-    from slamon.workflow import history, zone_of_fleet
+    from slamon.workflow import history, record_to_dict, zone_of_fleet
 
     with _synced(args, clock) as (fleet, tx):
         records = history(tx, fleet, _actor(args), args.id)
     zone = zone_of_fleet(fleet)
     if args.json:
-        out("".join(json.dumps(_record_dict(r, zone), ensure_ascii=False) + "\n" for r in records))
+        out("".join(json.dumps(record_to_dict(r, zone), ensure_ascii=False) + "\n" for r in records))
         return 0
     for r in records:
         e = r.exclusion
@@ -349,24 +349,6 @@ def _when(at: int, zone: object) -> str:
 
     assert isinstance(zone, tzinfo)
     return from_micros(at).astimezone(zone).isoformat(timespec="seconds")
-
-
-def _record_dict(r: ExclusionRecord, zone: object) -> dict[str, object]:
-    from slamon.canonical import exclusion_to_dict
-
-    return {
-        "id": r.exclusion.id,
-        "version": r.version,
-        "at": _when(r.at, zone),
-        "action": r.action,
-        "actor": r.actor,
-        "source": r.source,
-        "status": r.status,
-        "note": r.note,
-        "sha256": r.sha256,
-        "exclusion": exclusion_to_dict(r.exclusion),
-        "evidence": [{"name": a.name, "sha256": a.sha256, "size": a.size} for a in r.evidence],
-    }
 
 
 # --- tokens -------------------------------------------------------------------------------------

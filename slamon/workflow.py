@@ -96,6 +96,23 @@ class Filed:
         return out
 
 
+def record_to_dict(r: ExclusionRecord, zone: tzinfo | None = None) -> dict[str, object]:
+    """One version as the CLI's `show --json` and the API give it."""
+    return {
+        "id": r.exclusion.id,
+        "version": r.version,
+        "at": _when(from_micros(r.at), zone),
+        "action": r.action,
+        "actor": r.actor,
+        "source": r.source,
+        "status": r.status,
+        "note": r.note,
+        "sha256": r.sha256,
+        "exclusion": exclusion_to_dict(r.exclusion),
+        "evidence": [{"name": a.name, "sha256": a.sha256, "size": a.size} for a in r.evidence],
+    }
+
+
 class Reach:
     """The contracts an exclusion's scope reaches: those it names, its devices' and the contracts
     of the devices at its sites."""

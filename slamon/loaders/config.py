@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from enum import StrEnum
 from os import PathLike
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -98,6 +99,23 @@ class ProbesConfig:
     video: VideoProbeConfig = field(default_factory=VideoProbeConfig)
 
 
+class ApiAuth(StrEnum):
+    """Who may call the HTTP API beyond its open paths (docs/formats.md, `api.auth`)."""
+
+    AUTO = "auto"  # bearer tokens once the store holds one (`slamon token create`), anyone before
+    TOKENS = "tokens"  # a bearer token, always
+    OFF = "off"  # anyone may read; writes still need a token
+
+
+DEFAULT_OPEN_PATHS: tuple[str, ...] = ("/metrics", "/healthz")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    auth: ApiAuth = ApiAuth.AUTO
+    open: tuple[str, ...] = DEFAULT_OPEN_PATHS  # served to anyone, tokens or not
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """slamon.yaml, validated, with every path absolute."""
@@ -113,6 +131,7 @@ class Config:
     retention: timedelta = DEFAULT_RETENTION  # how long raw probe results are kept
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     journal: Path | None = None  # where writes wait while the store cannot take them (None: the default)
+    api: ApiConfig = field(default_factory=ApiConfig)  # bearer tokens, open paths
 
 
 _TOP_KEYS = (
@@ -125,6 +144,7 @@ _TOP_KEYS = (
     "retention",
     "probes",
     "journal",
+    "api",
 )
 
 
@@ -149,6 +169,7 @@ def load_config(path: str | PathLike[str]) -> Config:
         retention = src.duration("retention", doc["retention"], maximum=MAX_RETENTION)
     probes = _probes(src, doc.get("probes", {}), base)
     journal = _journal(src, doc["journal"], base) if "journal" in doc else None
+    api = _api(src, doc["api"]) if "api" in doc else ApiConfig()
     return Config(
         path=Path(path).absolute(),
         database=database,
@@ -161,7 +182,21 @@ def load_config(path: str | PathLike[str]) -> Config:
         retention=retention,
         probes=probes,
         journal=journal,
+        api=api,
     )
+
+
+def _api(src: Source, value: object) -> ApiConfig:
+    doc = src.mapping("api", value, ("auth", "open"))
+    auth = src.choice("api.auth", doc["auth"], ApiAuth, "an api.auth mode") if "auth" in doc else ApiAuth.AUTO
+    paths = DEFAULT_OPEN_PATHS
+    if "open" in doc:
+        items = src.sequence("api.open", doc["open"])
+        paths = tuple(src.text(key_path("api.open", i), item) for i, item in enumerate(items))
+        for i, path in enumerate(paths):
+            if not path.startswith("/") or "?" in path:
+                src.fail(key_path("api.open", i), f"{quote(path)} is not a path (e.g. /metrics)")
+    return ApiConfig(auth, paths)
 
 
 def with_listen(config: Config, text: str) -> Config:

@@ -179,7 +179,9 @@ async def _serve(
     # a stop gives requests under way HTTP_STOP_WITHIN (aiohttp's default is a minute: a slow
     # outages query against a database that is away would hold the stop, and the hand-over)
     runner = web.AppRunner(
-        create_app(monitor, clock, intervals, figures), access_log=None, shutdown_timeout=HTTP_STOP_WITHIN
+        create_app(monitor, clock, intervals, figures, config.api),
+        access_log=None,
+        shutdown_timeout=HTTP_STOP_WITHIN,
     )
     await runner.setup()
     stack.push_async_callback(runner.cleanup)

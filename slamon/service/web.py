@@ -18,8 +18,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from slamon.clock import Clock
+from slamon.loaders.config import ApiConfig
 from slamon.model import ProbeKind
-from slamon.service import api
+from slamon.service import api, auth, workflow
 from slamon.service.health import assess
 from slamon.service.keys import CLOCK, FIGURES, INTERVALS, MONITOR, READER, REGISTRY
 from slamon.service.metrics import Figures, SelfCollector, SiteCollector, TargetCollector, exposition
@@ -30,9 +31,14 @@ READERS = 2  # threads for store reads and heavy answers
 
 
 def create_app(
-    monitor: Monitor, clock: Clock, intervals: Mapping[ProbeKind, timedelta], figures: Figures | None = None
+    monitor: Monitor,
+    clock: Clock,
+    intervals: Mapping[ProbeKind, timedelta],
+    figures: Figures | None = None,
+    access: ApiConfig | None = None,
 ) -> web.Application:
     app = web.Application()
+    auth.install(app, access or ApiConfig())  # bearer tokens beyond the open paths (service/auth.py)
     registry = CollectorRegistry()
     registry.register(
         SelfCollector(monitor.stats, monitor.state, monitor.writer.status, lambda: monitor.state.late)
@@ -51,6 +57,7 @@ def create_app(
     app.router.add_get("/api/v1/devices/{id}", api.device)
     app.router.add_get("/api/v1/outages", api.outages)
     app.router.add_get("/api/v1/sla", api.sla)
+    workflow.add_routes(app)  # /api/v1/exclusions, /api/v1/audit
     app.router.add_get("/", index)
     return app
 
@@ -63,7 +70,9 @@ async def _reader_threads(app: web.Application) -> AsyncIterator[None]:
 
 
 async def index(request: web.Request) -> web.Response:
-    return web.Response(text="slamon: /metrics /healthz /api/v1/devices /api/v1/outages /api/v1/sla\n")
+    return web.Response(
+        text="slamon: /metrics /healthz /api/v1/devices /api/v1/outages /api/v1/sla /api/v1/exclusions /api/v1/audit\n"
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:

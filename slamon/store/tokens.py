@@ -91,6 +91,10 @@ class Tokens(Part):
         row = self._row(ident)
         return None if row is None else _info(row)
 
+    def any(self) -> bool:
+        """Whether a token was ever made (revoked ones count)."""
+        return self.conn.execute(sa.select(t.api_tokens.c.id).limit(1)).first() is not None
+
     def all(self) -> list[TokenInfo]:
         rows = self.conn.execute(
             sa.select(t.api_tokens).order_by(t.api_tokens.c.created_at, t.api_tokens.c.id)

@@ -10,6 +10,8 @@ import pytest
 
 from slamon.errors import ConfigError, InventoryError
 from slamon.loaders.config import (
+    ApiAuth,
+    ApiConfig,
     Config,
     IcmpProbeConfig,
     ProbesConfig,
@@ -133,6 +135,9 @@ REJECTS = [
     ("retention-too-long", "retention: '3651d' must be at most 3650d"),
     ("retention-huge", f"retention: '{'9' * 40}'… is too long a duration"),
     ("deep-nesting", "line 8, column 75: nested more than 32 levels deep"),
+    ("api-auth-unknown", "api.auth: 'maybe' is not an api.auth mode (use auto, tokens, off)"),
+    ("api-open-not-a-path", "api.open[0]: 'metrics' is not a path (e.g. /metrics)"),
+    ("api-unknown-key", "api.tokens: unknown key"),
 ]
 
 
@@ -182,6 +187,7 @@ def test_every_key_set() -> None:
             video=VideoProbeConfig(interval=timedelta(hours=1), sample=timedelta(seconds=3)),
         ),
         journal=good / "data" / "journal",
+        api=ApiConfig(ApiAuth.TOKENS, ("/metrics", "/healthz", "/")),
     )
 
 
@@ -196,6 +202,7 @@ def test_defaults() -> None:
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9108)
     assert config.retention == timedelta(days=90)
     assert config.journal is None  # slamon run: beside a SQLite file, else slamon-journal/ beside slamon.yaml
+    assert config.api == ApiConfig(ApiAuth.AUTO, ("/metrics", "/healthz"))
     assert config.probes == ProbesConfig(
         icmp=IcmpProbeConfig(interval=timedelta(seconds=30), timeout=timedelta(seconds=1), count=1),
         snmp=SnmpProbeConfig(
