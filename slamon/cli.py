@@ -28,7 +28,8 @@ from slamon.errors import SlamonError
 from slamon.loaders.config import Config, load_config, with_listen
 
 if TYPE_CHECKING:  # the model, the fleet's loaders and asyncio load where a command needs them
-    from slamon.model import DeviceId, Fleet, ProbeResult
+    from slamon.billing.render.context import Context
+    from slamon.model import DeviceId, Exclusion, Fleet, ProbeResult
     from slamon.store import Store
 
 # The store, history and billing modules (SQLAlchemy, numpy) are imported by the commands that use
@@ -132,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser(
         "statement",
         help="a contract's monthly SLA statement; or `statement verify FILE`",
-        usage="slamon statement --contract ID --month YYYY-MM [--format F] [-o FILE] [--issue]\n"
+        usage="slamon statement --contract ID --month YYYY-MM [--format F] [-o FILE]\n"
+        "                        [--issue [--accept-low-coverage REASON] | --revision N]\n"
         "       slamon statement verify FILE",
     )
     st.add_argument(
@@ -145,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     st.add_argument("--issue", action="store_true", help="freeze this month's statement as issued")
+    st.add_argument(
+        "--accept-low-coverage",
+        metavar="REASON",
+        help="with --issue: issue a month whose coverage is below the contract's min_coverage; "
+        "the reason and your user name are kept with the statement",
+    )
+    st.add_argument("--revision", type=int, metavar="N", help="an issued revision exactly as it was stored")
     st.set_defaults(func=cmd_statement)
 
     dash = sub.add_parser("dashboards", help="slamon's Grafana dashboards (docs/dashboards.md)")
@@ -476,7 +485,7 @@ def icmp_json_lines(
     from slamon.icmp.sockets import NO_REPLY
 
     text = json.encoder.encode_basestring
-    if json.encoder.ESCAPE.search("".join(ids)) is None:  # ids as they are (the inventory's are)
+    if _written_as_they_are(ids):  # (the inventory's ids are)
         opening, quote, quoted = '{"device": "', '"', ids
     else:
         opening, quote, quoted = '{"device": ', "", list(map(text, ids))
@@ -515,6 +524,16 @@ def icmp_json_lines(
 
 
 LINES = 4096  # lines printed at a time
+_ESCAPED = bytes(range(0x20)) + b'"\\'  # what json.dumps(ensure_ascii=False) escapes in a text
+
+
+def _written_as_they_are(texts: list[str]) -> bool:
+    """Whether json.dumps(ensure_ascii=False) writes each text as it is, between quotes."""
+    joined = "".join(texts)
+    if not joined.isascii():
+        return json.encoder.ESCAPE.search(joined) is None
+    data = joined.encode("ascii")
+    return len(data.translate(None, _ESCAPED)) == len(data)
 
 
 def _one_echo_lines(
@@ -707,12 +726,30 @@ def _instant(text: str, flag: str, zone: tzinfo) -> datetime:
 
 def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     if args.verify:
-        if len(args.verify) != 2 or args.verify[0] != "verify" or args.contract or args.month or args.issue:
+        if (
+            len(args.verify) != 2
+            or args.verify[0] != "verify"
+            or args.contract
+            or args.month
+            or args.issue
+            or args.revision is not None
+            or args.accept_low_coverage is not None
+        ):
             raise UsageError("use `statement verify FILE`, or `statement --contract ID --month YYYY-MM`")
         return _verify(args, Path(args.verify[1]), clock)
     if not args.contract or not args.month:
         raise UsageError("statement needs --contract and --month (or: statement verify FILE)")
-    from slamon.issuing import statement
+    if args.revision is not None and (args.issue or args.accept_low_coverage is not None):
+        raise UsageError(
+            "--revision N prints an issued revision: it takes neither --issue nor --accept-low-coverage"
+        )
+    if args.revision is not None and args.revision < 1:
+        raise UsageError(f"--revision: {args.revision} is not a revision (1, 2, …)")
+    if args.accept_low_coverage is not None and not args.issue:
+        raise UsageError("--accept-low-coverage goes with --issue")
+    if args.accept_low_coverage is not None and not args.accept_low_coverage.strip():
+        raise UsageError("--accept-low-coverage: give the reason (it is kept with the statement)")
+    from slamon.issuing import Override, issued_revision, statement
     from slamon.model import to_micros
     from slamon.store.upkeep import sync_fleet
 
@@ -726,8 +763,24 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     with opened(args, clock) as (_config, fleet, store):
         with store.begin() as tx:
             sync_fleet(tx, fleet, to_micros(clock.now()))
-            exclusions = tx.versions.exclusions() if fmt == "pdf" else ()
-        outcome = statement(store, args.contract, args.month, issue=args.issue, now=clock.now())
+            exclusions = tx.versions.exclusions() if fmt == "pdf" or args.issue else ()
+        if args.revision is not None:
+            outcome = issued_revision(store, args.contract, args.month, args.revision)
+        else:
+            override = None
+            if args.accept_low_coverage is not None:
+                import getpass
+
+                override = Override(args.accept_low_coverage.strip(), getpass.getuser())
+            outcome = statement(
+                store,
+                args.contract,
+                args.month,
+                issue=args.issue,
+                now=clock.now(),
+                override=override,
+                context=lambda doc: _labels(doc, fleet, args.contract, exclusions),
+            )
     with _output(args.output, binary=fmt in ("xlsx", "pdf")) as stream:
         if fmt == "csv":
             from slamon.billing.render.csv import render_csv
@@ -745,14 +798,53 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
             from slamon.billing.render.context import Context
             from slamon.billing.render.pdf import render_pdf
 
-            # the buyer, the site names and the exclusions' scopes, as the files say them now
-            context = Context.of(fleet.contracts.get(args.contract), fleet.inventory, exclusions)
+            # the buyer, the site names and the exclusions' scopes: an issued statement's as they were
+            # kept when it was issued (the same PDF, whenever written), a draft's as the files say now
+            context = (
+                Context.of(fleet.contracts.get(args.contract), fleet.inventory, exclusions)
+                if outcome.context is None
+                else _stored_context(outcome.context)
+            )
             render_pdf(outcome.document, stream, context)
+        elif outcome.text is not None:  # an issued statement: the JSON as stored, byte for byte
+            stream.write(outcome.text + "\n")
         else:
             stream.write(json.dumps(outcome.document, ensure_ascii=False, indent=2) + "\n")
     if outcome.note:
         sys.stderr.write(f"{outcome.note}\n")
     return 0
+
+
+def _labels(doc: Mapping[str, Any], fleet: Fleet, contract: str, exclusions: Sequence[Exclusion]) -> str:
+    """What an issued statement's PDF prints beside its figures (render/context.py), kept with it as
+    canonical JSON: the contract, the sites of its devices, the exclusions it lists."""
+    from slamon.canonical import canonical_json, contract_to_dict, exclusion_to_dict, site_to_dict
+    from slamon.model import ContractId
+
+    terms = fleet.contracts.get(ContractId(contract))
+    sites = sorted({d["site"] for d in doc["devices"]} & set(fleet.inventory.sites))
+    listed = {e["id"] for e in doc["exclusions"]}
+    labels = {
+        "contract": None if terms is None else contract_to_dict(terms),
+        "sites": [site_to_dict(fleet.inventory.sites[s]) for s in sites],
+        "exclusions": [exclusion_to_dict(e) for e in exclusions if e.id in listed],
+    }
+    return canonical_json(labels).decode("utf-8")
+
+
+def _stored_context(text: str) -> Context:
+    """The PDF labels kept with an issued statement (_labels), as the renderer takes them."""
+    from slamon.billing.render.context import Context
+    from slamon.canonical import contract_from_dict, exclusion_from_dict, site_from_dict
+
+    labels = json.loads(text)
+    sites = [site_from_dict(s) for s in labels["sites"]]
+    kept = [exclusion_from_dict(e) for e in labels["exclusions"]]
+    return Context(
+        None if labels["contract"] is None else contract_from_dict(labels["contract"]),
+        {s.id: s for s in sites},
+        {e.id: e.scope for e in kept},
+    )
 
 
 def _verify(args: argparse.Namespace, path: Path, clock: Clock) -> int:

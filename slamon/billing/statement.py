@@ -82,6 +82,9 @@ class BillingInput:
     port_events: tuple[Event, ...] = ()
     # the contract's missed inspections dated in the month, when its score card counts them
     inspections: tuple[MissedInspection, ...] = ()
+    # the evidence digest of the month's raw result blocks of these devices (store Results.evidence),
+    # or None when there are none (a store fed timelines directly)
+    evidence: str | None = None
 
     def devices(self) -> list[DeviceId]:
         return sorted(d.id for d in self.inventory.devices.values() if d.contract == self.contract.id)
@@ -120,6 +123,8 @@ class BillingInput:
             doc["port_events"] = [[e.at, e.subject, dict(e.body)] for e in self.port_events]
         if self.inspections:  # likewise: statements without missed inspections keep their digest
             doc["inspections"] = [inspection_to_dict(i) for i in self.inspections]
+        if self.evidence is not None:  # the raw results the timelines were built from
+            doc["evidence"] = self.evidence
         return "sha256:" + hashlib.sha256(canonical_json(doc)).hexdigest()
 
 
@@ -142,6 +147,7 @@ class Statement:
     fee_total: Decimal
     deduction_total: Decimal
     payable: Decimal
+    coverage: Fraction | None = None  # 1 − ΣU / ΣS over the devices; None when nothing was scheduled
 
     def _port(self, ledger: PortLedger, device: Device, o: OutageFigures) -> PortEvidence | None:
         """What the device's uplink port said during an outage it is charged for (device seconds):
@@ -185,6 +191,7 @@ class Statement:
             "deduction_total": str(self.deduction_total),
             "payable": str(self.payable),
             "rates": {k.value: float(v) for k, v in self.rates.items()},
+            "coverage": None if self.coverage is None else float(self.coverage),
             "devices": [
                 _device(f, self.fees[f.device.id], per_device.get(f.device.id, Decimal("0.00")))
                 for f in self.devices
@@ -435,7 +442,17 @@ def compute(inp: BillingInput) -> Statement:
         fee_total=fee_total,
         deduction_total=deduction_total,
         payable=fee_total - deduction_total,
+        coverage=coverage(figures),
     )
+
+
+def coverage(figures: Sequence[DeviceFigures]) -> Fraction | None:
+    """The share of the devices' scheduled seconds with evidence: 1 − ΣU / ΣS (unknown seconds in
+    their service windows, however the contract counts them); None when nothing was scheduled."""
+    scheduled = sum(f.scheduled for f in figures)
+    if not scheduled:
+        return None
+    return 1 - Fraction(sum(f.unknown for f in figures), scheduled)
 
 
 def missed_in(

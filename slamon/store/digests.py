@@ -31,8 +31,8 @@ class Tampered(StoreError):
     def __init__(self, record: str, stored: str | None, found: str) -> None:
         self.record, self.stored, self.found = record, stored, found
         super().__init__(
-            f"{record} does not match its SHA-256 (stored {_short(stored)}, its bytes {_short(found)}): "
-            "it was changed in the database after slamon wrote it"
+            f"{record}: the stored bytes do not match their SHA-256 (stored {_short(stored)}, "
+            f"now {_short(found)}): they were changed in the database after slamon wrote them"
         )
 
 

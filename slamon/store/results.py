@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
-from slamon.model import HOUR, Micros, ProbeKind, from_micros
+from slamon.model import HOUR, DeviceId, Micros, ProbeKind, from_micros
 from slamon.store import blocks as blk
 from slamon.store import schema as t
 from slamon.store.blocks import ResultColumns, ResultConflict
@@ -86,7 +86,7 @@ def _decode_results(rows: Iterable[Any], checked: Callable[[Any], bytes]) -> Dev
 def block_name(device: str, kind: int, hour: int, part: int) -> str:
     """How a message names one stored block: device, probe kind, hour (UTC) and part."""
     when = from_micros(hour * HOUR).isoformat()
-    return f"the raw {blk.KINDS_BY_CODE[kind].value} results of {device} for the hour from {when} (block part {part})"
+    return f"raw {blk.KINDS_BY_CODE[kind].value} results of {device}, hour from {when} (block part {part})"
 
 
 def _block_row(device: int, kind: int, hour: int, part: int, records: blk.Records) -> dict[str, Any]:
@@ -269,7 +269,7 @@ class Results(Part):
         return Tampered(block_name(ids or f"device key {device}", kind, hour, part), stored, sha256_hex(data))
 
     def evidence(
-        self, keys: Mapping[str, int], start: Micros, end: Micros, *, check: bool = False
+        self, keys: Mapping[DeviceId, int], start: Micros, end: Micros, *, check: bool = False
     ) -> str | None:
         """The evidence digest of these devices (id → key) over the hours that [start, end) touches,
         or None when they hold no block there (docs/sla.md, "The hash").
@@ -286,7 +286,7 @@ class Results(Part):
         lo, hi = start // HOUR, (end - 1) // HOUR
         mark = "?" if self.conn.dialect.name == "sqlite" else "%s"
         column = "data" if check else "data IS NOT NULL"
-        per_device: dict[str, str] = {}
+        per_device: dict[DeviceId, str] = {}
         sha = hashlib.sha256
         cursor = self.conn.connection.cursor()
         try:

@@ -89,5 +89,5 @@ def _checked(r: Any) -> IssuedStatement:
     )
     check(s.name, s.body, r.sha256)
     if s.context is not None or r.context_sha256 is not None:
-        check(f"the PDF labels of the {s.name}", s.context or "", r.context_sha256)
+        check(f"{s.name} (its PDF labels)", s.context or "", r.context_sha256)
     return s

@@ -151,7 +151,7 @@ class Versions(Part):
         row = self.conn.execute(sa.select(fc.c.body, fc.c.sha256).where(fc.c.key == key)).first()
         if row is None:
             return None
-        check(f"the cached fleet {key}", row.body, row.sha256)
+        check(f"cached fleet {key}", row.body, row.sha256)
         return str(row.body)
 
     def cache_fleet(self, key: str, body: str, at: Micros, keep: int = 4) -> None:

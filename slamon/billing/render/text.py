@@ -39,6 +39,12 @@ def render_text(doc: Mapping[str, Any], out: IO[str]) -> None:
     w(
         f"  online rate  {rates['online_rate'] * 100:>13.4f} %    intact rate {rates['intact_rate'] * 100:.4f} %\n"
     )
+    if "coverage" in doc:  # the share of the devices' scheduled time with evidence (not unknown)
+        coverage = "—" if doc["coverage"] is None else f"{doc['coverage'] * 100:.4f} %"
+        w(f"  coverage     {coverage:>15}    (scheduled time with evidence)\n")
+    accepted = doc.get("coverage_override")
+    if accepted:
+        w(f"  issued below the minimum coverage, accepted by {accepted['by']}: {accepted['reason']}\n")
 
     w("\nDeductions\n")
     if not doc["deductions"]:

@@ -4,11 +4,18 @@ Each sheet names itself in Chinese and English, and each table has two header ro
 headings (the CSV's, render/zh.py), then the JSON's key names, so a formula or a script can still
 find a column by its key. Money is written as numbers with two decimals (so sheets can sum them)
 and the JSON document stays the authoritative form: the summary sheet carries its hash.
+
+The same statement gives the same bytes: the times openpyxl stamps on the document's properties
+and on each part of the file are the statement's own (`issued_at`, a draft's month end).
 """
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any
 
@@ -92,4 +99,31 @@ def render_xlsx(doc: Mapping[str, Any], out: IO[bytes]) -> None:
             row = {**item, **item.get("evidence", {})}
             ws.append(tuple(_value(c, row.get(c)) for c in columns))
         _style(ws, columns)
-    wb.save(out)
+    when = _stamp(doc)
+    wb.properties.created = when
+    saved = io.BytesIO()
+    wb.save(saved)
+    out.write(_stamped(saved.getvalue(), when))
+
+
+def _stamp(doc: Mapping[str, Any]) -> datetime:
+    """The statement's own time, naive UTC as openpyxl writes it: issued_at, else its month's end."""
+    text = doc.get("issued_at") or doc.get("period", {}).get("end")
+    when = datetime.fromisoformat(text) if isinstance(text, str) else datetime(2000, 1, 1, tzinfo=UTC)
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def _stamped(data: bytes, when: datetime) -> bytes:
+    """The workbook with `when` for its save time (docProps/core.xml) and every zip entry's time."""
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, body)
+            entry = zipfile.ZipInfo(info.filename, date_time=when.timetuple()[:6])
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = info.external_attr
+            dst.writestr(entry, body)
+    return out.getvalue()
