@@ -11,6 +11,7 @@ import binascii
 import json
 import mimetypes
 from collections.abc import Callable
+from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import quote as url_quote
 
@@ -50,6 +51,13 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/exclusions/{id}/evidence/{sha256}", get_evidence)
     app.router.add_get("/api/v1/audit", audit_entries)
     app.router.add_get("/api/v1/audit/verify", audit_verify)
+    app.router.add_get("/api/v1/openapi.yaml", openapi)
+
+
+async def openapi(request: web.Request) -> web.StreamResponse:
+    """The OpenAPI 3.1 document of this API (slamon/service/openapi.yaml)."""
+    text = resources.files("slamon.service").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return web.Response(text=text, content_type="application/yaml", charset="utf-8")
 
 
 async def list_exclusions(request: web.Request) -> web.StreamResponse:
