@@ -40,6 +40,8 @@ import struct
 import time
 from array import array
 from bisect import bisect_right
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import add, mul, sub
@@ -85,8 +87,8 @@ _KEEP_ERRNO = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ENOBUFS)  # a
 class Outcome:
     """What one round found, by target index (the addresses' order)."""
 
-    received: list[int]  # echoes that came back (0 … count)
-    rtt_ns: list[int]  # the sum of their round-trip times
+    received: Sequence[int]  # echoes that came back (0 … count)
+    rtt_ns: Sequence[int]  # the sum of their round-trip times
     cut_from: int  # targets from here on had echoes given up (the length when none were)
     refused: str  # then, the error of those that got no reply
 
@@ -206,8 +208,8 @@ class _Round:
         self.epoch = time.time_ns() // _SECOND  # wall-clock times are kept in ns since this second
         self.sent_wall = [NOT_SENT] * rows  # the same instants on the wall clock (since the epoch)
         self.rows_sent = 0
-        self.got: dict[int, int] = {}  # row -> RTT (ns) of the first reply to it
-        self.received = [0] * n if self.count > 1 else []  # replies per target (count > 1)
+        self.taken = bytearray(rows)  # 1 where a reply to that row's echo counts
+        self.rtt = [0] * rows  # its RTT (ns): the first reply's
         self.swept = 0  # targets 0..swept-1 are past their deadline: final
         self.scan = 0  # no target below this is still waiting (for the end of the round)
         self.all_sent = False
@@ -349,7 +351,7 @@ class _Round:
         limit = self.cut_from if self.cut_final else self.n
         i = max(self.scan, self.swept)
         if i < limit:
-            complete = self.got.__contains__ if self.count == 1 else self._complete
+            complete = self.taken.__getitem__ if self.count == 1 else self._complete
             if not all(map(complete, range(i, limit))):
                 while i < limit and complete(i):
                     i += 1
@@ -359,7 +361,7 @@ class _Round:
         return i >= limit
 
     def _complete(self, i: int) -> bool:
-        return self.received[i] == self.count
+        return self.taken[i :: self.n].count(1) == self.count
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -415,39 +417,53 @@ class _Round:
             return False
         index = array("I", w[(at + 16) // _WORD :: step][:k].tobytes())
         index.byteswap()
-        rows: list[int] = index.tolist()
-        n = self.n
-        if max(rows) >= n or min(rows) < self.swept or (self.cut_final and max(rows) >= self.cut_from):
-            return False
+        n, first = self.n, index[0]
+        limit = self.cut_from if self.cut_final else n  # targets from here on are final (or none)
         source = w[12 // _WORD :: step] if self.raw else self.name_words[4 // _WORD :: NAME_LEN // _WORD]
-        if source[:k].tolist() != list(map(self.source.__getitem__, rows)):
-            return False
-        if self.count == 1:
-            if self.data[at + 20 : end : SLOT] != bytes(k) or self.data[at + 21 : end : SLOT] != bytes(k):
+        echoes = self.data[at + 20 : end : SLOT] + self.data[at + 21 : end : SLOT]
+        if self.count == 1 and echoes == bytes(2 * k) and index == array("I", range(first, first + k)):
+            # one echo each, replies to consecutive targets in order (a loopback's, a healthy LAN's):
+            # every check and store a slice of the round's columns
+            if first < self.swept or first + k > limit or self.taken.find(1, first, first + k) >= 0:
                 return False
+            if source[:k].tolist() != self.source[first : first + k]:
+                return False
+            sent = self.sent_wall[first : first + k]
+            rows: list[int] | range = range(first, first + k)
         else:
-            echo = array("H", memoryview(self.data).cast("H")[(at + 20) // 2 :: SLOT // 2][:k].tobytes())
-            echo.byteswap()
-            if max(echo) >= self.count:
+            rows = index.tolist()
+            if max(rows) >= limit or min(rows) < self.swept:
                 return False
-            rows = list(map(add, map(mul, echo, repeat(n)), rows))
-        got = self.got
-        if len(set(rows)) != k or not got.keys().isdisjoint(rows):
-            return False
-        stamps = self.stamps  # the kernel's receive time, in ns since the round's first second
-        received = map(
-            add,
-            map(mul, map(sub, stamps[2::4][:k].tolist(), repeat(self.epoch)), repeat(_SECOND)),
-            stamps[3::4][:k].tolist(),
-        )
-        rtts = list(map(sub, received, map(self.sent_wall.__getitem__, rows)))
+            if source[:k].tolist() != list(map(self.source.__getitem__, rows)):
+                return False
+            if self.count == 1:
+                if echoes != bytes(2 * k):
+                    return False
+            else:
+                echo = array("H", memoryview(self.data).cast("H")[(at + 20) // 2 :: SLOT // 2][:k].tobytes())
+                echo.byteswap()
+                if max(echo) >= self.count:
+                    return False
+                rows = list(map(add, map(mul, echo, repeat(n)), rows))
+            if len(set(rows)) != k or any(map(self.taken.__getitem__, rows)):
+                return False
+            sent = list(map(self.sent_wall.__getitem__, rows))
+        # the kernel's receive times, in ns since the round's first second: (s - epoch) × 10⁹ + ns
+        seconds, nanoseconds = self.stamps[2::4][:k].tolist(), self.stamps[3::4][:k].tolist()
+        if seconds.count(seconds[0]) == k:  # all in one second (nearly every batch)
+            received = map(add, nanoseconds, repeat((seconds[0] - self.epoch) * _SECOND))
+        else:
+            whole = map(mul, map(sub, seconds, repeat(self.epoch)), repeat(_SECOND))
+            received = map(add, whole, nanoseconds)
+        rtts = list(map(sub, received, sent))
         if min(rtts) < 0 or max(rtts) > self.timeout_ns:  # not sent (NOT_SENT), or the wall clock moved
             return False
-        got.update(zip(rows, rtts, strict=True))
-        if self.count > 1:
-            received_by = self.received
-            for i in index:
-                received_by[i] += 1
+        if isinstance(rows, range):
+            self.taken[first : first + k] = b"\x01" * k
+            self.rtt[first : first + k] = rtts
+        else:
+            deque(map(self.taken.__setitem__, rows, repeat(1)), maxlen=0)
+            deque(map(self.rtt.__setitem__, rows, rtts), maxlen=0)
         return True
 
     def _take_one_by_one(self, k: int) -> None:
@@ -476,25 +492,20 @@ class _Round:
             if i < self.swept or (self.cut_final and i >= self.cut_from):
                 continue  # final: too late
             row = e * n + i
-            if self.sent[row] <= 0 or row in self.got:
+            if self.sent[row] <= 0 or self.taken[row]:
                 continue
             stamped = h[s * MMSG_WORDS + 5] >= CONTROL_LEN and stamps[s * 4 + 1] == _STAMPED_WORD
             rtt = (stamps[s * 4 + 2] - self.epoch) * _SECOND + stamps[s * 4 + 3] - self.sent_wall[row]
             if not stamped or rtt < 0 or rtt > self.timeout_ns:  # no stamp, or the wall clock moved
                 rtt = time.monotonic_ns() - self.sent[row]
-            self.got[row] = rtt
-            if count > 1:
-                self.received[i] += 1
+            self.taken[row] = 1
+            self.rtt[row] = rtt
 
     # --- the outcome -----------------------------------------------------------------------------
 
     def _outcome(self) -> Outcome:
-        n, got = self.n, self.got
-        if self.count == 1:
-            received = list(map(got.__contains__, range(n)))
-            rtt = list(map(got.get, range(n), repeat(0)))
-            return Outcome(received, rtt, self.cut_from, self.refused)  # type: ignore[arg-type]
-        rtt = [0] * n
-        for row, r in got.items():
-            rtt[row % n] += r
-        return Outcome(self.received, rtt, self.cut_from, self.refused)
+        n, received, rtt = self.n, self.taken[: self.n], self.rtt[: self.n]
+        for e in range(1, self.count):  # the echoes of a target summed, a column at a time
+            received = bytearray(map(add, received, self.taken[e * n : (e + 1) * n]))
+            rtt = list(map(add, rtt, self.rtt[e * n : (e + 1) * n]))
+        return Outcome(received, rtt, self.cut_from, self.refused)

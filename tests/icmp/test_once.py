@@ -128,21 +128,25 @@ def both(
     if not taken:
         fast._take_one_by_one(len(write))
     slow._take_one_by_one(len(write))
-    assert fast.got.keys() == slow.got.keys()
-    assert {k: v for k, v in fast.got.items() if k != clock} == {
-        k: v for k, v in slow.got.items() if k != clock
-    }
-    assert fast.received == slow.received
+    assert fast.taken == slow.taken
+    assert [t for row, t in enumerate(fast.rtt) if row != clock] == [
+        t for row, t in enumerate(slow.rtt) if row != clock
+    ]
     return taken
+
+
+def got(r: once._Round) -> dict[int, int]:
+    """row -> RTT of the replies taken."""
+    return {row: r.rtt[row] for row, taken in enumerate(r.taken) if taken}
 
 
 @pytest.mark.parametrize("raw", [True, False])
 def test_a_batch_of_this_rounds_replies_is_taken_whole(sockets: list[socket.socket], raw: bool) -> None:
     fast, slow = rounds(sockets, raw=raw)
     assert both(fast, slow, [{"index": i, "rtt_ns": 40_000 + i} for i in (5, 3, 9, 0, 299)])
-    assert fast.got == {5: 40_005, 3: 40_003, 9: 40_009, 0: 40_000, 299: 40_299}
+    assert got(fast) == {5: 40_005, 3: 40_003, 9: 40_009, 0: 40_000, 299: 40_299}
     assert both(fast, slow, [{"index": 7}])
-    assert fast._outcome().received == [i in (0, 3, 5, 7, 9, 299) for i in range(N)]
+    assert list(fast._outcome().received) == [i in (0, 3, 5, 7, 9, 299) for i in range(N)]
 
 
 @pytest.mark.parametrize(
@@ -166,24 +170,51 @@ def test_a_batch_with_one_odd_reply_is_taken_one_by_one(
     fast, slow = rounds(sockets)
     write = [{"index": i} for i in (4, 5)] + [{"index": 6, **odd}] + [{"index": i} for i in (7, 8)]
     assert not both(fast, slow, write, clock=taken if odd.keys() & {"stamped", "rtt_ns"} else None)
-    assert set(fast.got) == {4, 5, 7, 8} | ({taken} if taken is not None else set())
+    assert set(got(fast)) == {4, 5, 7, 8} | ({taken} if taken is not None else set())
     if taken is not None:
-        assert 0 <= fast.got[taken] <= TIMEOUT_NS
+        assert 0 <= got(fast)[taken] <= TIMEOUT_NS
+
+
+def test_replies_to_consecutive_targets_are_taken_as_slices(sockets: list[socket.socket]) -> None:
+    """A loopback's batches: consecutive targets in order, checked and stored as slices; the
+    same answers as reply by reply, and the same refusals."""
+    fast, slow = rounds(sockets)
+    assert both(fast, slow, [{"index": i, "rtt_ns": 1_000 + i} for i in range(100, 150)])
+    assert got(fast) == {i: 1_000 + i for i in range(100, 150)}
+    assert not both(fast, slow, [{"index": i} for i in range(145, 155)])  # 145-149 again
+    assert not both(fast, slow, [{"index": i} for i in range(N - 2, N)] + [{"index": N}])  # past the end
+    for r in (fast, slow):
+        r.swept = 200
+    assert not both(fast, slow, [{"index": i} for i in range(195, 205)])  # 195-199 final
+    for r in (fast, slow):
+        r.cut_from, r.cut_final = 260, True
+    assert not both(fast, slow, [{"index": i} for i in range(250, 270)])  # 260-269 given up
+    assert set(got(fast)) == {*range(100, 155), N - 2, N - 1, *range(200, 205), *range(250, 260)}
+
+
+def test_a_batch_across_a_second_keeps_its_rtts(sockets: list[socket.socket]) -> None:
+    """Kernel stamps are (seconds, nanoseconds): a batch whose replies straddle a second."""
+    fast, slow = rounds(sockets)
+    for r in (fast, slow):
+        r.sent_wall[10:20] = [900_000_000] * 10  # sent 0.9 s after the epoch, back 0.15 s later
+    write = [{"index": i, "rtt_ns": 899_000_000 + 150_000_000 + i} for i in range(10, 20)]
+    assert both(fast, slow, [{"index": i, "rtt_ns": 40_000} for i in range(5, 10)] + write)
+    assert got(fast) == {**dict.fromkeys(range(5, 10), 40_000), **{i: 150_000_000 + i for i in range(10, 20)}}
 
 
 def test_replies_already_taken_or_too_late_do_not_count(sockets: list[socket.socket]) -> None:
     fast, slow = rounds(sockets)
     assert both(fast, slow, [{"index": 20, "rtt_ns": 1}])
     assert not both(fast, slow, [{"index": 20, "rtt_ns": 2}, {"index": 21}])  # 20 again
-    assert fast.got == {20: 1, 21: 40_000}
+    assert got(fast) == {20: 1, 21: 40_000}
     for r in (fast, slow):
         r.swept = 10  # targets 0-9 are past their deadline: final
     assert not both(fast, slow, [{"index": 9}, {"index": 30}])
-    assert set(fast.got) == {20, 21, 30}
+    assert set(got(fast)) == {20, 21, 30}
     for r in (fast, slow):
         r.sent[40], r.sent_wall[40] = 0, once.NOT_SENT  # never sent (the sender gave up before it)
     assert not both(fast, slow, [{"index": 40}, {"index": 41}])
-    assert set(fast.got) == {20, 21, 30, 41}
+    assert set(got(fast)) == {20, 21, 30, 41}
 
 
 def test_several_echoes_are_counted_per_target(sockets: list[socket.socket]) -> None:
@@ -191,12 +222,12 @@ def test_several_echoes_are_counted_per_target(sockets: list[socket.socket]) -> 
     assert both(fast, slow, [{"index": 1, "echo": 0, "rtt_ns": 10}, {"index": 1, "echo": 1, "rtt_ns": 30}])
     assert both(fast, slow, [{"index": 2, "echo": 1, "rtt_ns": 5}])
     assert not both(fast, slow, [{"index": 3, "echo": 2}])  # no third echo
-    assert fast.got == {1: 10, N + 1: 30, N + 2: 5}
+    assert got(fast) == {1: 10, N + 1: 30, N + 2: 5}
     outcome = fast._outcome()
-    assert (outcome.received[:4], outcome.rtt_ns[:4]) == ([0, 2, 1, 0], [0, 40, 5, 0])
+    assert (list(outcome.received[:4]), outcome.rtt_ns[:4]) == ([0, 2, 1, 0], [0, 40, 5, 0])
 
 
 def test_a_round_of_nothing_ends_at_once(sockets: list[socket.socket]) -> None:
     sockets.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     outcome = once._Round(_Socket(sockets[-1], True, 1), b"").run()  # type: ignore[arg-type]
-    assert (outcome.received, outcome.rtt_ns, outcome.cut_from, outcome.refused) == ([], [], 0, "")
+    assert (list(outcome.received), outcome.rtt_ns, outcome.cut_from, outcome.refused) == ([], [], 0, "")
