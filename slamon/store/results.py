@@ -277,20 +277,64 @@ class Results(Part):
         Each hour of a device and probe kind counts as one block: the digest of its only part, or of
         its parts joined as compaction will join them, so the digest does not depend on how the hour
         was written (live parts, an import, compaction), and a block whose bytes retention let go
-        keeps its digest. Per device, SHA-256 over `kind hour digest` lines by kind and hour; then
-        SHA-256 over `device digest` lines by device id. With `check`, every part's bytes are read
-        and checked against their digest (Tampered names the first that does not match)."""
+        keeps its digest. Per device, SHA-256 over `kind hour digest` lines (the hour in hours since
+        1970 UTC: six digits from 1981 to 2084, so within a month the lines sort by kind, then hour);
+        then SHA-256 over `device digest` lines by device id. Without `check` the database assembles each device's lines and only an hour
+        stored in several parts is read; with `check`, every part's bytes are read and checked
+        against their digest (Tampered names the first that does not match)."""
         if end <= start or not keys:
             return None
         ids = {k: d for d, k in keys.items()}
         lo, hi = start // HOUR, (end - 1) // HOUR
+        per_device: dict[DeviceId, str] = {}
+        slow: list[int] = sorted(ids) if check else []
+        if not check:
+            for key, text in self._evidence_lines(sorted(ids), lo, hi):
+                lines = text.split("\n")
+                lines.sort()
+                if len({line.rsplit(" ", 1)[0] for line in lines}) < len(lines):
+                    slow.append(key)  # an hour in several parts: joined below
+                else:
+                    per_device[ids[key]] = hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
+        for key, digest in self._evidence_by_block(slow, lo, hi, check=check):
+            per_device[ids[key]] = digest
+        if not per_device:
+            return None
+        text = "".join(f"{d} {per_device[d]}\n" for d in sorted(per_device))
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    def _evidence_lines(self, keys: Sequence[int], lo: int, hi: int) -> Iterator[tuple[int, str]]:
+        """(device key, its `kind hour digest` lines joined by newlines, in no promised order) for
+        each of these devices with blocks in hours [lo, hi], put together by the database."""
+        sqlite = self.conn.dialect.name == "sqlite"
+        mark = "?" if sqlite else "%s"
+        kind = "CASE kind " + " ".join(f"WHEN {c} THEN '{k.value}'" for c, k in blk.KINDS_BY_CODE.items())
+        line = f"{kind} END || ' ' || hour || ' ' || coalesce(sha256, '-')"
+        joined = f"group_concat({line}, char(10))" if sqlite else f"string_agg({line}, E'\\n')"
+        cursor = self.conn.connection.cursor()
+        try:
+            for part in chunks(keys):
+                cursor.execute(
+                    f"SELECT device, {joined} FROM result_blocks "  # noqa: S608
+                    f"WHERE device IN ({', '.join([mark] * len(part))}) AND hour >= {mark} AND hour <= {mark} "
+                    "GROUP BY device",
+                    (*part, lo, hi),
+                )
+                yield from cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def _evidence_by_block(
+        self, keys: Sequence[int], lo: int, hi: int, *, check: bool
+    ) -> Iterator[tuple[int, str]]:
+        """(device key, digest of its lines) for each of these devices with blocks in hours [lo, hi],
+        block by block: the parts of an hour joined, and with `check` every part's bytes checked."""
         mark = "?" if self.conn.dialect.name == "sqlite" else "%s"
         column = "data" if check else "data IS NOT NULL"
-        per_device: dict[DeviceId, str] = {}
         sha = hashlib.sha256
         cursor = self.conn.connection.cursor()
         try:
-            for part in chunks(sorted(ids)):
+            for part in chunks(keys, 16 if check else CHUNK):  # with check: a month's bytes of 16 devices
                 cursor.execute(
                     f"SELECT device, kind, hour, part, sha256, {column} FROM result_blocks "  # noqa: S608
                     f"WHERE device IN ({', '.join([mark] * len(part))}) AND hour >= {mark} AND hour <= {mark} "
@@ -320,13 +364,9 @@ class Results(Part):
                         else:  # some parts let go before they were joined: their digests, in order
                             digest = "+".join(p[4] or "-" for p in parts)
                         lines.append(f"{blk.KINDS_BY_CODE[kind].value} {hour} {digest}\n")
-                    per_device[ids[device]] = sha("".join(lines).encode()).hexdigest()
+                    yield device, sha("".join(lines).encode()).hexdigest()
         finally:
             cursor.close()
-        if not per_device:
-            return None
-        text = "".join(f"{d} {per_device[d]}\n" for d in sorted(per_device))
-        return "sha256:" + sha(text.encode()).hexdigest()
 
     def of_device(self, key: int) -> DeviceResults:
         """All retained results of one device."""
