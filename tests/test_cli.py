@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -437,13 +438,39 @@ def test_probe_with_a_damaged_cache_entry_parses_and_says_so(
     import sqlite3
 
     run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")  # caches the fleet
-    with sqlite3.connect(case.parent / "slamon.db") as conn:
-        assert conn.execute("UPDATE fleet_cache SET body = '{'").rowcount == 1
+    with sqlite3.connect(case.parent / "slamon.db") as conn:  # damaged, with a digest to match
+        digest = hashlib.sha256(b"{").hexdigest()
+        assert conn.execute("UPDATE fleet_cache SET body = '{', sha256 = ?", (digest,)).rowcount == 1
     parses = count_parses(monkeypatch)
     probe_usage(capsys, case)
     assert len(parses) == 1
     assert "fleet cache entry sha256:" in caplog.text
     assert "unreadable, parsing the files instead" in caplog.text
+
+
+def test_probe_never_uses_a_cache_entry_edited_in_the_database(
+    case: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An address edited in the cached fleet would send probes elsewhere: the entry no longer
+    matches its digest, so the files are parsed (and the entry written again)."""
+    import sqlite3
+
+    run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "2025-07")  # caches the fleet
+    with sqlite3.connect(case.parent / "slamon.db") as conn:
+        edit = "UPDATE fleet_cache SET body = replace(body, '127.0.30.2', '127.0.30.9')"
+        assert conn.execute(edit).rowcount == 1
+    parses = count_parses(monkeypatch)
+    probe_usage(capsys, case)
+    assert len(parses) == 1
+    assert "the stored bytes do not match their SHA-256" in caplog.text
+    assert "parsing the files instead" in caplog.text
+    caplog.clear()
+    probe_usage(capsys, case)
+    assert len(parses) == 1, "the entry was written again from the files"
+    assert "do not match" not in caplog.text
 
 
 def test_probe_loads_neither_the_store_nor_the_service_libraries(

@@ -90,19 +90,31 @@ def sqlite_file(url: str) -> Path | None:
 
 def read_sqlite_cache(file: Path, key: str) -> str | None:
     """The entry for `key`, read only (WAL lets it read beside a running `slamon run`); None on a
-    miss or when the file is not (yet) a slamon database."""
+    miss, when the file is not (yet) a slamon database, or when the entry does not match the
+    SHA-256 stored with it (changed in the database: never used, and said so; the files are
+    parsed and the entry written again)."""
     import sqlite3
 
     try:
         conn = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True, timeout=10)
         try:
-            row = conn.execute("SELECT body FROM fleet_cache WHERE key = ?", (key,)).fetchone()
+            row = conn.execute("SELECT body, sha256 FROM fleet_cache WHERE key = ?", (key,)).fetchone()
         finally:
             conn.close()
     except sqlite3.Error as exc:
         logger.debug("fleet cache in %s not read: %s", file, exc)
         return None
-    return row[0] if row is not None and isinstance(row[0], str) else None
+    if row is None or not isinstance(row[0], str):
+        return None
+    if hashlib.sha256(row[0].encode("utf-8")).hexdigest() != row[1]:
+        logger.warning(
+            "cached fleet %s in %s: the stored bytes do not match their SHA-256 (changed in the "
+            "database after slamon wrote them): parsing the files instead",
+            key,
+            file,
+        )
+        return None
+    return row[0]
 
 
 def probe_section(body: str) -> dict[str, object]:
