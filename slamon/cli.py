@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     st.add_argument("--issue", action="store_true", help="freeze this month's statement as issued")
+    st.add_argument("--as", dest="actor", metavar="NAME", help="who issues, as the audit log records it")
     st.add_argument(
         "--accept-low-coverage",
         metavar="REASON",
@@ -780,6 +781,7 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
                 now=clock.now(),
                 override=override,
                 context=lambda doc: _labels(doc, fleet, args.contract, exclusions),
+                by=_issuer(args),
             )
     with _output(args.output, binary=fmt in ("xlsx", "pdf")) as stream:
         if fmt == "csv":
@@ -845,6 +847,13 @@ def _stored_context(text: str) -> Context:
         {s.id: s for s in sites},
         {e.id: e.scope for e in kept},
     )
+
+
+def _issuer(args: argparse.Namespace) -> str:
+    """Who issues, as the audit log records it: `--as NAME`, else the login name."""
+    from slamon.access import cli_actor
+
+    return cli_actor(args.actor).name
 
 
 def _verify(args: argparse.Namespace, path: Path, clock: Clock) -> int:

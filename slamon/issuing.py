@@ -165,6 +165,7 @@ def statement(
     now: datetime,
     override: Override | None = None,
     context: Callable[[Mapping[str, Any]], str] | None = None,
+    by: str = "slamon",
 ) -> Outcome:
     """The month's statement: the issued one when nothing changed, else a draft (issued on request).
 
@@ -233,7 +234,8 @@ def statement(
                 None if accepted is None else accepted.by,
                 None if accepted is None else accepted.reason,
                 labels,
-            )
+            ),
+            by=by,  # recorded in the audit log
         )
         logger.info(
             "issued statement contract=%s month=%s revision=%d %s", contract_id, month, revision, doc["hash"]

@@ -92,7 +92,7 @@ def test_the_figures_change_only_after_approval_and_a_late_approval_makes_a_revi
         "--start", "2025-07-20T01:00:00+08:00", "--end", "2025-07-20T03:00:00+08:00", "--reason", "交换机升级",
     )  # fmt: skip
     assert (code, out) == (0, "EX-2025-07-02\n")
-    issued, err = july(capsys, case, "2025-08-12T09:00:00+08:00", "--issue")
+    issued, err = july(capsys, case, "2025-08-12T09:00:00+08:00", "--issue", "--as", "王经理")
     assert (issued["revision"], err) == (1, "issued revision 1\n")
 
     code, _, err = slamon(
@@ -116,7 +116,7 @@ def test_the_figures_change_only_after_approval_and_a_late_approval_makes_a_revi
         "CAM2": 7200 + 21600,
         "SW1": 7200,
     }
-    revised, err = july(capsys, case, "2025-08-15T11:00:00+08:00", "--issue")
+    revised, err = july(capsys, case, "2025-08-15T11:00:00+08:00", "--issue", "--as", "王经理")
     assert (revised["revision"], revised["replaces"], err) == (
         2,
         issued["hash"],
@@ -128,8 +128,12 @@ def test_the_figures_change_only_after_approval_and_a_late_approval_makes_a_revi
         ("ops-张", "exclusion.propose", "EX-2025-07-01"),
         ("王经理", "exclusion.approve", "EX-2025-07-01"),
         ("ops-张", "exclusion.propose", "EX-2025-07-02"),
+        ("王经理", "statement.issue", "C1 2025-07 revision 1"),
         ("王经理", "exclusion.approve", "EX-2025-07-02"),
+        ("王经理", "statement.issue", "C1 2025-07 revision 2"),
     ]
+    last = json.loads(out.splitlines()[-1])["body"]
+    assert (last["hash"], last["replaces"], last["revision"]) == (revised["hash"], issued["hash"], 2)
 
 
 def test_proposals_close_at_the_contracts_filing_deadline(

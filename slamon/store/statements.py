@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from slamon.model import Micros
 from slamon.store import schema as t
+from slamon.store.audit import Audit
 from slamon.store.digests import check, sha256_hex
 from slamon.store.sql import Part
 
@@ -54,7 +55,8 @@ class Statements(Part):
         ).first()
         return None if row is None else _checked(row)
 
-    def save(self, s: IssuedStatement) -> None:
+    def save(self, s: IssuedStatement, by: str = "slamon") -> None:
+        """Store an issued revision, and record it in the audit log as `statement.issue` by `by`."""
         self.conn.execute(
             t.statements.insert().values(
                 contract=s.contract,
@@ -71,6 +73,19 @@ class Statements(Part):
                 context=s.context,
                 context_sha256=None if s.context is None else sha256_hex(s.context),
             )
+        )
+        body: dict[str, object] = {
+            "contract": s.contract,
+            "month": s.month,
+            "revision": s.revision,
+            "hash": s.hash,
+            "replaces": s.replaces,
+            "sha256": sha256_hex(s.body),
+        }
+        if s.override_reason is not None:
+            body["coverage_override"] = {"reason": s.override_reason, "by": s.override_by}
+        Audit(self.conn, self._insert).append(
+            s.issued_at, by, "statement.issue", f"{s.contract} {s.month} revision {s.revision}", body
         )
 
 
