@@ -19,8 +19,9 @@ same targets, measured side by side in the same run. As root, in one fresh Fleet
    standard output to /dev/null, each under `/usr/bin/time -v` (CPU-s = user + sys of the whole
    process; `ip netns exec` execs the tool, so the tool is what is measured).
 4. One more warm run under `python -X importtime` lists the heavy libraries the command loaded
-   (numpy is the ICMP engine's; SQLAlchemy and aiohttp must not be there), and with --profile one
-   under cProfile (stats beside the data).
+   (an IPv4 fleet pinged alone goes through the one-shot engine, slamon/icmp/once.py: none of
+   numpy, asyncio, the model, SQLAlchemy or aiohttp should be there; PyYAML reads slamon.yaml),
+   and with --profile one under cProfile (stats beside the data).
 
 The report gives the medians (and spreads), the ratio of the medians and the cold-cache cost.
 """
@@ -55,7 +56,7 @@ from make_history import plan_fleet, write_fleet
 from tests.harness.netns import FleetNamespace
 
 GOAL = 1.5  # slamon's CPU ÷ fping's, whole processes
-HEAVY = ("numpy", "sqlalchemy", "aiohttp", "alembic", "psycopg", "yaml")
+HEAVY = ("numpy", "asyncio", "slamon.model", "sqlalchemy", "aiohttp", "alembic", "psycopg", "yaml")
 CONFIG = """\
 database: sqlite:///slamon.db
 inventory: inventory.yaml
