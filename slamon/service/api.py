@@ -380,9 +380,10 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
         }
         earliest = min((o.start for outs in found.values() for o in outs), default=start)
         port_ledger = PortLedger(tx.events.port_history(switches, since=earliest, until=end))
+        in_force = tx.versions.exclusions()  # the store's: the workflow's decisions and the file's
         proposed = [
             e
-            for e in tx.versions.exclusions()
+            for e in in_force
             if e.status is ExclusionStatus.PROPOSED and to_micros(e.start) < end and to_micros(e.end) > start
         ]
     by_id = {ids[k]: outs for k, outs in found.items() if k in ids}
@@ -393,7 +394,7 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
         if d is None or not _chosen(d, q):
             continue
         contract = fleet.contracts[d.contract]
-        covers = covers_for(d, fleet.exclusions, contract)
+        covers = covers_for(d, in_force, contract)
         ancestors = [(a.id, by_id.get(a.id, ())) for a in fleet.inventory.ancestors(d.id)]
         zone = ZoneInfo(contract.timezone)
         for o in by_id[device_id]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from slamon.loaders.config import ApiAuth, ApiConfig
-from slamon.model import ContractId, Fleet, ProbeKind, SlaTerms
+from slamon.model import ContractId, ExclusionCategory, Fleet, ProbeKind, SlaTerms
 from slamon.probers.scripted import ScriptedProber
 from slamon.service import auth
 from slamon.service.journal import Journal
@@ -25,7 +25,7 @@ from slamon.service.web import create_app
 from slamon.service.writer import Writer
 from slamon.store import Store
 from tests.harness.fleets import T0, fleet_of
-from tests.harness.scenarios import PaperFleet
+from tests.harness.scenarios import PaperFleet, Scenario, camera_fails_and_recovers
 from tests.service.drive import INTERVAL, PLAN
 
 C2_DEVICES = [d.id for d in PLAN if d.site == "SIM-S2"]
@@ -35,6 +35,7 @@ def two_contracts() -> Fleet:
     """PLAN's site SIM-S1 under C1 and SIM-S2 under C2 (which closes proposals a day after a month)."""
     fleet = fleet_of(PLAN)
     c1 = fleet.contracts[ContractId("C1")]
+    c1 = replace(c1, sla=SlaTerms(exclusions=frozenset({ExclusionCategory.POWER})))
     c2 = replace(c1, id=ContractId("C2"), sla=SlaTerms(filing_deadline=timedelta(days=1)))
     devices = {
         i: replace(d, contract=c2.id) if d.site == "SIM-S2" else d for i, d in fleet.inventory.devices.items()
@@ -63,7 +64,14 @@ class Served:
         return resp.status, await resp.read()
 
 
-async def serve(tmp_path: Path, aiohttp_client: Any, mode: ApiAuth, *, with_tokens: bool = True) -> Served:
+async def serve(
+    tmp_path: Path,
+    aiohttp_client: Any,
+    mode: ApiAuth,
+    *,
+    with_tokens: bool = True,
+    story: list[Scenario] = (),
+) -> Served:
     store = Store(f"sqlite:///{tmp_path / 'access.db'}")
     from slamon.clock import FakeClock
 
@@ -76,7 +84,11 @@ async def serve(tmp_path: Path, aiohttp_client: Any, mode: ApiAuth, *, with_toke
         fleet, store, clock, {ProbeKind.ICMP: prober}, {ProbeKind.ICMP: INTERVAL}, writer=writer
     )
     await monitor.start()
-    await monitor.run_round(ProbeKind.ICMP)
+    for i in range(12 if story else 1):
+        for scenario in story:
+            scenario.apply(paper, i)
+        clock.set(T0 + i * INTERVAL)
+        await monitor.run_round(ProbeKind.ICMP)
     await monitor.flush()
     tokens: dict[str, str] = {}
     if with_tokens:
@@ -337,6 +349,42 @@ async def test_auth_off_serves_reads_to_anyone_and_writes_to_tokens(
         assert (await s.call("GET", "/api/v1/exclusions", None))[0] == 200
         assert (await s.call("GET", "/api/v1/audit", None))[0] == 401
         assert (await s.call("POST", "/api/v1/exclusions", "ops", json=CLAIM))[0] == 201
+    finally:
+        await s.monitor.close()
+        s.store.close()
+
+
+async def test_an_approval_through_the_api_changes_the_outages_causes(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    """The outage report judges causes by the store's exclusions: the workflow's decisions count at once."""
+    story = [camera_fails_and_recovers(PLAN, "SIM-S1W1C2", fail_at=1, down_rounds=6)]
+    s = await serve(tmp_path, aiohttp_client, ApiAuth.TOKENS, story=story)
+    try:
+        window = {
+            "from": "2025-07-10T15:00:00+08:00",
+            "to": "2025-07-10T17:00:00+08:00",
+            "device": "SIM-S1W1C2",
+        }
+
+        async def causes() -> list[str]:
+            status, body = await s.call("GET", "/api/v1/outages", "ops", params=window)
+            assert status == 200, body
+            return [c for o in body["outages"] for c in o["causes"]]
+
+        assert await causes() == ["device"]
+        claim = {
+            **CLAIM,
+            "scope": {"devices": ["SIM-S1W1C2"]},
+            "start": "2025-07-10T16:00:00+08:00",
+            "end": "2025-07-10T17:00:00+08:00",
+        }
+        _, created = await s.call("POST", "/api/v1/exclusions", "ops", json=claim)
+        assert await causes() == ["device"], "a proposal changes nothing"
+        await s.call(
+            "POST", f"/api/v1/exclusions/{created['id']}/approve", "contract_manager", json={"reason": "ok"}
+        )
+        assert await causes() == ["excluded:power"]
     finally:
         await s.monitor.close()
         s.store.close()
