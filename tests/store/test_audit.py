@@ -80,8 +80,10 @@ def test_an_edited_row_with_a_recomputed_hash_breaks_the_chain_after_it(store: S
     assert verify(store) == (
         4,
         (
-            ("entry 3 does not follow entry 2: the hash it names as its predecessor is not in the log "
-            "(entry 2 was changed after entry 3 was written)"),
+            (
+                "entry 3 does not follow entry 2: the hash it names as its predecessor is not in the log "
+                "(entry 2 was changed after entry 3 was written)"
+            ),
         ),
     )
 
