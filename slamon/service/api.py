@@ -47,6 +47,7 @@ EARLIEST = to_micros(datetime.fromisoformat("1970-01-01T00:00:00+00:00"))
 LATEST = to_micros(datetime.fromisoformat("2200-01-01T00:00:00+00:00"))
 CAUSE_KINDS = ("device", "upstream", "excluded")
 RETRY_AFTER_S = 10
+MAX_JSON = 1024 * 1024  # a request body, unless its endpoint takes more (evidence, a statement to verify)
 
 Query = dict[str, frozenset[str]]
 
@@ -323,12 +324,12 @@ def _sla_of(mtd: MonthToDate, contract: str) -> dict[str, Any]:
 
 # --- /api/v1/outages ------------------------------------------------------------------------
 
-OUTAGE_FILTERS = ("contract", "site", "device", "cause", "from", "to")
+OUTAGE_FILTERS = ("contract", "site", "district", "device", "cause", "from", "to")
 
 
 async def outages(request: web.Request) -> web.Response:
     """Outages overlapping [from, to) (default: the last 24 hours), with the seconds of each cause;
-    filter by contract, site, device and cause (device, upstream, excluded, or a full cause). At
+    filter by contract, site, district, device and cause (device, upstream, excluded, or a full cause). At
     most MAX_OUTAGES, by device id and start; `truncated` says when more matched."""
     q = _query(request, OUTAGE_FILTERS)
     now = to_micros(request.app[CLOCK].now())
@@ -359,14 +360,14 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
     (the rule a statement charges by), from the store's read-only side. Read by time: a question
     about the whole fleet costs what it finds."""
     grace = max((to_micros(c.sla.upstream_grace) for c in fleet.contracts.values()), default=0)
-    filtered = any(name in q for name in ("contract", "site", "device"))
+    filtered = any(name in q for name in CHOOSING)
     with store.read() as tx:
         keys: Sequence[int] | None = None
         if filtered:  # these devices and their ancestors only
             related = {
                 x
                 for d in fleet.inventory.devices.values()
-                if _chosen(d, q)
+                if _chosen(d, q, fleet)
                 for x in (d.id, *(a.id for a in fleet.inventory.ancestors(d.id)))
             }
             keys = list(tx.keys.find(sorted(related)).values())
@@ -391,7 +392,7 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
     truncated = False  # more outages than MAX_OUTAGES matched: the list stops at MAX_OUTAGES
     for device_id in sorted(by_id):
         d = devices.get(device_id)
-        if d is None or not _chosen(d, q):
+        if d is None or not _chosen(d, q, fleet):
             continue
         contract = fleet.contracts[d.contract]
         covers = covers_for(d, in_force, contract)
@@ -437,13 +438,18 @@ def outage_report(store: Store, fleet: Fleet, q: Query, start: Micros, end: Micr
 
 def _proposal_chosen(e: Exclusion, fleet: Fleet, q: Query) -> bool:
     """A proposed exclusion is shown when it covers one of the chosen devices (all, unfiltered)."""
-    if not any(name in q for name in ("contract", "site", "device")):
+    if not any(name in q for name in CHOOSING):
         return True
-    return any(_chosen(d, q) and e.scope.covers(d) for d in fleet.inventory.devices.values())
+    return any(_chosen(d, q, fleet) and e.scope.covers(d) for d in fleet.inventory.devices.values())
 
 
-def _chosen(d: Device, q: Query) -> bool:
-    pairs = (("contract", d.contract), ("site", d.site), ("device", d.id))
+CHOOSING = ("contract", "site", "district", "device")  # the filters that choose devices
+
+
+def _chosen(d: Device, q: Query, fleet: Fleet) -> bool:
+    site = fleet.inventory.sites.get(d.site)
+    district = None if site is None else site.district
+    pairs = (("contract", d.contract), ("site", d.site), ("district", district), ("device", d.id))
     return all(name not in q or value in q[name] for name, value in pairs)
 
 

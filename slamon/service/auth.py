@@ -37,6 +37,10 @@ PROBLEM = "application/problem+json"
 TOKENS_RECHECK_S = 5.0  # `auto`: how often "does the store hold a token yet?" is asked again
 LIMITED_LISTS = ("/api/v1/devices", "/api/v1/outages", "/api/v1/sla")  # take a `contract` filter
 WORKFLOW_KINDS = {"not_found": 404, "conflict": 409, "late": 422, "invalid": 422}
+# the `code` of an error a handler raises as aiohttp's HTTPException (turned into problem+json)
+CODES = {400: "invalid", 404: "not_found", 405: "invalid", 409: "conflict", 413: "too_large", 415: "invalid"}
+CODES.update({422: "invalid", 503: "unavailable"})
+KEPT_HEADERS = ("Retry-After", "Allow")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -120,6 +124,18 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         return problem(422, str(exc), code="invalid")
     except StoreError as exc:
         return _unavailable(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _from_http(exc)
+
+
+def _from_http(exc: web.HTTPException) -> web.Response:
+    """A handler's (or aiohttp's: no route, a method not allowed, a body too large) HTTP error as
+    application/problem+json, its plain-text message as the detail."""
+    detail = (exc.text or exc.reason).strip()
+    headers = {k: exc.headers[k] for k in KEPT_HEADERS if k in exc.headers}
+    return problem(exc.status, detail, code=CODES.get(exc.status), **headers)
 
 
 def _unavailable(exc: StoreError) -> web.Response:

@@ -37,7 +37,7 @@ def create_app(
     figures: Figures | None = None,
     access: ApiConfig | None = None,
 ) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=api.MAX_JSON)
     auth.install(app, access or ApiConfig())  # bearer tokens beyond the open paths (service/auth.py)
     registry = CollectorRegistry()
     registry.register(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 import mimetypes
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from aiohttp import web
 
 from slamon.access import Permission
 from slamon.model import ExclusionStatus
-from slamon.service.api import json_response
+from slamon.service.api import MAX_JSON, json_response
 from slamon.service.auth import ACTOR, problem
 from slamon.service.keys import CLOCK, MONITOR, READER
 from slamon.store import StoreTx
@@ -52,12 +53,26 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/audit", audit_entries)
     app.router.add_get("/api/v1/audit/verify", audit_verify)
     app.router.add_get("/api/v1/openapi.yaml", openapi)
+    app.router.add_get("/api/v1/openapi.json", openapi_json)
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:
     """The OpenAPI 3.1 document of this API (slamon/service/openapi.yaml)."""
     text = resources.files("slamon.service").joinpath("openapi.yaml").read_text(encoding="utf-8")
     return web.Response(text=text, content_type="application/yaml", charset="utf-8")
+
+
+@functools.cache
+def _openapi_json() -> bytes:
+    import yaml
+
+    text = resources.files("slamon.service").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return json.dumps(yaml.safe_load(text), ensure_ascii=False, indent=1).encode()
+
+
+async def openapi_json(request: web.Request) -> web.StreamResponse:
+    """The same document as JSON (what most OpenAPI tools fetch)."""
+    return web.Response(body=_openapi_json(), content_type="application/json", charset="utf-8")
 
 
 async def list_exclusions(request: web.Request) -> web.StreamResponse:
@@ -142,7 +157,7 @@ async def reject_exclusion(request: web.Request) -> web.StreamResponse:
 
 async def _decide(request: web.Request, decide: Callable[..., Any]) -> web.StreamResponse:
     """`{"reason": "…"}`: the decision's reason, required."""
-    body = await _body(request)
+    body = await _body(request, MAX_JSON)
     if isinstance(body, web.StreamResponse):
         return body
     unknown = sorted(set(body) - {"reason"})
@@ -221,14 +236,14 @@ def _unknown(request: web.Request, allowed: tuple[str, ...]) -> web.Response | N
     return None
 
 
-async def _body(request: web.Request) -> dict[str, Any] | web.Response:
-    """The request's JSON object (up to MAX_BODY)."""
+async def _body(request: web.Request, limit: int = MAX_BODY) -> dict[str, Any] | web.Response:
+    """The request's JSON object (up to `limit` bytes)."""
     if request.content_type != "application/json":
         return problem(415, "send the body as application/json", code="invalid")
     try:
-        raw = await request.clone(client_max_size=MAX_BODY).read()
+        raw = await request.clone(client_max_size=limit).read()
     except web.HTTPRequestEntityTooLarge:
-        return problem(413, f"the body is larger than {MAX_BODY:,} bytes", code="invalid")
+        return problem(413, f"the body is larger than {limit:,} bytes", code="too_large")
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -41,6 +41,10 @@ async def get_json(client: Any, path: str, **params: Any) -> tuple[int, Any]:
     resp = await client.get(path, params=params)
     if resp.content_type == "application/json":
         return resp.status, await resp.json()
+    if resp.content_type == "application/problem+json":  # an error: its detail
+        body = await resp.json(content_type=None)
+        assert body["status"] == resp.status
+        return resp.status, body["detail"] + "\n"
     return resp.status, await resp.text()
 
 
@@ -125,6 +129,21 @@ async def test_outage_filters(served: tuple[Run, Any]) -> None:
     )
     _, site = await get_json(client, "/api/v1/outages", site="SIM-S2", **window)
     assert sorted(o["device"] for o in site["outages"]) == sorted(["SIM-S2W1", *BEHIND])
+    district = run_district(served, "SIM-S2")
+    _, by_district = await get_json(client, "/api/v1/outages", district=district, **window)
+    in_district = [o for o in every["outages"] if o["site"] in sites_of(served, district)]
+    assert in_district
+    assert by_district["outages"] == in_district
+    _, nowhere = await get_json(client, "/api/v1/outages", district="nowhere", **window)
+    assert nowhere["outages"] == []
+
+
+def run_district(served: tuple[Run, Any], site: str) -> str:
+    return served[0].monitor.whole.inventory.sites[site].district  # type: ignore[index]
+
+
+def sites_of(served: tuple[Run, Any], district: str) -> set[str]:
+    return {s.id for s in served[0].monitor.whole.inventory.sites.values() if s.district == district}
 
 
 @pytest.mark.parametrize(
@@ -152,7 +171,7 @@ async def test_outage_filters(served: tuple[Run, Any]) -> None:
         (
             {"since": "x"},
             400,
-            "unknown query parameter 'since' (use contract, site, device, cause, from, to)",
+            "unknown query parameter 'since' (use contract, site, district, device, cause, from, to)",
         ),
     ],
 )
@@ -169,7 +188,10 @@ async def test_a_store_that_is_away_is_a_503_to_retry(served: tuple[Run, Any]) -
     resp = await client.get("/api/v1/outages")
     assert resp.status == 503
     assert resp.headers["Retry-After"] == "10"
-    assert (await resp.text()).startswith("the store is unavailable, retry later: ")
+    assert resp.content_type == "application/problem+json"
+    assert (await resp.json(content_type=None))["detail"].startswith(
+        "the store is unavailable, retry later: "
+    )
     assert (await client.get("/api/v1/devices")).status == 200, "the live view needs no store"
 
 

@@ -4,6 +4,7 @@ exclusions and audit endpoints really give validate against its schemas (JSON Sc
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,24 @@ async def test_the_bodies_match_the_schemas(tmp_path: Path, aiohttp_client: Any)
             "/api/v1/openapi.yaml", headers={"Authorization": f"Bearer {s.tokens['viewer']}"}
         )
         assert yaml.safe_load(await resp.text()) == DOC
+        resp = await s.client.get(
+            "/api/v1/openapi.json", headers={"Authorization": f"Bearer {s.tokens['viewer']}"}
+        )
+        assert (resp.status, resp.content_type) == (200, "application/json")
+        assert await resp.json() == DOC
+        # aiohttp's own errors are problems too: no route, a body too large
+        status, missing = await s.call("GET", "/api/v1/nothing", "viewer")
+        assert status == 404
+        check(missing, "Problem")
+        status, large = await s.call(
+            "POST",
+            "/api/v1/exclusions/EX-9/approve",
+            "admin",
+            data=io.BytesIO(b'{"reason": "' + b"x" * 2_000_000 + b'"}'),
+            headers={"Content-Type": "application/json"},
+        )
+        assert (status, large["code"]) == (413, "too_large")
+        check(large, "Problem")
     finally:
         await s.monitor.close()
         s.store.close()

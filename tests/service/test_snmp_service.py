@@ -303,4 +303,4 @@ async def test_the_device_endpoint_finds_each_device_and_404s_the_rest(
             assert (await (await client.get("/api/v1/devices/SW1")).json())["snmp"]["ok"] is True
             missing = await client.get("/api/v1/devices/C0")
             assert missing.status == 404
-            assert await missing.text() == "no device 'C0' in the inventory\n"
+            assert (await missing.json(content_type=None))["detail"] == "no device 'C0' in the inventory"
