@@ -39,7 +39,7 @@ LIMITED_LISTS = ("/api/v1/devices", "/api/v1/outages", "/api/v1/sla")  # take a 
 WORKFLOW_KINDS = {"not_found": 404, "conflict": 409, "late": 422, "invalid": 422}
 # the `code` of an error a handler raises as aiohttp's HTTPException (turned into problem+json)
 CODES = {400: "invalid", 404: "not_found", 405: "invalid", 409: "conflict", 413: "too_large", 415: "invalid"}
-CODES.update({422: "invalid", 503: "unavailable"})
+CODES.update({422: "invalid", 500: "tampered", 503: "unavailable"})  # 500: a stored record changed
 KEPT_HEADERS = ("Retry-After", "Allow")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from slamon.clock import Clock
 from slamon.loaders.config import ApiConfig
 from slamon.model import ProbeKind
-from slamon.service import api, auth, workflow
+from slamon.service import api, auth, statements_api, workflow
 from slamon.service.health import assess
 from slamon.service.keys import CLOCK, FIGURES, INTERVALS, MONITOR, READER, REGISTRY
 from slamon.service.metrics import Figures, SelfCollector, SiteCollector, TargetCollector, exposition
@@ -58,6 +58,7 @@ def create_app(
     app.router.add_get("/api/v1/outages", api.outages)
     app.router.add_get("/api/v1/sla", api.sla)
     workflow.add_routes(app)  # /api/v1/exclusions, /api/v1/audit
+    statements_api.add_routes(app)  # /api/v1/statements
     app.router.add_get("/", index)
     return app
 
@@ -71,7 +72,7 @@ async def _reader_threads(app: web.Application) -> AsyncIterator[None]:
 
 async def index(request: web.Request) -> web.Response:
     return web.Response(
-        text="slamon: /metrics /healthz /api/v1/devices /api/v1/outages /api/v1/sla /api/v1/exclusions /api/v1/audit\n"
+        text="slamon: /metrics /healthz /api/v1/devices /api/v1/outages /api/v1/sla /api/v1/exclusions /api/v1/statements /api/v1/audit\n"
     )
 
 
