@@ -275,6 +275,10 @@ def device_ports(device: DeviceId, ports: SwitchPorts, zone: ZoneInfo) -> dict[s
 
 # --- /api/v1/sla ----------------------------------------------------------------------------
 
+NOT_COMPUTED = (
+    "the month-to-date figures are not computed in this process (yet): they come every 5 minutes "
+    "from the process that runs the store's jobs"
+)
 RISK_LISTED = 100  # devices and open outages listed per contract, the closest to losing money first
 
 
@@ -282,16 +286,13 @@ async def sla(request: web.Request) -> web.Response:
     """The month in progress, per contract, as the statement says it so far: rates and their margin
     to the targets, the money if the month ended now, the devices closest to their next tier and
     the open outages closest to (or past) their repair deadline. From the month-to-date figures
-    (every 5 minutes, where the store's jobs run); 503 where they are not computed."""
+    (every 5 minutes, where the store's jobs run); where they are not computed (yet), no contract
+    and a `note` saying so."""
     q = _query(request, ("contract",))
     figures = request.app[FIGURES]
     mtd = figures.mtd
     if mtd is None or not figures.computed_at:
-        raise web.HTTPServiceUnavailable(
-            text="the month-to-date figures are not computed in this process (yet): they come every "
-            "5 minutes from the process that runs the store's jobs\n",
-            headers={"Retry-After": "60"},
-        )
+        return json_response({"computed_at": None, "contracts": [], "note": NOT_COMPUTED})
     wanted = set(q.get("contract", ())) or set(mtd.rates)
     unknown = sorted(wanted - set(mtd.rates))
     if unknown:

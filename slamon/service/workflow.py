@@ -39,6 +39,7 @@ from slamon.workflow import (
 
 T = TypeVar("T")
 MAX_BODY = 64 * 1024 * 1024  # a proposal with its evidence, base64 in JSON
+MAX_DIGITS = 18  # what both backends' 64-bit integers hold
 MAX_AUDIT = 10_000  # entries per page
 
 
@@ -197,8 +198,10 @@ async def audit_entries(request: web.Request) -> web.StreamResponse:
     numbers: dict[str, int] = {}
     for name, default in (("after", 0), ("limit", MAX_AUDIT)):
         text = request.query.get(name)
-        if text is not None and not text.isdigit():
-            return problem(400, f"{name}: {text!r} is not a whole number", code="invalid")
+        if text is not None and not (text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS):
+            return problem(
+                400, f"{name}: {text!r} is not a whole number up to {MAX_DIGITS} digits", code="invalid"
+            )
         numbers[name] = default if text is None else int(text)
     limit = min(numbers["limit"], MAX_AUDIT)
     subject = request.query.get("subject")
