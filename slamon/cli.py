@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--accept-low-coverage",
         metavar="REASON",
         help="with --issue: issue a month whose coverage is below the contract's min_coverage; "
-        "the reason and your user name are kept with the statement",
+        "the reason and who gave it (--as NAME, else the login name) are kept with the statement",
     )
     st.add_argument("--revision", type=int, metavar="N", help="an issued revision exactly as it was stored")
     st.set_defaults(func=cmd_statement)
@@ -770,9 +770,7 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
         else:
             override = None
             if args.accept_low_coverage is not None:
-                import getpass
-
-                override = Override(args.accept_low_coverage.strip(), getpass.getuser())
+                override = Override(args.accept_low_coverage.strip(), _issuer(args))
             outcome = statement(
                 store,
                 args.contract,

@@ -241,15 +241,22 @@ def test_a_month_without_evidence_is_not_issued_without_an_audited_override(
 
     reason = "monitoring server lost in July; the vendor's own logs were checked by hand"
     path = tmp_path / "issued.json"
-    code, _, err = july(capsys, case, "--issue", "--accept-low-coverage", reason, "-o", str(path))
-    who = getpass.getuser()
+    code, _, err = july(
+        capsys, case, "--issue", "--accept-low-coverage", reason, "--as", "王经理", "-o", str(path)
+    )
+    who = "王经理"
     assert (code, err) == (0, f"issued revision 1 below the minimum coverage, accepted by {who}: {reason}\n")
     issued = json.loads(path.read_text(encoding="utf-8"))
     assert issued["coverage_override"] == {"reason": reason, "by": who}
     assert issued["hash"] == draft["hash"], "the override is not part of the figures"
     with db.connect() as conn:
         row = conn.execute(sa.text("SELECT override_by, override_reason FROM statements")).one()
+        audited = conn.execute(
+            sa.text("SELECT actor, body FROM audit_log WHERE action = 'statement.issue'")
+        ).one()
     assert tuple(row) == (who, reason)
+    assert audited.actor == who
+    assert json.loads(audited.body)["coverage_override"] == {"reason": reason, "by": who}
     assert verify(capsys, case, path)[0] == 0
     code, out, _ = july(capsys, case, "--format", "text")
     assert "  coverage            0.0000 %    (scheduled time with evidence)\n" in out
@@ -259,8 +266,13 @@ def test_a_month_without_evidence_is_not_issued_without_an_audited_override(
 def test_the_contract_sets_the_minimum_coverage(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
     contract = case.parent / "contracts" / "c1.yaml"
     contract.write_text(contract.read_text() + "  min_coverage: 0\n", encoding="utf-8")
-    code, _, err = july(capsys, case, "--issue")
-    assert (code, err) == (0, "issued revision 1\n")
+    code, _, err = july(capsys, case, "--issue", "--accept-low-coverage", "not needed")
+    assert (code, err) == (0, "issued revision 1 (coverage 0.0000 % meets the minimum: nothing to accept)\n")
+
+
+def test_the_override_defaults_to_the_login_name(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = july(capsys, case, "--issue", "--accept-low-coverage", "lost")
+    assert (code, json.loads(out)["coverage_override"]) == (0, {"reason": "lost", "by": getpass.getuser()})
 
 
 # --- tamper evidence: issued bodies, raw results, the cached fleet ----------------------------------
