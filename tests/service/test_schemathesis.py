@@ -50,7 +50,7 @@ async def test_no_operation_gives_a_server_error_or_an_undocumented_answer(
             "--no-color",
         ]  # fmt: skip
         done = await asyncio.to_thread(
-            subprocess.run, argv, capture_output=True, text=True, timeout=240, check=False
+            subprocess.run, argv, capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path
         )
         assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
     finally:
