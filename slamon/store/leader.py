@@ -12,6 +12,7 @@ its next try. On SQLite one process owns the file, so it always leads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -32,6 +33,13 @@ def _session(store: Store) -> sa.Engine:
     """Autocommit connections without the store's writer-lock hooks: a session lock outlives the
     statement that takes it, and goes with the connection."""
     return sa.create_engine(store.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+
+def _close(conn: Connection | None) -> None:
+    """Close a session connection (and with it its locks), whatever state it is in."""
+    if conn is not None:
+        with contextlib.suppress(SQLAlchemyError):
+            conn.close()
 
 
 class Leadership:
@@ -81,12 +89,8 @@ class Leadership:
         return bool(self._conn.exec_driver_sql(_TRY).scalar())
 
     def _drop(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except SQLAlchemyError:
-                pass
-            self._conn = None
+        _close(self._conn)
+        self._conn = None
 
     def close(self) -> None:
         with self._lock:
@@ -151,12 +155,8 @@ class ShardClaim:
 
     def close(self) -> None:
         """The locks go with the connection."""
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except SQLAlchemyError:
-                pass
-            self._conn = None
+        _close(self._conn)
+        self._conn = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
