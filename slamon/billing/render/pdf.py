@@ -56,7 +56,8 @@ MUTED = colors.HexColor("#6b6b6b")
 RULE = colors.HexColor("#9e9e9e")
 HEAD = colors.HexColor("#eceff1")
 WATERMARK = colors.Color(0.8, 0.1, 0.1, alpha=0.13)
-RULE_ORDER = ("availability_tier", "repair_overrun", "fleet_kpi", "cap")
+RULE_ORDER = ("availability_tier", "repair_overrun", "fleet_kpi", "kpi_shortfall", "score_card", "cap")
+KPI_RULES = ("fleet_kpi", "kpi_shortfall")  # the lines a KPI below its target makes
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +282,8 @@ def _amounts(doc: Mapping[str, Any], cur: str, st: Styles) -> Table:
         "availability_tier": "availability tiers",
         "repair_overrun": "repair overruns",
         "fleet_kpi": "fleet KPIs",
+        "kpi_shortfall": "KPI shortfall by the point",
+        "score_card": "score card",
         "cap": "cap adjustment",
     }
     rows: list[list[Any]] = [
@@ -341,9 +344,15 @@ def _amounts(doc: Mapping[str, Any], cur: str, st: Styles) -> Table:
 
 
 def _kpis(doc: Mapping[str, Any], ctx: Context, cur: str, st: Styles) -> Table:
-    """Each fleet rate beside its target; pass or fail as the statement's fleet_kpi lines say."""
+    """Each fleet rate beside its target; pass or fail as the statement's KPI lines say (a flat
+    deduction, a per-point one, or both: their sum)."""
     targets = ctx.contract.sla.fleet_kpis if ctx.contract else {}
-    charged = {line.get("kpi"): line for line in doc["deductions"] if line["rule"] == "fleet_kpi"}
+    charged: dict[str | None, dict[str, Any]] = {}
+    for line in doc["deductions"]:
+        if line["rule"] in KPI_RULES:
+            seen = charged.get(line.get("kpi"))
+            total = Decimal(line["amount"]) + (Decimal(seen["amount"]) if seen else Decimal("0.00"))
+            charged[line.get("kpi")] = {**line, "amount": str(total)}
     rows: list[list[Any]] = [
         [
             _both(z, e, st.headnum if i in (1, 2, 4) else st.head, 5.8)

@@ -102,6 +102,8 @@ RULE = {
     "availability_tier": "可用率分档扣款",
     "repair_overrun": "修复超时扣款",
     "fleet_kpi": "整体指标扣款",
+    "kpi_shortfall": "指标差额按点扣款",
+    "score_card": "百分制考核扣款",
     "cap": "封顶核减",
 }
 CATEGORY = {

@@ -224,3 +224,16 @@ def test_the_preferred_fonts_come_first() -> None:
         FontFile("WenQuanYi Micro Hei", "/w.ttc", 0),
     ]
     assert [f.family for f in choose(found)] == ["WenQuanYi Micro Hei", "AR PL UMing CN", "Noto Sans CJK SC"]
+
+
+def test_a_kpi_charged_by_the_point_fails_on_the_cover(
+    case: tuple[dict[str, Any], Context], tmp_path: Path
+) -> None:
+    """A KPI whose only line is a per-point shortfall is failed, not passed, and shows its amount."""
+    doc, ctx = case
+    shortfall = {"rule": "kpi_shortfall", "kpi": "online_rate", "points": 3, "amount": "12.34", "reason": "x"}
+    deductions = [d for d in doc["deductions"] if d["rule"] != "fleet_kpi"] + [shortfall]
+    first = pages(pdf_of({**doc, "deductions": deductions}, ctx, tmp_path))[0]
+    assert "未达标" in first
+    assert "¥12.34" in first
+    assert "指标差额按点扣款" in first

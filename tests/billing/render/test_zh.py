@@ -189,6 +189,13 @@ def test_every_column_has_a_chinese_heading() -> None:
     assert missing == []
     for words in (zh.RULE, zh.CATEGORY, zh.EXCLUSION_STATUS, zh.KIND, zh.KPI, zh.STATUS):
         assert all(v and v != k for k, v in words.items())
-    assert set(zh.RULE) == {"availability_tier", "repair_overrun", "fleet_kpi", "cap"}
+    assert set(zh.RULE) == {
+        "availability_tier",
+        "repair_overrun",
+        "fleet_kpi",
+        "kpi_shortfall",
+        "score_card",
+        "cap",
+    }
     assert set(zh.CATEGORY) == {c.value for c in ExclusionCategory}
     assert set(zh.KIND) == {k.value for k in DeviceKind}
