@@ -38,6 +38,8 @@ TICK = timedelta(minutes=1)  # how often a video round runs (probes.video.interv
 def tick_of(config: VideoProbeConfig) -> timedelta:
     """A round a minute, or every interval when that is shorter."""
     return min(TICK, config.interval)
+
+
 SPREAD = 0.75  # share of the tick over which a round starts its samples (they end within it)
 MARGIN_S = 2.0  # beyond a sample's own bounds before the caller gives up on it
 
