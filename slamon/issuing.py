@@ -115,6 +115,11 @@ def gather(
     )
     # the month's raw result blocks of these devices, as one digest (docs/sla.md, "The hash")
     evidence = tx.results.evidence(keys, period.start, period.end, check=check) if until is None else None
+    # the cameras' video samples of the month and how many were below the resolution minimum: the
+    # HD rate (billing/hd.py), from the blocks' rollups
+    mine = set(own)
+    by_key = {k: d for d, k in keys.items() if d in mine}
+    tally = tx.results.video_tally(by_key, period.start, period.end)
     return replace(
         inp,
         timelines=timelines,
@@ -122,6 +127,7 @@ def gather(
         port_events=port_events,
         inspections=inspections,
         evidence=evidence,
+        video={by_key[k]: counts for k, counts in tally.items()},
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
 from fractions import Fraction
@@ -30,6 +30,7 @@ from slamon.billing.deductions import (
     score_card_line,
     tier_line,
 )
+from slamon.billing.hd import HdFigures, hd_figures
 from slamon.billing.periods import Period
 from slamon.billing.rates import DeviceFigures, OutageFigures, device_figures, fleet_rates
 from slamon.canonical import (
@@ -85,6 +86,9 @@ class BillingInput:
     # the evidence digest of the month's raw result blocks of these devices (store Results.evidence),
     # or None when there are none (a store fed timelines directly)
     evidence: str | None = None
+    # per camera: its video samples in the month, and how many were below the resolution minimum
+    # (None: not counted); the HD rate's input (billing/hd.py)
+    video: Mapping[DeviceId, tuple[int, int | None]] = field(default_factory=dict)
 
     def devices(self) -> list[DeviceId]:
         return sorted(d.id for d in self.inventory.devices.values() if d.contract == self.contract.id)
@@ -148,6 +152,7 @@ class Statement:
     deduction_total: Decimal
     payable: Decimal
     coverage: Fraction | None = None  # 1 − ΣU / ΣS over the devices; None when nothing was scheduled
+    hd: HdFigures | None = None  # the HD rate's figures; None when no camera was sampled
 
     def _port(self, ledger: PortLedger, device: Device, o: OutageFigures) -> PortEvidence | None:
         """What the device's uplink port said during an outage it is charged for (device seconds):
@@ -192,6 +197,7 @@ class Statement:
             "payable": str(self.payable),
             "rates": {k.value: float(v) for k, v in self.rates.items()},
             "coverage": None if self.coverage is None else float(self.coverage),
+            **({} if self.hd is None else {"hd": _hd(self.hd)}),
             "devices": [
                 _device(f, self.fees[f.device.id], per_device.get(f.device.id, Decimal("0.00")))
                 for f in self.devices
@@ -443,7 +449,17 @@ def compute(inp: BillingInput) -> Statement:
         deduction_total=deduction_total,
         payable=fee_total - deduction_total,
         coverage=coverage(figures),
+        hd=hd_figures(figures, inp.video),
     )
+
+
+def _hd(hd: HdFigures) -> dict[str, Any]:
+    return {
+        "cameras_sampled": hd.sampled,
+        "hd_cameras": hd.hd,
+        "uncounted": hd.uncounted,
+        "hd_rate": None if hd.rate is None else float(hd.rate),
+    }
 
 
 def coverage(figures: Sequence[DeviceFigures]) -> Fraction | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from slamon.model import HOUR, ProbeKind
+from slamon.model import DEFECT_BITS, HOUR, Defect, ProbeKind
 
 RECORD = np.dtype([("off", "<u4"), ("ok", "u1"), ("defects", "<u4"), ("rtt", "<u4")])
 """One result inside its hour: µs since the hour began, outcome, defect bits, RTT in µs."""
@@ -238,6 +238,12 @@ def join_parts(parts: list[bytes]) -> Records:
     records = records[np.argsort(records["off"], kind="stable")]
     keep = np.concatenate(([True], records["off"][1:] != records["off"][:-1]))
     return records[keep]
+
+
+def low_resolution(records: Records) -> int:
+    """How many of the records are video samples whose stream was below the resolution minimum
+    (the block's rollup of them: an HD rate outlives the raw results it is counted from)."""
+    return int(np.count_nonzero(records["defects"] & DEFECT_BITS[Defect.LOW_RESOLUTION]))
 
 
 def rollup(records: Records) -> tuple[int, int, int, int, int | None, int | None]:

@@ -102,6 +102,7 @@ def _block_row(device: int, kind: int, hour: int, part: int, records: blk.Record
         "rtt_n": rtt_n,
         "rtt_sum_us": rtt_sum,
         "rtt_min_us": rtt_min,
+        "n_low_res": blk.low_resolution(records),
         "rtt_max_us": rtt_max,
         "data": data,
         "sha256": sha256_hex(data),
@@ -267,6 +268,38 @@ class Results(Part):
             sa.select(t.device_keys.c.device).where(t.device_keys.c.key == device)
         ).scalar()
         return Tampered(block_name(ids or f"device key {device}", kind, hour, part), stored, sha256_hex(data))
+
+    def video_tally(
+        self, keys: Iterable[int], start: Micros, end: Micros
+    ) -> dict[int, tuple[int, int | None]]:
+        """Per device key: its video samples in the hours [start, end) touches, and how many of them
+        were below the resolution minimum (None when a block from before that was counted lacks
+        it). From the blocks' rollups: they outlive the raw results."""
+        rb = t.result_blocks
+        wanted = sorted(set(keys))
+        if end <= start or not wanted:
+            return {}
+        out: dict[int, tuple[int, int | None]] = {}
+        for part in chunks(wanted):
+            rows = self.conn.execute(
+                sa.select(
+                    rb.c.device,
+                    sa.func.sum(rb.c.n),
+                    sa.func.sum(rb.c.n_low_res),
+                    sa.func.count(rb.c.n_low_res),
+                    sa.func.count(),
+                )
+                .where(
+                    rb.c.device.in_(part),
+                    rb.c.kind == blk.KIND_CODES[ProbeKind.VIDEO],
+                    rb.c.hour >= start // HOUR,
+                    rb.c.hour <= (end - 1) // HOUR,
+                )
+                .group_by(rb.c.device)
+            )
+            for device, n, low, counted, blocks in rows:
+                out[int(device)] = (int(n), int(low or 0) if counted == blocks else None)
+        return out
 
     def evidence(
         self, keys: Mapping[DeviceId, int], start: Micros, end: Micros, *, check: bool = False

@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 """The Alembic head this code expects (tests check it against the migrations), so opening a
 current database costs one query and no Alembic import."""
 
@@ -96,6 +96,7 @@ result_blocks = Table(
     Column("rtt_sum_us", BigInteger, nullable=False),
     Column("rtt_min_us", BigInteger),
     Column("rtt_max_us", BigInteger),
+    Column("n_low_res", Integer),  # video samples below the resolution minimum (NULL: not counted)
     Column("data", LargeBinary),  # packed results; NULL once retention has let them go
     Column("sha256", String(64)),  # of `data` as written (kept when it is let go); checked on every read
     sqlite_with_rowid=False,

@@ -42,6 +42,10 @@ def render_text(doc: Mapping[str, Any], out: IO[str]) -> None:
     if "coverage" in doc:  # the share of the devices' scheduled time with evidence (not unknown)
         coverage = "—" if doc["coverage"] is None else f"{doc['coverage'] * 100:.4f} %"
         w(f"  coverage     {coverage:>15}    (scheduled time with evidence)\n")
+    if "hd" in doc:  # the HD rate: cameras sampled at the required resolution
+        hd = doc["hd"]
+        rate = "—" if hd["hd_rate"] is None else f"{hd['hd_rate'] * 100:.4f} %"
+        w(f"  HD rate      {rate:>15}    ({hd['hd_cameras']} of {hd['cameras_sampled']} cameras sampled)\n")
     accepted = doc.get("coverage_override")
     if accepted:
         w(f"  issued below the minimum coverage, accepted by {accepted['by']}: {accepted['reason']}\n")
