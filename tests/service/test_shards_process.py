@@ -176,13 +176,12 @@ def run_cluster(cluster: Cluster, fleet_ns: FleetNamespace, files: Path, socket_
         assert set(cluster.devices(port)) == split[i]
     assert cluster.devices(SERVE_PORT) == {}
 
-    # a second process of a running shard, or a process of another layout, is refused (each
-    # waits CLAIM_WITHIN for the holder to stop, meanwhile the test goes on)
-    cluster.start(4, "run", "--shard", "1/3")
-    cluster.start(5, "run", "--shard", "0/2")
+    # a second process of a running shard is refused (it waits CLAIM_WITHIN for the holder to
+    # stop, meanwhile the test goes on); the shard that owns W03 is never stopped here
+    owner = next(i for i, s in enumerate(split) if "W03" in s)
+    cluster.start(4, "run", "--shard", f"{owner}/3")
 
     # a switch fails: its cameras are upstream in the shard that owns the tree
-    owner = next(i for i, s in enumerate(split) if "W03" in s)
     fleet_ns.silence("127.0.63.2", "127.0.63.11", "127.0.63.12")
     wait_for(lambda: cluster.devices(PORTS[owner])["C03a"]["state"] == "down", "C03a down")
     assert cluster.devices(PORTS[owner])["C03a"]["cause"] == "upstream:W03"
@@ -217,8 +216,12 @@ def run_cluster(cluster: Cluster, fleet_ns: FleetNamespace, files: Path, socket_
 
     assert cluster.procs[4].wait(timeout=30) == 1
     assert cluster.log(4).endswith(
-        "slamon: error: shard 1/3 is already running on this store (another process holds it); waited 15 s\n"
+        f"slamon: error: shard {owner}/3 is already running on this store (another process holds it); "
+        "waited 15 s\n"
     )
+    # and a process of another layout, while these run (started alone: two refused starters can
+    # see each other's passing claim)
+    cluster.start(5, "run", "--shard", "0/2")
     assert cluster.procs[5].wait(timeout=30) == 1
     assert cluster.log(5).endswith(
         "slamon: error: processes of another layout (3 shards) are still monitoring this store: "
