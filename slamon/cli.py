@@ -623,7 +623,8 @@ async def _probe_once(config: Config, fleet: Fleet, clock: Clock, only: set[str]
         if only
         else fleet.inventory.devices.values()
     )
-    probers = build_probers(config, clock, chosen)  # IPv6 is checked only when one of them needs it
+    # IPv6 is checked only when one of them needs it; every camera with a stream is sampled once
+    probers = build_probers(config, clock, chosen, once=True)
     reach = config.probes.snmp.reachability
     results: list[ProbeResult] = []
     try:

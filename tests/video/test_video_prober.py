@@ -6,6 +6,7 @@ counts those seconds against the intact rate."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -228,3 +229,35 @@ async def test_a_black_picture_degrades_the_camera_and_the_statement_counts_it(
     figures = next(f for f in statement.devices if f.device.id == camera)
     assert figures.degraded == 90 * 1_000_000, "from the first black sample (i=2) to the clean one (i=5)"
     assert statement.rates[Kpi.INTACT_RATE] < statement.rates[Kpi.ONLINE_RATE]
+
+
+def test_probe_once_samples_every_camera_with_a_stream(
+    server: RtspServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`slamon probe --once` takes one video sample of each camera, whatever its phase."""
+    from slamon.cli import main
+
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "contracts" / "c1.yaml").write_text(
+        "id: C1\nvendor: v\nterm: {start: 2025-01-01, months: 60}\nfees: {camera: '10'}\n", encoding="utf-8"
+    )
+    (tmp_path / "inventory.yaml").write_text(
+        "sites:\n  - {id: S1, name: n, district: d, area: urban}\ndevices:\n"
+        f"  - {{id: CAM1, kind: camera, address: 127.0.0.1, site: S1, contract: C1, stream: '{server.url('black')}'}}\n"
+        f"  - {{id: CAM2, kind: camera, address: 127.0.0.2, site: S1, contract: C1, stream: '{server.url('clean')}'}}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "slamon.yaml").write_text(
+        "inventory: inventory.yaml\ncontracts: [contracts/*.yaml]\n"
+        "probes: {icmp: {timeout: 500ms}, video: {sample: 1s, timeout: 2s, frames: 4}}\n",
+        encoding="utf-8",
+    )
+    try:
+        code = main(["-c", str(tmp_path / "slamon.yaml"), "probe", "--once", "--json"])
+    except SystemExit as exc:  # pragma: no cover  (no ICMP privilege here)
+        pytest.skip(f"probe --once could not run: {exc}")
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    out = [json.loads(line) for line in printed.out.splitlines()]
+    video = {r["device"]: r["defects"] for r in out if r["probe"] == "video"}
+    assert video == {"CAM1": ["black"], "CAM2": []}
