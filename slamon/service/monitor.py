@@ -166,7 +166,9 @@ class Monitor:
         self.power = PowerWatch.of(fleet, self._unpinged(fleet, reachability))  # suspected power cuts
         self.trap_counts: dict[str, int] = {}  # the trap listener's, when the service runs one
         self.view: FleetView | None = None
-        self._causes = LiveCauses(fleet)
+        self._causes = LiveCauses(fleet)  # the file's exclusions until the first view reads the store's
+        self._exclusions_stamp: tuple[int, int] | None = None  # the store's, when they were read
+        self._exclusions_unread = False  # the last try to read them failed (logged once)
         self._view_lock = asyncio.Lock()
         self._gate = _Gate()
         self._keys: dict[DeviceId, int] = {}
@@ -555,13 +557,43 @@ class Monitor:
     async def refresh_view(self) -> None:
         """A new view of every device now, and the /metrics body rendered from it (in a thread)."""
         async with self._view_lock:
-            if self._causes.fleet is not self.state.fleet:
-                self._causes = LiveCauses(self.state.fleet)
+            self._causes = await self._current_causes()
             view = await take_view(self.state, self._causes, to_micros(self.clock.now()))
             self.view = view
             await asyncio.to_thread(
                 self.exposition.update, view, self.ports.snapshot(), self.video.snapshot()
             )
+
+    async def _current_causes(self) -> LiveCauses:
+        """The causes judged by the exclusions in force in the store, so that an exclusion approved
+        through the workflow (in this process or another) counts in the live view as soon as on the
+        statement; rebuilt, in a thread, only when those exclusions or the fleet changed. A store
+        that cannot be read keeps the exclusions read last (the view goes on)."""
+        fleet, causes = self.state.fleet, self._causes
+        try:
+            found = await asyncio.to_thread(self._exclusions_if_changed, self._exclusions_stamp)
+        except (StoreError, ValueError) as e:  # down, locked or a bad row: the next view tries again
+            if not self._exclusions_unread:
+                logger.warning("the live causes keep the exclusions read before: reading them failed: %s", e)
+            self._exclusions_unread = True
+            found = None
+        else:
+            if self._exclusions_unread:
+                logger.info("the live causes read the exclusions in force again")
+            self._exclusions_unread = False
+        if found is not None:
+            self._exclusions_stamp, in_force = found
+            return await asyncio.to_thread(LiveCauses, fleet, in_force)
+        if causes.fleet is not fleet:
+            return await asyncio.to_thread(LiveCauses, fleet, causes.exclusions)
+        return causes
+
+    def _exclusions_if_changed(
+        self, known: tuple[int, int] | None
+    ) -> tuple[tuple[int, int], tuple[Exclusion, ...]] | None:
+        with self.store.read() as tx:
+            stamp = tx.versions.exclusions_stamp()
+            return None if stamp == known else (stamp, tx.versions.exclusions())
 
     # --- upkeep -----------------------------------------------------------------------------
 

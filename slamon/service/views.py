@@ -3,7 +3,8 @@
 After every round the monitor takes a `FleetView` of the live state (on the event loop, a slice of
 devices at a time, so the loop is never held for long) and hands it to the metrics renderer (in a
 thread). Both /metrics and /api/v1/devices read that view, so they always agree; a device's cause
-comes from `billing.causes`, the same rule a statement charges by.
+comes from `billing.causes`, the same rule a statement charges by, over the same exclusions (the
+store's in force, re-read when they change).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import NamedTuple
 from slamon.billing.causes import Cover, cause_at, covers_for
 from slamon.engine.live import DeviceLive, FleetState
 from slamon.engine.timeline import Outage
-from slamon.model import Defect, Device, DeviceId, DeviceState, Fleet, Micros
+from slamon.model import Defect, Device, DeviceId, DeviceState, Exclusion, Fleet, Micros
 
 SLICE = 10_000  # devices viewed between two looks at the event loop
 
@@ -46,13 +47,17 @@ class FleetView:
 class LiveCauses:
     """The cause of a down device now, by SLA.md §3 as billing.causes implements it: an honoured
     exclusion covering now, else the nearest ancestor that is down or came back less than
-    `upstream_grace` ago from an outage this one overlapped, else the device itself."""
+    `upstream_grace` ago from an outage this one overlapped, else the device itself.
 
-    def __init__(self, fleet: Fleet) -> None:
+    `exclusions`: those in force, as the store holds them (the workflow's decisions and the
+    file's: what statements and /api/v1/outages judge by); the file's until the store was read."""
+
+    def __init__(self, fleet: Fleet, exclusions: Sequence[Exclusion] | None = None) -> None:
         self.fleet = fleet
+        self.exclusions = tuple(fleet.exclusions if exclusions is None else exclusions)
         self._covers: dict[DeviceId, list[Cover]] = {}
         for d in fleet.inventory.devices.values():
-            covers = covers_for(d, fleet.exclusions, fleet.contracts[d.contract])
+            covers = covers_for(d, self.exclusions, fleet.contracts[d.contract])
             if covers:
                 self._covers[d.id] = covers
 
@@ -89,7 +94,7 @@ async def take_view(state: FleetState, causes: LiveCauses, now: Micros) -> Fleet
     """Every device's view at `now`, yielding to the loop between slices."""
     fleet = state.fleet
     if causes.fleet is not fleet:
-        causes = LiveCauses(fleet)
+        causes = LiveCauses(fleet, causes.exclusions)
     out: list[DeviceView] = []
     for i, live in enumerate(list(state)):
         if i and i % SLICE == 0:

@@ -137,6 +137,14 @@ class Versions(Part):
         )
         return tuple(exclusion_from_dict(json.loads(r.body)) for r in rows)
 
+    def exclusions_stamp(self) -> tuple[int, int]:
+        """What changes whenever the exclusions in force do (every change appends a numbered
+        version, store/exclusions.py): the newest version's number and how many are in force. A
+        service reads this each round, and the exclusions only when it moved."""
+        newest = self.conn.execute(sa.select(sa.func.max(t.exclusion_records.c.seq))).scalar()
+        count = self.conn.execute(sa.select(sa.func.count()).select_from(t.exclusions)).scalar()
+        return int(newest or 0), int(count or 0)
+
     def inspections(self) -> tuple[MissedInspection, ...]:
         """The missed inspections, in the file's order."""
         rows = self.conn.execute(

@@ -39,13 +39,15 @@ class Run:
         return self.monitor.fleet
 
 
-def make_run(store: Store, journal_dir: Path, clock: FakeClock | None = None, **writer: Any) -> Run:
+def make_run(
+    store: Store, journal_dir: Path, clock: FakeClock | None = None, fleet: Fleet | None = None, **writer: Any
+) -> Run:
     clock = clock or FakeClock(T0)
     paper = PaperFleet()
     prober = ScriptedProber(clock, silent_if=lambda d: paper.is_silenced(d.address))
     w = Writer(store, Journal(journal_dir), retry_first=0.005, retry_max=0.02, **writer)
     monitor = Monitor(
-        fleet_of(PLAN), store, clock, {ProbeKind.ICMP: prober}, {ProbeKind.ICMP: INTERVAL}, writer=w
+        fleet or fleet_of(PLAN), store, clock, {ProbeKind.ICMP: prober}, {ProbeKind.ICMP: INTERVAL}, writer=w
     )
     return Run(monitor, prober, paper, clock, store, w)
 

@@ -3,18 +3,22 @@ cause for every second, because they all ask billing.causes (SLA.md §3)."""
 
 from __future__ import annotations
 
+import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from slamon import workflow
+from slamon.access import Actor, Role
 from slamon.issuing import statement
-from slamon.model import ProbeKind
+from slamon.model import ExclusionCategory, ProbeKind, SlaTerms, to_micros
 from slamon.service.web import create_app
 from tests.harness.flaky import FlakyStore
-from tests.service.drive import INTERVAL, T0, make_run
+from tests.harness.fleets import fleet_of
+from tests.service.drive import INTERVAL, PLAN, T0, make_run
 
 SWITCH = "SIM-S1W1"
 CAMERA = "SIM-S1W1C1"
@@ -79,5 +83,70 @@ async def test_a_camera_down_after_its_switch_is_back(
     doc = statement(store, "C1", "2025-07", issue=False, now=datetime(2025, 8, 2, tzinfo=UTC)).document
     charged = [o for o in doc["outages"] if o["device"] == CAMERA]
     assert [o["causes"] for o in charged] == [{k: int(v) for k, v in expected.items()}]
+    await run.monitor.close()
+    store.close()
+
+
+async def test_an_exclusion_decided_in_the_store_counts_in_the_live_view_at_the_next_round(
+    tmp_path: Path, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The exclusions have one authority too: the live view (metrics and the device API) judges by
+    those in force in the store, as the outage API and the statement do. A proposal changes
+    nothing; an approval (made outside the service, as `slamon exclusions approve` would) shows
+    at the next round; a withdrawal takes it back."""
+    store = FlakyStore(f"sqlite:///{tmp_path / 'causes.db'}")
+    fleet = fleet_of(PLAN, SlaTerms(exclusions=frozenset({ExclusionCategory.POWER})))
+    run = make_run(store, tmp_path / "journal", fleet=fleet)
+    await run.monitor.start()
+    client = await aiohttp_client(create_app(run.monitor, run.clock, {ProbeKind.ICMP: INTERVAL}))
+    rounds = iter(range(100))
+
+    async def causes_after_a_round() -> tuple[str | None, str | None]:
+        run.prober.silence(CAMERA)
+        run.clock.set(T0 + next(rounds) * INTERVAL)
+        await run.monitor.run_round(ProbeKind.ICMP)
+        metrics = await (await client.get("/metrics")).text()
+        devices = (await (await client.get("/api/v1/devices", params={"state": "down"})).json())["devices"]
+        shown = cause_lines(metrics, CAMERA)
+        return (shown[0] if shown else None), next((d["cause"] for d in devices if d["id"] == CAMERA), None)
+
+    for _ in range(4):
+        seen = await causes_after_a_round()
+    assert seen == ("device", "device")
+
+    claim = {
+        "category": "power",
+        "scope": {"devices": [CAMERA]},
+        "start": (T0 - timedelta(hours=1)).isoformat(),
+        "end": (T0 + timedelta(hours=2)).isoformat(),
+        "reason": "供电局停电",
+    }
+    ops = Actor("ops", Role.OPS)
+    manager = Actor("manager", Role.CONTRACT_MANAGER)
+    with store.begin() as tx:
+        ident = workflow.propose(tx, fleet, ops, claim, (), run.clock.now()).exclusion.id
+    assert await causes_after_a_round() == ("device", "device"), "a proposal changes nothing"
+
+    with store.begin() as tx:
+        workflow.approve(tx, fleet, manager, ident, "bureau notice 17", run.clock.now())
+    assert await causes_after_a_round() == ("excluded:power", "excluded:power")
+
+    window = {"from": T0.isoformat(), "to": run.clock.now().isoformat(), "device": CAMERA}
+    outages = (await (await client.get("/api/v1/outages", params=window)).json())["outages"]
+    assert [list(o["causes"]) for o in outages] == [["excluded:power"]], "the outage API agrees"
+
+    store.fail()  # the store cannot be read: the view goes on with the exclusions read last
+    store.reads_fail = True
+    with caplog.at_level(logging.WARNING, logger="slamon.service.monitor"):
+        assert await causes_after_a_round() == ("excluded:power", "excluded:power")
+        assert await causes_after_a_round() == ("excluded:power", "excluded:power")
+    warned = [r.getMessage() for r in caplog.records if "exclusions read before" in r.getMessage()]
+    assert len(warned) == 1, warned
+    store.heal()
+    await run.monitor.flush()
+
+    with store.begin() as tx:
+        tx.exclusions.withdraw(ident, "manager", "cli", to_micros(run.clock.now()), note="wrong site")
+    assert await causes_after_a_round() == ("device", "device")
     await run.monitor.close()
     store.close()
