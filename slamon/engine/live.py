@@ -276,7 +276,10 @@ class FleetState:
             )  # placed once the first reachability result comes
             return False
         in_order = not live.video or at > live.video[-1][0]
-        if live.steady and in_order and ok is not live.quality_bad:
+        if live.steady and in_order and ok is not live.quality_bad and not (ok and live.tail.outages):
+            # agrees with the quality machine and cannot end an outage: a passing sample inside a
+            # monitoring gap between two `down` stretches is a repair (SLA.md §3), so while the
+            # tail holds an outage every passing sample rebuilds it
             live.video.append((at, ok))
             return False
         live.video.append((at, ok))
