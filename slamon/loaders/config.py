@@ -406,15 +406,19 @@ def _probes(src: Source, value: object, base: Path) -> ProbesConfig:
         rate = src.integer("probes.icmp.rate", icmp["rate"], minimum=1, maximum=MAX_ICMP_RATE)
 
     snmp_config = _snmp(src, doc.get("snmp", {}), base)
+    snmp_given = isinstance(doc.get("snmp"), dict) and "interval" in doc["snmp"]
     if snmp_config.reachability == "both" and snmp_config.interval < 2 * icmp_interval:
         # ping and SNMP results of a switch form one sequence: at least two pings between two
         # polls, so that an SNMP agent that hangs can neither put a switch down nor keep it there
-        src.fail(
-            "probes.snmp.interval",
-            f"{format_duration(snmp_config.interval)} is shorter than twice probes.icmp.interval "
-            f"({format_duration(icmp_interval)}) while reachability is both; lengthen it, or set "
-            "reachability: snmp",
-        )
+        if not snmp_given:  # the default follows a longer ICMP interval rather than refuse it
+            snmp_config = replace(snmp_config, interval=2 * icmp_interval)
+        else:
+            src.fail(
+                "probes.snmp.interval",
+                f"{format_duration(snmp_config.interval)} is shorter than twice probes.icmp.interval "
+                f"({format_duration(icmp_interval)}) while reachability is both; lengthen it, or set "
+                "reachability: snmp",
+            )
 
     return ProbesConfig(
         icmp=IcmpProbeConfig(interval=icmp_interval, timeout=icmp_timeout, count=count, rate=rate),

@@ -214,6 +214,27 @@ def test_defaults() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("probes", "snmp_interval"),
+    [
+        ("{icmp: {interval: 1m}}", timedelta(minutes=2)),  # the default follows: twice the ICMP interval
+        ("{icmp: {interval: 20s}}", timedelta(seconds=60)),  # the default is long enough already
+        ("{icmp: {interval: 1m}, snmp: {reachability: snmp}}", timedelta(seconds=60)),  # no pings to space
+        ("{icmp: {interval: 1m}, snmp: {interval: 5m}}", timedelta(minutes=5)),
+    ],
+)
+def test_the_snmp_interval_default_follows_a_long_icmp_interval(
+    tmp_path: Path, probes: str, snmp_interval: timedelta
+) -> None:
+    """A longer ICMP interval alone is a valid file: the SNMP default stretches to twice it (only an
+    interval the file sets itself is refused when it is shorter: snmp-interval-below-twice-icmp)."""
+    (tmp_path / "inv.yaml").write_text("sites: []\ndevices: []\n")
+    (tmp_path / "c.yaml").write_text("")
+    path = tmp_path / "slamon.yaml"
+    path.write_text(f"inventory: inv.yaml\ncontracts: ['c.yaml']\nprobes: {probes}\n")
+    assert load_config(path).probes.snmp.interval == snmp_interval
+
+
 def test_postgres_and_partial_probes() -> None:
     config = load_config(CONFIG / "postgres.yaml")
     assert config.database == "postgresql+psycopg://slamon@db.example:5432/slamon?sslmode=require"
