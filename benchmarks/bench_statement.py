@@ -2,6 +2,7 @@
 
     python benchmarks/bench_statement.py                          # 10,000 devices, 5 runs
     python benchmarks/bench_statement.py --devices 200 --runs 1 --check-import   # smoke + cross-check
+    python benchmarks/bench_statement.py --raw-blocks --inventory csv    # with the evidence digest
 
 The fleet is make_history's: links -> switches -> cameras (10,000 = 50 links, 500 switches, 9,450
 cameras, one site per switch), 4 exclusions (2 approved, 1 proposed, 1 rejected), 0.2 own outages
@@ -13,8 +14,10 @@ The store is built without importing 446 million rows: the fleet is recorded (tx
 as every command does), then for each device its one-minute ICMP results over the month are made
 in memory (make_history.device_results, the same function that writes the CSV) and turned into its
 timeline by the state engine (slamon.engine.timeline.build_timeline, the engine an import runs),
-stored with tx.timelines.replace. Raw result blocks are not stored: a statement reads only
-timelines and outages. --check-import builds a second store from the same results written as CSV and imported
+stored with tx.timelines.replace. Raw result blocks are stored only with --raw-blocks (the same
+results merged into their hourly blocks, as an import writes them: 744 blocks a device): the
+statement then reads them for its evidence digest, and `slamon statement verify` (which, as
+issuing does, reads every block's bytes and checks its digest) is timed beside it. --check-import builds a second store from the same results written as CSV and imported
 with `slamon import`, and checks that both give the same statement (hash and inputs digest);
 use it with a small fleet.
 
@@ -81,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, help="data folder (default benchmarks/out/statement-DEVICES)")
     p.add_argument("--reuse", action="store_true", help="keep the store built by an earlier run")
+    p.add_argument(
+        "--raw-blocks",
+        action="store_true",
+        help="also store the month's raw result blocks (the evidence digest reads them; "
+        "`statement verify` is timed too)",
+    )
     p.add_argument("--check-import", action="store_true", help="cross-check against `slamon import`")
     p.add_argument("--postgres", action="store_true", help="also on PostgreSQL, in a throwaway schema")
     p.add_argument("--pg-host", default="127.0.0.1")
@@ -101,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "fail_rate": args.fail_rate,
         "outages_per_device": args.outages,
         "seed": 1,
+        "raw_blocks": args.raw_blocks,
     }
     db = out / "slamon.db"
     fresh = not (args.reuse and same_parameters(out, wanted) and db.is_file())
@@ -120,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     if fresh:
         remove_sqlite(db)
         results["build"] = build_store(args, out / "slamon.yaml")
+        manifest["raw_blocks"] = args.raw_blocks  # what --reuse compares
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     else:
         log(f"reusing {db}")
     runs: dict[str, Any] = {}
@@ -158,6 +170,8 @@ def log(text: str) -> None:
 
 def build_store(args: argparse.Namespace, config_path: Path) -> dict[str, Any]:
     """Record the fleet and write every device's timeline through the state engine, in-process."""
+    import sqlalchemy as sa
+
     from slamon.engine.timeline import build_timeline
     from slamon.loaders.config import load_config
     from slamon.loaders.fleet import load_fleet
@@ -181,25 +195,49 @@ def build_store(args: argparse.Namespace, config_path: Path) -> dict[str, Any]:
             tx.versions.record(fleet, now)
             keys = tx.keys.ensure(fleet.inventory.devices)
             for d in plan.devices:
-                ok, _rtt = device_results(plan, d.index, times, args.fail_rate, windows[d.index])
+                ok, rtt = device_results(plan, d.index, times, args.fail_rate, windows[d.index])
+                key = keys[DeviceId(d.id)]
                 params = engine_params(fleet.inventory, fleet.contracts, DeviceId(d.id))
                 tl = build_timeline(times, ok, none_t, none_ok, params)
-                tx.timelines.replace(keys[DeviceId(d.id)], tl, params=params_json(params), at=now)
+                tx.timelines.replace(key, tl, params=params_json(params), at=now)
+                if args.raw_blocks:  # the month's hourly ICMP blocks, as an import writes them
+                    tx.results.merge(raw_columns(key, times, ok, rtt))
                 transitions += len(tl.transitions)
                 outages += len(tl.outages)
                 if d.index % 1000 == 999:
                     log(f"store: {d.index + 1:,} of {len(plan.devices):,} devices")
+            blocks = tx.conn.execute(sa.text("SELECT count(*) FROM result_blocks")).scalar()
     finally:
         store.close()
     seconds = time.monotonic() - started
-    log(f"store built in {seconds:.1f} s: {transitions:,} transitions, {outages:,} outages")
+    log(
+        f"store built in {seconds:.1f} s: {transitions:,} transitions, {outages:,} outages, {blocks:,} raw blocks"
+    )
     return {
-        "method": "build_timeline + tx.timelines.replace (no raw result blocks)",
+        "method": "build_timeline + tx.timelines.replace"
+        + (" + tx.results.merge (raw result blocks)" if args.raw_blocks else " (no raw result blocks)"),
         "seconds": round(seconds, 1),
         "results_per_device": len(times),
         "transitions": transitions,
         "outages": outages,
+        "raw_blocks": blocks,
     }
+
+
+def raw_columns(key: int, times: Any, ok: Any, rtt: Any) -> Any:
+    """One device's ICMP results as the store's columns (rtt in µs; none where failed)."""
+    from slamon.model import ProbeKind
+    from slamon.store.blocks import KIND_CODES, NO_RTT, ResultColumns
+
+    n = len(times)
+    return ResultColumns(
+        np.full(n, key, dtype=np.int32),
+        np.full(n, KIND_CODES[ProbeKind.ICMP], dtype=np.uint8),
+        times,
+        ok.astype(np.uint8),
+        np.zeros(n, dtype=np.uint32),
+        np.where(ok, rtt.astype(np.uint32) * 10, NO_RTT).astype(np.uint32),
+    )
 
 
 def _statement_cmd(config: Path, month: str, output: Path) -> list[str]:
@@ -244,6 +282,18 @@ def bench(args: argparse.Namespace, config: Path, output: Path, postgres: bool =
         "hash": hashes.pop(),
         "bytes": output.stat().st_size,
     }
+    if args.raw_blocks and args.format == "json":
+        # verify (as issuing) reads every raw block of the month and checks it against its digest
+        checks: list[Measure] = []
+        for i in range(args.runs):
+            m = run_timed(
+                [*slamon_command(), "-c", str(config), "statement", "verify", str(output)],
+                cwd=config.parent,
+                postgres=postgres,
+            )
+            checks.append(m)
+            log(f"run {i + 1}/{args.runs}: verify {m.wall_s:.2f} s, {m.cpu_s:.2f} CPU-s, {m.rss_mb:.0f} MB")
+        result["verify"] = summary(checks)
     if args.format == "json":
         result["contents"] = {
             "devices": len(doc["devices"]),
@@ -338,7 +388,8 @@ def report(results: dict[str, Any]) -> str:
         b = results["build"]
         lines.append(
             f"Store: {b['method']}; {b['results_per_device']:,} results per device; "
-            f"{b['transitions']:,} transitions, {b['outages']:,} outages; built in {b['seconds']} s"
+            f"{b['transitions']:,} transitions, {b['outages']:,} outages, {b.get('raw_blocks', 0):,} raw "
+            f"blocks; built in {b['seconds']} s"
         )
     lines += [
         "",
@@ -346,12 +397,15 @@ def report(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for label, r in results["runs"].items():
-        s = r["statement"]
-        server = spread(s["server_cpu_s"]) if "server_cpu_s" in s else "–"
-        lines.append(
-            f"| {label} | {s['runs']} | {spread(s['wall_s'])} | {spread(s['cpu_s'])} | "
-            f"{spread(s['rss_mb'], '{:.0f}')} | {server} |"
-        )
+        for what in ("statement", "verify"):
+            if what not in r:
+                continue
+            s = r[what]
+            server = spread(s["server_cpu_s"]) if "server_cpu_s" in s else "–"
+            lines.append(
+                f"| {label}{', verify' if what == 'verify' else ''} | {s['runs']} | {spread(s['wall_s'])} | "
+                f"{spread(s['cpu_s'])} | {spread(s['rss_mb'], '{:.0f}')} | {server} |"
+            )
     r = next(iter(results["runs"].values()))
     if "contents" in r:
         c = r["contents"]
