@@ -29,6 +29,7 @@ from slamon.loaders.config import Config, load_config, with_listen
 
 if TYPE_CHECKING:  # the model, the fleet's loaders and asyncio load where a command needs them
     from slamon.billing.render.context import Context
+    from slamon.issuing import Outcome
     from slamon.model import DeviceId, Exclusion, Fleet, ProbeResult
     from slamon.store import Store
 
@@ -790,23 +791,15 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
         elif fmt == "text":
             from slamon.billing.render.text import render_text
 
-            render_text(outcome.document, stream)
+            render_text(outcome.document, stream, _context(outcome, fleet, args.contract, exclusions))
         elif fmt == "xlsx":
             from slamon.billing.render.xlsx import render_xlsx  # loaded only when asked for
 
             render_xlsx(outcome.document, stream)
         elif fmt == "pdf":
-            from slamon.billing.render.context import Context
             from slamon.billing.render.pdf import render_pdf
 
-            # the buyer, the site names and the exclusions' scopes: an issued statement's as they were
-            # kept when it was issued (the same PDF, whenever written), a draft's as the files say now
-            context = (
-                Context.of(fleet.contracts.get(args.contract), fleet.inventory, exclusions)
-                if outcome.context is None
-                else _stored_context(outcome.context)
-            )
-            render_pdf(outcome.document, stream, context)
+            render_pdf(outcome.document, stream, _context(outcome, fleet, args.contract, exclusions))
         elif outcome.text is not None:  # an issued statement: the JSON as stored, byte for byte
             stream.write(outcome.text + "\n")
         else:
@@ -814,6 +807,18 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
     if outcome.note:
         sys.stderr.write(f"{outcome.note}\n")
     return 0
+
+
+def _context(outcome: Outcome, fleet: Fleet, contract: str, exclusions: Sequence[Exclusion]) -> Context:
+    """The buyer, the KPI targets, the site names and the exclusions' scopes a rendered statement
+    prints: an issued statement's as they were kept when it was issued (the same PDF, whenever
+    written), a draft's as the files say now."""
+    from slamon.billing.render.context import Context
+    from slamon.model import ContractId
+
+    if outcome.context is not None:
+        return _stored_context(outcome.context)
+    return Context.of(fleet.contracts.get(ContractId(contract)), fleet.inventory, exclusions)
 
 
 def _labels(doc: Mapping[str, Any], fleet: Fleet, contract: str, exclusions: Sequence[Exclusion]) -> str:

@@ -406,7 +406,8 @@ def _probes(src: Source, value: object, base: Path) -> ProbesConfig:
         rate = src.integer("probes.icmp.rate", icmp["rate"], minimum=1, maximum=MAX_ICMP_RATE)
 
     snmp_config = _snmp(src, doc.get("snmp", {}), base)
-    snmp_given = isinstance(doc.get("snmp"), dict) and "interval" in doc["snmp"]
+    snmp_doc = doc.get("snmp")
+    snmp_given = isinstance(snmp_doc, dict) and "interval" in snmp_doc
     if snmp_config.reachability == "both" and snmp_config.interval < 2 * icmp_interval:
         # ping and SNMP results of a switch form one sequence: at least two pings between two
         # polls, so that an SNMP agent that hangs can neither put a switch down nor keep it there

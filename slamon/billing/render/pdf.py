@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from typing import IO, Any
 from xml.sax.saxutils import escape
@@ -45,6 +45,7 @@ from reportlab.platypus import (
 from slamon.billing.render import chart, zh
 from slamon.billing.render.capitals import capitals
 from slamon.billing.render.context import Context
+from slamon.billing.render.figures import KPIS, kpi_verdicts, percent_cut, target_percent
 from slamon.billing.render.fonts import Fonts, cjk_fonts
 from slamon.model import SlaTerms
 
@@ -57,7 +58,6 @@ RULE = colors.HexColor("#9e9e9e")
 HEAD = colors.HexColor("#eceff1")
 WATERMARK = colors.Color(0.8, 0.1, 0.1, alpha=0.13)
 RULE_ORDER = ("availability_tier", "repair_overrun", "fleet_kpi", "kpi_shortfall", "score_card", "cap")
-KPI_RULES = ("fleet_kpi", "kpi_shortfall")  # the lines a KPI below its target makes
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +134,11 @@ def _money(value: str, currency: str) -> str:
 
 
 def _percent(rate: float) -> str:
-    """Cut, not rounded, to 4 decimals of a percent: never shown as reaching a target it misses."""
-    return f"{(Decimal(repr(rate)) * 100).quantize(Decimal('0.0001'), rounding=ROUND_FLOOR)}%"
+    return f"{percent_cut(rate)}%"
 
 
 def _fraction_percent(value: Decimal) -> str:
-    return f"{(value * 100).normalize():f}%"
+    return f"{target_percent(value)}%"
 
 
 def _month(doc: Mapping[str, Any]) -> str:
@@ -346,13 +345,6 @@ def _amounts(doc: Mapping[str, Any], cur: str, st: Styles) -> Table:
 def _kpis(doc: Mapping[str, Any], ctx: Context, cur: str, st: Styles) -> Table:
     """Each fleet rate beside its target; pass or fail as the statement's KPI lines say (a flat
     deduction, a per-point one, or both: their sum)."""
-    targets = ctx.contract.sla.fleet_kpis if ctx.contract else {}
-    charged: dict[str | None, dict[str, Any]] = {}
-    for line in doc["deductions"]:
-        if line["rule"] in KPI_RULES:
-            seen = charged.get(line.get("kpi"))
-            total = Decimal(line["amount"]) + (Decimal(seen["amount"]) if seen else Decimal("0.00"))
-            charged[line.get("kpi")] = {**line, "amount": str(total)}
     rows: list[list[Any]] = [
         [
             _both(z, e, st.headnum if i in (1, 2, 4) else st.head, 5.8)
@@ -367,26 +359,25 @@ def _kpis(doc: Mapping[str, Any], ctx: Context, cur: str, st: Styles) -> Table:
             )
         ]
     ]
-    for key, english in (("online_rate", "Online rate"), ("intact_rate", "Intact rate")):
-        target = next((t for k, t in targets.items() if k.value == key), None)
-        line = charged.get(key)
-        if line is not None:
+    english = dict(KPIS)
+    for v in kpi_verdicts(doc, ctx.contract):
+        if v.met is False:
             result, colour = ("未达标", "fail"), "#c62828"
-        elif target is not None:
+        elif v.met:
             result, colour = ("达标", "pass"), "#2e7d32"
         else:
             result, colour = ("不考核", "no target"), "#6b6b6b"
         rows.append(
             [
-                _both(zh.word(zh.KPI, key), english, st.cell),
-                _p(_percent(doc["rates"][key]), st.num),
-                _p(f"≥ {_fraction_percent(target.target)}" if target is not None else "—", st.num),
+                _both(zh.word(zh.KPI, v.key), english[v.key], st.cell),
+                _p(_percent(v.rate), st.num),
+                _p(f"≥ {_fraction_percent(v.target)}" if v.target is not None else "—", st.num),
                 Paragraph(
                     f'<font color="{colour}">{result[0]}</font><br/>'
                     f'<font size="6.3" color="{colour}">{result[1]}</font>',
                     st.cell,
                 ),
-                _p(_money(line["amount"], cur) if line else "—", st.num),
+                _p(_money(str(v.charged), cur) if v.charged is not None else "—", st.num),
             ]
         )
     table = Table(rows, colWidths=[40 * mm, 35 * mm, 35 * mm, 35 * mm, WIDTH - 145 * mm])

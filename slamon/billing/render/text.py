@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
+from slamon.billing.render.context import Context
+from slamon.billing.render.figures import KpiVerdict, kpi_verdicts, percent_cut, target_percent
 from slamon.units import format_duration
 
 
@@ -27,24 +29,34 @@ def _seconds(gap: Mapping[str, str]) -> float:
     return (datetime.fromisoformat(gap["end"]) - datetime.fromisoformat(gap["start"])).total_seconds()
 
 
-def render_text(doc: Mapping[str, Any], out: IO[str]) -> None:
+def _verdict(v: KpiVerdict, cur: str) -> str:
+    goal = None if v.target is None else f"target ≥ {target_percent(v.target)} %"
+    if v.met is False:  # the statement charged it, whatever the renderer knows of the target
+        return f"{goal or 'below its target'}: missed, {_money(str(v.charged))} {cur}"
+    return f"{goal}: met" if goal else "no target"
+
+
+def render_text(doc: Mapping[str, Any], out: IO[str], context: Context | None = None) -> None:
+    """`context` (render/context.py) adds what the document names only by id: the buyer and the
+    contract's KPI targets."""
     cur = doc["currency"]
-    rates = doc["rates"]
     w = out.write
     w(f"{doc['contract']}  {doc['month']} ({doc.get('timezone', '')})  {doc.get('vendor', '')}\n")
+    if context is not None and context.buyer:
+        w(f"for {context.buyer}\n")
     w(f"{doc['status']}, revision {doc['revision']}  {doc['hash']}\n\n")
     w(f"  fee total    {_money(doc['fee_total']):>14} {cur}   ({len(doc['devices'])} devices in service)\n")
     w(f"  deductions   {_money(doc['deduction_total']):>14} {cur}\n")
     w(f"  payable      {_money(doc['payable']):>14} {cur}\n")
-    w(
-        f"  online rate  {rates['online_rate'] * 100:>13.4f} %    intact rate {rates['intact_rate'] * 100:.4f} %\n"
-    )
+    for v in kpi_verdicts(doc, context.contract if context else None):
+        label = v.key.replace("_", " ")
+        w(f"  {label:<12} {percent_cut(v.rate):>13} %    {_verdict(v, cur)}\n")
     if "coverage" in doc:  # the share of the devices' scheduled time with evidence (not unknown)
-        coverage = "—" if doc["coverage"] is None else f"{doc['coverage'] * 100:.4f} %"
+        coverage = "—" if doc["coverage"] is None else f"{percent_cut(doc['coverage'])} %"
         w(f"  coverage     {coverage:>15}    (scheduled time with evidence)\n")
     if "hd" in doc:  # the HD rate: cameras sampled at the required resolution
         hd = doc["hd"]
-        rate = "—" if hd["hd_rate"] is None else f"{hd['hd_rate'] * 100:.4f} %"
+        rate = "—" if hd["hd_rate"] is None else f"{percent_cut(hd['hd_rate'])} %"
         w(f"  HD rate      {rate:>15}    ({hd['hd_cameras']} of {hd['cameras_sampled']} cameras sampled)\n")
     accepted = doc.get("coverage_override")
     if accepted:
