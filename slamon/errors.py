@@ -5,12 +5,16 @@
     - ConfigError, InventoryError, ContractError, ExclusionError, InspectionError, HistoryError
   + StoreError        the database is unreachable or its schema is out of date
     - StoreMoved      the database is no longer the one opened (file moved or replaced): stop
-  + StatementError    verify mismatch, a month outside the contract term, nothing to bill
+    - Tampered        a stored record does not match its digest (store/digests.py)
+  + StatementError    verify mismatch, a month outside the contract term, nothing to bill, a
+                      PDF asked for where no CJK TrueType font is installed (names the package)
   + AccessDenied      the actor's role or contracts do not allow what was asked (HTTP 403)
   + WorkflowError     an exclusion's proposal or decision refused: no such exclusion, already
                       decided, filed after the contract's deadline (HTTP 404, 409, 422)
 
-Probe failures are not exceptions; they are ProbeResult(ok=False).
+Beside them: SnmpUnavailable and VideoUnavailable (a prober cannot run here: its library or a
+secret is missing) and DashboardPushError (Grafana refused). Probe failures are not exceptions;
+they are ProbeResult(ok=False).
 """
 
 from __future__ import annotations
