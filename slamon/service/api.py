@@ -335,8 +335,8 @@ async def outages(request: web.Request) -> web.Response:
     q = _query(request, OUTAGE_FILTERS)
     now = to_micros(request.app[CLOCK].now())
     to_text, from_text = _one(q, "to"), _one(q, "from")
-    end = _instant(to_text, "to") if to_text else now
-    start = _instant(from_text, "from") if from_text else end - 86_400 * SECOND
+    end = _instant(to_text, "to") if to_text is not None else now  # `to=` is not an instant
+    start = _instant(from_text, "from") if from_text is not None else end - 86_400 * SECOND
     if end <= start:
         raise web.HTTPBadRequest(text="to must be after from\n")
     _cause_choices(q)

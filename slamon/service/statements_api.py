@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote as url_quote
@@ -27,6 +28,7 @@ from slamon.service.auth import ACTOR, problem
 from slamon.service.keys import CLOCK, MONITOR, READER
 from slamon.store import Store
 from slamon.store.digests import Tampered
+from slamon.units import quote_short
 
 T = TypeVar("T")
 MAX_STATEMENT = 64 * 1024 * 1024  # a statement to verify (a city's month lists every device)
@@ -38,6 +40,8 @@ MEDIA = {
     "text": "text/plain",
 }
 TEXTUAL = ("json", "csv", "text")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # a statement's hash and inputs_sha256
+FIRST_YEAR, LAST_YEAR = 1970, 2199  # the months the API computes (its instants' range, service/api.py)
 ISSUERS = (Role.CONTRACT_MANAGER, Role.ADMIN)
 
 
@@ -90,7 +94,7 @@ async def revision_of(request: web.Request) -> web.StreamResponse:
     fmt = _format(request)
     contract, month = _subject(request)
     text = request.match_info["revision"]
-    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1_000_000:
         raise web.HTTPBadRequest(text=f"revision: {text!r} is not a revision number (1, 2, …)")
     revision = int(text)
     store, fleet = request.app[MONITOR].store, request.app[MONITOR].whole
@@ -178,6 +182,18 @@ async def verify_statement(request: web.Request) -> web.StreamResponse:
     for key in ("contract", "month", "hash", "inputs_sha256"):
         if key in doc and not isinstance(doc[key], str):
             raise web.HTTPUnprocessableEntity(text=f"request body: {key}: expected text")
+    month = doc.get("month")
+    try:  # a month parse_month refuses is verify's to name (422)
+        wrong = None if month is None else _month_wrong(month, *parse_month(month))
+    except ValueError:
+        wrong = None
+    if wrong is not None:
+        raise web.HTTPUnprocessableEntity(text=f"request body: month: {wrong}")
+    for key in ("hash", "inputs_sha256"):  # as slamon writes them: no statement has another form
+        if key in doc and not DIGEST.fullmatch(doc[key]):
+            raise web.HTTPUnprocessableEntity(
+                text=f"request body: {key}: {quote_short(doc[key])} is not sha256:<64 hex digits>"
+            )
     store = request.app[MONITOR].store
 
     def run() -> dict[str, Any]:
@@ -224,7 +240,21 @@ def _month(text: str) -> str:
         year, number = parse_month(text)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=f"month: {exc}") from None
-    return f"{year:04d}-{number:02d}"
+    wrong = _month_wrong(text, year, number)
+    if wrong is not None:
+        raise web.HTTPBadRequest(text=f"month: {wrong}")
+    return text
+
+
+def _month_wrong(text: str, year: int, number: int) -> str | None:
+    """What is wrong with a month parse_month took, if anything: written otherwise than YYYY-MM in
+    ASCII digits (it takes any digit, and a final newline), or a year the API does not compute (as
+    for instants, 1970 to 2199; a month of year 0 or 9999-12 has no end to compute it to)."""
+    if text != f"{year:04d}-{number:02d}":
+        return f"{text!r} is not a month (use YYYY-MM, e.g. 2025-07)"
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return f"{text!r} is out of range ({FIRST_YEAR} to {LAST_YEAR})"
+    return None
 
 
 def _subject(request: web.Request) -> tuple[str, str]:

@@ -203,7 +203,11 @@ async def audit_entries(request: web.Request) -> web.StreamResponse:
                 400, f"{name}: {text!r} is not a whole number up to {MAX_DIGITS} digits", code="invalid"
             )
         numbers[name] = default if text is None else int(text)
-    limit = min(numbers["limit"], MAX_AUDIT)
+    limit = numbers["limit"]
+    if limit > MAX_AUDIT:
+        return problem(
+            400, f"limit: {limit} is more than a page holds (at most {MAX_AUDIT:,})", code="invalid"
+        )
     subject = request.query.get("subject")
     entries = await _read(
         request, lambda tx: tx.audit.entries(after=numbers["after"], limit=limit + 1, subject=subject)

@@ -275,6 +275,28 @@ async def test_the_workflow_over_http_each_role_allowed_and_refused(served: Serv
     assert (status, body["ok"], body["entries"], body["problems"]) == (200, True, 10, [])
 
 
+async def test_the_audit_log_pages_by_after_and_limit_and_refuses_a_limit_over_a_page(
+    served: Served,
+) -> None:
+    status, body = await served.call("GET", "/api/v1/audit?after=1&limit=2", "admin")
+    assert (status, [e["seq"] for e in body["entries"]], body["more"]) == (200, [2, 3], True)
+    status, body = await served.call("GET", "/api/v1/audit?after=4&limit=10000", "admin")
+    assert (status, [e["seq"] for e in body["entries"]], body["more"]) == (200, [5, 6], False)
+    status, body = await served.call("GET", "/api/v1/audit?limit=0", "admin")
+    assert (status, body["entries"], body["more"]) == (200, [], True)
+    status, body = await served.call("GET", "/api/v1/audit?limit=10001", "admin")
+    assert (status, body["detail"], body["code"]) == (
+        400,
+        "limit: 10001 is more than a page holds (at most 10,000)",
+        "invalid",
+    )
+    status, body = await served.call("GET", "/api/v1/audit?limit=1000000000000000000", "admin")
+    assert (status, body["detail"]) == (
+        400,
+        "limit: '1000000000000000000' is not a whole number up to 18 digits",
+    )
+
+
 async def test_problems_name_the_field_the_deadline_and_the_body(served: Served) -> None:
     bad = {**CLAIM, "scope": {"devices": ["NOPE"]}}
     status, body = await served.call("POST", "/api/v1/exclusions", "ops", json=bad)
