@@ -174,6 +174,16 @@ def test_statement_errors_name_the_problem(case: Path, capsys: pytest.CaptureFix
     assert run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", "July")[2] == (
         "slamon: error: --month: 'July' is not a month (use YYYY-MM, e.g. 2025-07)\n"
     )
+    # parse_month is the one rule for the command line and the API: year 0 and 9999-12 have no
+    # start or end to compute (they were tracebacks); other digits and a final newline are refused
+    for month, why in (
+        ("0000-01", "is out of range (1970 to 2199)"),
+        ("9999-12", "is out of range (1970 to 2199)"),
+        ("２０２５-07", "is not a month (use YYYY-MM, e.g. 2025-07)"),
+        ("2025-07\n", "is not a month (use YYYY-MM, e.g. 2025-07)"),
+    ):
+        code, _, err = run(capsys, "-c", str(case), "statement", "--contract", "C1", "--month", month)
+        assert (code, err) == (1, f"slamon: error: --month: {month!r} {why}\n")
 
 
 def test_export_round_trips_through_the_cli(

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from slamon.model import Contract, Device, Micros, to_micros
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits only, matched whole
+FIRST_YEAR, LAST_YEAR = 1970, 2199  # the months slamon bills: its instants' range (the API's too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +30,15 @@ class Period:
 
 
 def parse_month(text: str) -> tuple[int, int]:
-    """'2025-07' → (2025, 7); ValueError with a readable message otherwise."""
-    m = _MONTH.match(text)
+    """'2025-07' → (2025, 7); ValueError with a readable message otherwise, also for a year outside
+    1970 to 2199 (a month of year 0 or 9999-12 has no start or end to compute)."""
+    m = _MONTH.fullmatch(text)
     if not m or not 1 <= int(m.group(2)) <= 12:
         raise ValueError(f"{text!r} is not a month (use YYYY-MM, e.g. 2025-07)")
-    return int(m.group(1)), int(m.group(2))
+    year = int(m.group(1))
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"{text!r} is out of range ({FIRST_YEAR} to {LAST_YEAR})")
+    return year, int(m.group(2))
 
 
 def period_of(month: str, timezone: str) -> Period:

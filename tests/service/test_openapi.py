@@ -151,7 +151,7 @@ async def test_the_server_refuses_what_the_document_forbids_at_the_edges(
         )
         assert (status, problem["detail"]) == (
             422,
-            "request body: --month: '' is not a month (use YYYY-MM, e.g. 2025-07)",
+            "request body: month: '' is not a month (use YYYY-MM, e.g. 2025-07)",
         )
         for key, value in (("hash", "x"), ("inputs_sha256", "sha256:" + "F" * 64)):
             assert not allows(value, "Digest")
