@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         p.error("--runs must be at least 1")
 
-    out: Path = args.out or OUT / f"statement-{args.devices}"
+    out: Path = (args.out or OUT / f"statement-{args.devices}").resolve()  # the commands run in it
     info = machine()
     wanted = {
         "devices": args.devices,

@@ -157,6 +157,8 @@ class Results(Part):
                 gained.add(dev)
             rows.append(_block_row(dev, kind, hour, 0, records))
         self._write_blocks(rows, split)
+        if rows:
+            self._forget_evidence(min(g[2] for g in groups), max(g[2] for g in groups))
         return MergeReport(added, repeated, {d: t for d, t in earliest.items() if d in gained})
 
     def _write_blocks(self, rows: list[dict[str, Any]], split: list[tuple[int, int, int]]) -> None:
@@ -196,6 +198,7 @@ class Results(Part):
         if rows:
             sql = _APPEND_SQLITE if self.conn.dialect.name == "sqlite" else _APPEND_POSTGRES
             self.conn.exec_driver_sql(sql, rows)
+            self._forget_evidence(int(cols.time.min()) // HOUR, int(cols.time.max()) // HOUR)
 
     def compact(self, before: Micros) -> int:
         """Merge the live parts of every hour that ended before `before` into part 0; returns how
@@ -314,18 +317,27 @@ class Results(Part):
         1970 UTC: six digits from 1981 to 2084, so within a month the lines sort by kind, then hour);
         then SHA-256 over `device digest` lines by device id. Without `check` the database assembles each device's lines and only an hour
         stored in several parts is read; with `check`, every part's bytes are read and checked
-        against their digest (Tampered names the first that does not match)."""
+        against their digest (Tampered names the first that does not match).
+
+        Each device's digest is remembered for these hours (`evidence_digests`), until a block is
+        written into them: without `check` a remembered one is read instead of its blocks. With
+        `check` none is read, and what the bytes give is remembered. So it runs in a write
+        transaction (issuing.gather's)."""
         if end <= start or not keys:
             return None
         ids = {k: d for d, k in keys.items()}
         lo, hi = start // HOUR, (end - 1) // HOUR
         per_device: dict[DeviceId, str] = {}
         slow: list[int] = sorted(ids) if check else []
+        remembered = {} if check else self._remembered_evidence(sorted(ids), lo, hi)
+        for key, digest in remembered.items():
+            per_device[ids[key]] = digest
         if not check:
-            for key, text in self._evidence_lines(sorted(ids), lo, hi):
+            for key, last_part, text in self._evidence_lines(sorted(set(ids) - set(remembered)), lo, hi):
                 lines = text.split("\n")
                 lines.sort()
-                if len({line.rsplit(" ", 1)[0] for line in lines}) < len(lines):
+                # only live parts (numbered > 0, not yet compacted) can put two parts in one hour
+                if last_part and len({line.rsplit(" ", 1)[0] for line in lines}) < len(lines):
                     slow.append(key)  # an hour in several parts: joined below
                 else:
                     per_device[ids[key]] = hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
@@ -333,12 +345,47 @@ class Results(Part):
             per_device[ids[key]] = digest
         if not per_device:
             return None
+        keys_of = {d: k for k, d in ids.items()}
+        self._remember_evidence(
+            [(keys_of[d], digest) for d, digest in per_device.items() if keys_of[d] not in remembered], lo, hi
+        )
         text = "".join(f"{d} {per_device[d]}\n" for d in sorted(per_device))
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
-    def _evidence_lines(self, keys: Sequence[int], lo: int, hi: int) -> Iterator[tuple[int, str]]:
-        """(device key, its `kind hour digest` lines joined by newlines, in no promised order) for
-        each of these devices with blocks in hours [lo, hi], put together by the database."""
+    def _remembered_evidence(self, keys: Sequence[int], lo: int, hi: int) -> dict[int, str]:
+        ed = t.evidence_digests
+        found: dict[int, str] = {}
+        for part in chunks(keys):
+            rows = self.conn.execute(
+                sa.select(ed.c.device, ed.c.digest).where(ed.c.device.in_(part), ed.c.lo == lo, ed.c.hi == hi)
+            )
+            found.update((int(r.device), str(r.digest)) for r in rows)
+        return found
+
+    def _remember_evidence(self, digests: Sequence[tuple[int, str]], lo: int, hi: int) -> None:
+        if not digests:
+            return
+        ed = t.evidence_digests
+        stmt = self._insert(ed)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["device", "lo", "hi"], set_={"digest": stmt.excluded.digest}
+        )
+        for part in chunks(digests, 5000):
+            self.conn.execute(stmt, [{"device": k, "lo": lo, "hi": hi, "digest": d} for k, d in part])
+
+    def _forget_evidence(self, first_hour: int | None, last_hour: int, *, device: int | None = None) -> None:
+        """Blocks were written into hours [first_hour, last_hour] (None: from the first): every
+        remembered digest over those hours goes (of one device, or of all)."""
+        ed = t.evidence_digests
+        where = [ed.c.hi >= (first_hour if first_hour is not None else -(1 << 62)), ed.c.lo <= last_hour]
+        if device is not None:
+            where.append(ed.c.device == device)
+        self.conn.execute(ed.delete().where(*where))
+
+    def _evidence_lines(self, keys: Sequence[int], lo: int, hi: int) -> Iterator[tuple[int, int, str]]:
+        """(device key, its highest part number, its `kind hour digest` lines joined by newlines,
+        in no promised order) for each of these devices with blocks in hours [lo, hi], put together
+        by the database from the digests' index (migration 0011), without reading the blocks."""
         sqlite = self.conn.dialect.name == "sqlite"
         mark = "?" if sqlite else "%s"
         kind = "CASE kind " + " ".join(f"WHEN {c} THEN '{k.value}'" for c, k in blk.KINDS_BY_CODE.items())
@@ -348,7 +395,7 @@ class Results(Part):
         try:
             for part in chunks(keys):
                 cursor.execute(
-                    f"SELECT device, {joined} FROM result_blocks "  # noqa: S608
+                    f"SELECT device, max(part), {joined} FROM result_blocks "  # noqa: S608
                     f"WHERE device IN ({', '.join([mark] * len(part))}) AND hour >= {mark} AND hour <= {mark} "
                     "GROUP BY device",
                     (*part, lo, hi),
@@ -541,7 +588,10 @@ class Results(Part):
             )
             .values(data=None)
         )
-        return int(done.rowcount or 0)
+        let_go = int(done.rowcount or 0)
+        if let_go:  # an hour still in several parts keeps their digests, not their join's: forget
+            self._forget_evidence(None, max(reach_before_hour, video_until // HOUR), device=key)
+        return let_go
 
     def devices(self) -> list[int]:
         return list(self.conn.execute(sa.select(t.result_blocks.c.device).distinct()).scalars())

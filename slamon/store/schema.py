@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0012"
 """The Alembic head this code expects (tests check it against the migrations), so opening a
 current database costs one query and no Alembic import."""
 
@@ -99,8 +99,23 @@ result_blocks = Table(
     Column("n_low_res", Integer),  # video samples below the resolution minimum (NULL: not counted)
     Column("data", LargeBinary),  # packed results; NULL once retention has let them go
     Column("sha256", String(64)),  # of `data` as written (kept when it is let go); checked on every read
+    # the evidence digest reads the digests without the bytes (migration 0011)
+    Index("result_blocks_digests", "device", "hour", "kind", "sha256", postgresql_include=["part"]),
     sqlite_with_rowid=False,
 )
+
+evidence_digests = Table(
+    "evidence_digests",
+    metadata,
+    Column("device", Integer, primary_key=True),
+    Column("lo", BigInteger, primary_key=True),  # the hours [lo, hi] a statement's month touches
+    Column("hi", BigInteger, primary_key=True),
+    Column("digest", String(64), nullable=False),  # the device's line of the evidence digest
+    Index("evidence_digests_by_hi", "hi"),
+)
+"""Each device's evidence digest over a month's hours, as a statement last computed it: a draft
+reads it rather than every block's digest again. Any block written into those hours forgets it
+(store/results.py); issuing and verifying never read it."""
 
 timelines = Table(
     "timelines",

@@ -62,6 +62,56 @@ def test_the_evidence_digest_does_not_depend_on_how_an_hour_was_written(store: S
         assert tx.results.evidence(KEYS, *MONTH) != merged
 
 
+def test_a_devices_evidence_digest_is_remembered_until_a_block_is_written_into_its_hours(
+    store: Store,
+) -> None:
+    """A draft reads each device's remembered digest of the month (evidence_digests) instead of its
+    blocks; importing, appending or letting go of results in those hours forgets it. Issuing and
+    verifying (`check`) never read it: they see an edit made behind the store's back."""
+    keys = {DeviceId("CAM1"): 1, DeviceId("CAM2"): 2}
+    times = [T0, T0 + MIN, T0 + HOUR]
+
+    def remembered(tx: object) -> int:
+        return int(tx.conn.execute(sa.text("SELECT count(*) FROM evidence_digests")).scalar())  # type: ignore[attr-defined]
+
+    with store.begin() as tx:
+        tx.keys.ensure([DeviceId("CAM1"), DeviceId("CAM2")])
+        tx.results.merge(cols(1, times, [1, 1, 1]))
+        tx.results.merge(cols(2, times, [1, 0, 1]))
+        first = tx.results.evidence(keys, *MONTH)
+        assert remembered(tx) == 2
+        assert tx.results.evidence(keys, *MONTH) == first
+        # an edit behind the store's back: the draft reads the remembered digest, `check` the bytes
+        kept = tx.conn.execute(sa.text("SELECT hour, part, sha256 FROM result_blocks WHERE device = 2")).all()
+        tx.conn.execute(sa.text("UPDATE result_blocks SET sha256 = :x WHERE device = 2"), {"x": "0" * 64})
+        assert tx.results.evidence(keys, *MONTH) == first
+        with pytest.raises(Tampered):
+            tx.results.evidence(keys, *MONTH, check=True)
+        for r in kept:
+            tx.conn.execute(
+                sa.text("UPDATE result_blocks SET sha256 = :x WHERE device = 2 AND hour = :h AND part = :p"),
+                {"x": r.sha256, "h": r.hour, "p": r.part},
+            )
+        # results of another month keep it; an import into the month forgets it
+        tx.results.merge(cols(1, [T0 + 40 * 24 * HOUR], [1]))
+        assert remembered(tx) == 2
+        tx.results.merge(cols(1, [T0 + 2 * MIN], [0]))
+        assert remembered(tx) == 0
+        second = tx.results.evidence(keys, *MONTH)
+        assert second != first
+        assert tx.results.evidence(keys, *MONTH, check=False) == second
+        # a live round appended into the month forgets it too
+        tx.results.append(cols(2, [T0 + 3 * MIN], [1]), part=100)
+        assert remembered(tx) == 0
+        third = tx.results.evidence(keys, *MONTH)
+        assert third != second
+        assert tx.results.evidence(keys, *MONTH, check=True) == third, "the same digest from the bytes"
+        # retention letting a device's bytes go forgets that device's
+        tx.results.let_go(1, reach_before_hour=T0 // HOUR + 2, video_until=T0)
+        assert remembered(tx) == 1
+        assert tx.results.evidence(keys, *MONTH) == third
+
+
 def test_a_block_edited_in_the_database_is_an_error_naming_it(store: Store) -> None:
     with store.begin() as tx:
         tx.keys.ensure([DeviceId("CAM1")])
