@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 SCHEMA_REVISION = "0012"
@@ -99,8 +100,26 @@ result_blocks = Table(
     Column("n_low_res", Integer),  # video samples below the resolution minimum (NULL: not counted)
     Column("data", LargeBinary),  # packed results; NULL once retention has let them go
     Column("sha256", String(64)),  # of `data` as written (kept when it is let go); checked on every read
-    # the evidence digest reads the digests without the bytes (migration 0011)
-    Index("result_blocks_digests", "device", "hour", "kind", "sha256", postgresql_include=["part"]),
+    # the evidence digest reads the digests without the bytes (migration 0011): of the merged
+    # blocks (part 0, written by imports and compaction), and which hours hold live parts (a small
+    # index: compaction merges them hourly); live rounds' appends touch only the second
+    Index(
+        "result_blocks_digests",
+        "device",
+        "hour",
+        "kind",
+        "sha256",
+        sqlite_where=text("part = 0"),
+        postgresql_where=text("part = 0"),
+    ),
+    Index(
+        "result_blocks_live",
+        "device",
+        "hour",
+        sqlite_where=text("part > 0"),
+        postgresql_where=text("part > 0"),
+        postgresql_include=["kind"],
+    ),
     sqlite_with_rowid=False,
 )
 
