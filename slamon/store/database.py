@@ -166,7 +166,7 @@ class Store:
             with self._read_engine().connect() as conn, conn.begin():
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                yield StoreTx(conn, self.dialect)
+                yield StoreTx(conn, self.dialect, writable=False)
         except SQLAlchemyError as exc:
             raise StoreError(f"database {redact(self.url)}: {_reason(exc)}", failure_reason(exc)) from exc
 

@@ -118,6 +118,8 @@ _APPEND_POSTGRES = _APPEND.format(", ".join(["%s"] * 12))
 
 
 class Results(Part):
+    writable = True  # False in a read-only transaction: evidence() then remembers nothing
+
     def merge(self, cols: ResultColumns) -> MergeReport:
         """Add results to their hourly blocks. Identical repeats are skipped; a result that
         disagrees with a stored one raises ResultConflict, one older than retention ResultsLetGo.
@@ -321,8 +323,8 @@ class Results(Part):
 
         Each device's digest is remembered for these hours (`evidence_digests`), until a block is
         written into them: without `check` a remembered one is read instead of its blocks. With
-        `check` none is read, and what the bytes give is remembered. So it runs in a write
-        transaction (issuing.gather's)."""
+        `check` none is read, and what the bytes give is remembered (in a write transaction;
+        a read-only one remembers nothing)."""
         if end <= start or not keys:
             return None
         ids = {k: d for d, k in keys.items()}
@@ -364,7 +366,7 @@ class Results(Part):
         return found
 
     def _remember_evidence(self, digests: Sequence[tuple[int, str]], lo: int, hi: int) -> None:
-        if not digests:
+        if not digests or not self.writable:
             return
         ed = t.evidence_digests
         stmt = self._insert(ed)

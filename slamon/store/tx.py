@@ -22,12 +22,14 @@ from slamon.store.versions import Versions
 class StoreTx:
     """The store's operations, inside one transaction."""
 
-    def __init__(self, conn: Connection, dialect: str) -> None:
+    def __init__(self, conn: Connection, dialect: str, *, writable: bool = True) -> None:
+        """`writable`: False in a read-only transaction (Store.read), where nothing is remembered."""
         self.conn = conn
         insert = insert_for(dialect)
         self.keys = DeviceKeys(conn, insert)
         self.versions = Versions(conn, insert)
         self.results = Results(conn, insert)
+        self.results.writable = writable
         self.timelines = Timelines(conn, insert)
         self.statements = Statements(conn, insert)
         self.meta = Meta(conn, insert)

@@ -112,6 +112,18 @@ def test_a_devices_evidence_digest_is_remembered_until_a_block_is_written_into_i
         assert tx.results.evidence(keys, *MONTH) == third
 
 
+def test_a_read_only_transaction_computes_the_digest_and_remembers_nothing(store: Store) -> None:
+    with store.begin() as tx:
+        tx.keys.ensure([DeviceId("CAM1")])
+        tx.results.merge(cols(1, [T0, T0 + HOUR], [1, 0]))
+    with store.read() as tx:
+        digest = tx.results.evidence(KEYS, *MONTH)
+    assert digest is not None
+    with store.begin() as tx:
+        assert tx.conn.execute(sa.text("SELECT count(*) FROM evidence_digests")).scalar() == 0
+        assert tx.results.evidence(KEYS, *MONTH) == digest
+
+
 def test_a_block_edited_in_the_database_is_an_error_naming_it(store: Store) -> None:
     with store.begin() as tx:
         tx.keys.ensure([DeviceId("CAM1")])
