@@ -317,9 +317,10 @@ class Results(Part):
         was written (live parts, an import, compaction), and a block whose bytes retention let go
         keeps its digest. Per device, SHA-256 over `kind hour digest` lines (the hour in hours since
         1970 UTC: six digits from 1981 to 2084, so within a month the lines sort by kind, then hour);
-        then SHA-256 over `device digest` lines by device id. Without `check` the database assembles each
-        device's lines from its indexes and only an hour stored in several parts is read; with `check`, every part's bytes are read and checked
-        against their digest (Tampered names the first that does not match).
+        then SHA-256 over `device digest` lines by device id. Without `check` the database assembles
+        each device's lines from its indexes and only an hour stored in several parts is read; with
+        `check`, every part's bytes are read and checked against their digest (Tampered names the
+        first that does not match).
 
         Each device's digest is remembered for these hours (`evidence_digests`), until a block is
         written into them: without `check` a remembered one is read instead of its blocks. With
@@ -330,11 +331,13 @@ class Results(Part):
         ids = {k: d for d, k in keys.items()}
         lo, hi = start // HOUR, (end - 1) // HOUR
         per_device: dict[DeviceId, str] = {}
-        slow: list[int] = sorted(ids) if check else []
         remembered = {} if check else self._remembered_evidence(sorted(ids), lo, hi)
         for key, digest in remembered.items():
             per_device[ids[key]] = digest
-        if not check:
+        if check:
+            for key, digest in self._checked_evidence(sorted(ids), lo, hi):
+                per_device[ids[key]] = digest
+        else:
             todo = sorted(set(ids) - set(remembered))
             live = self._live_hours(todo, lo, hi)
             seen: set[int] = set()
@@ -344,8 +347,6 @@ class Results(Part):
                 per_device[ids[key]] = self._device_digest(key, text.split("\n"), live.get(key, {}))
             for key in sorted(set(live) - seen):  # every block of these hours still in live parts
                 per_device[ids[key]] = self._device_digest(key, [], live[key])
-        for key, digest in self._evidence_by_block(slow, lo, hi, check=check):
-            per_device[ids[key]] = digest
         if not per_device:
             return None
         keys_of = {d: k for k, d in ids.items()}
@@ -380,7 +381,9 @@ class Results(Part):
         """Blocks were written into hours [first_hour, last_hour] (None: from the first): every
         remembered digest over those hours goes (of one device, or of all)."""
         ed = t.evidence_digests
-        where = [ed.c.hi >= (first_hour if first_hour is not None else -(1 << 62)), ed.c.lo <= last_hour]
+        where = [ed.c.lo <= last_hour]
+        if first_hour is not None:
+            where.append(ed.c.hi >= first_hour)
         if device is not None:
             where.append(ed.c.device == device)
         self.conn.execute(ed.delete().where(*where))
@@ -437,15 +440,25 @@ class Results(Part):
         return found
 
     def _hour_digest(
-        self, device: int, kind: int, hour: int, parts: Sequence[tuple[int, str | None, bool]]
+        self,
+        device: int,
+        kind: int,
+        hour: int,
+        parts: Sequence[tuple[int, str | None, bool]],
+        blobs: Sequence[bytes] | None = None,
     ) -> str:
         """An hour's digest as one block: its only part's, its parts' joined as compaction joins
-        them, or (some parts' bytes let go before they were joined) their digests in order."""
+        them, or (some parts' bytes let go before they were joined) their digests in order.
+        `parts`: (number, sha256, bytes kept); `blobs`: their bytes when read already."""
         if len(parts) == 1:
             return parts[0][1] or "-"
         if all(kept for _, _, kept in parts):
-            joined = self._existing_blocks([(device, kind, hour)])[(device, kind, hour)]
-            return hashlib.sha256(blk.join_parts(joined).tobytes()).hexdigest()
+            joined = (
+                blobs
+                if blobs is not None
+                else self._existing_blocks([(device, kind, hour)])[(device, kind, hour)]
+            )
+            return hashlib.sha256(blk.join_parts(list(joined)).tobytes()).hexdigest()
         return "+".join(sha or "-" for _, sha, _ in parts)
 
     def _evidence_lines(self, keys: Sequence[int], lo: int, hi: int) -> Iterator[tuple[int, str]]:
@@ -472,19 +485,17 @@ class Results(Part):
         finally:
             cursor.close()
 
-    def _evidence_by_block(
-        self, keys: Sequence[int], lo: int, hi: int, *, check: bool
-    ) -> Iterator[tuple[int, str]]:
+    def _checked_evidence(self, keys: Sequence[int], lo: int, hi: int) -> Iterator[tuple[int, str]]:
         """(device key, digest of its lines) for each of these devices with blocks in hours [lo, hi],
-        block by block: the parts of an hour joined, and with `check` every part's bytes checked."""
+        from every part's bytes, each checked against its digest (Tampered names the first that
+        does not match)."""
         mark = "?" if self.conn.dialect.name == "sqlite" else "%s"
-        column = "data" if check else "data IS NOT NULL"
         sha = hashlib.sha256
         cursor = self.conn.connection.cursor()
         try:
-            for part in chunks(keys, 16 if check else CHUNK):  # with check: a month's bytes of 16 devices
+            for part in chunks(keys, 16):  # a month's bytes of 16 devices at a time
                 cursor.execute(
-                    f"SELECT device, kind, hour, part, sha256, {column} FROM result_blocks "  # noqa: S608
+                    "SELECT device, kind, hour, part, sha256, data FROM result_blocks "  # noqa: S608
                     f"WHERE device IN ({', '.join([mark] * len(part))}) AND hour >= {mark} AND hour <= {mark} "
                     "ORDER BY device, kind, hour, part",
                     (*part, lo, hi),
@@ -494,23 +505,15 @@ class Results(Part):
                     lines = []
                     for (kind, hour), group in itertools.groupby(blocks, key=lambda r: (r[1], r[2])):
                         parts = list(group)
-                        if check:
-                            for _, _, _, number, digest, blob in parts:
-                                if blob is not None and (
-                                    digest is None or sha(bytes(blob)).hexdigest() != digest
-                                ):
-                                    raise self._tampered(device, kind, hour, number, digest, bytes(blob))
-                        if len(parts) == 1:
-                            digest = parts[0][4] or "-"
-                        elif all(p[5] is not None if check else p[5] for p in parts):  # bytes, or kept
-                            joined = (
-                                [bytes(p[5]) for p in parts]
-                                if check
-                                else self._existing_blocks([(device, kind, hour)])[(device, kind, hour)]
-                            )
-                            digest = sha(blk.join_parts(joined).tobytes()).hexdigest()
-                        else:  # some parts let go before they were joined: their digests, in order
-                            digest = "+".join(p[4] or "-" for p in parts)
+                        for _, _, _, number, digest, blob in parts:
+                            if blob is not None and (
+                                digest is None or sha(bytes(blob)).hexdigest() != digest
+                            ):
+                                raise self._tampered(device, kind, hour, number, digest, bytes(blob))
+                        blobs = [bytes(p[5]) for p in parts if p[5] is not None]
+                        digest = self._hour_digest(
+                            device, kind, hour, [(p[3], p[4], p[5] is not None) for p in parts], blobs
+                        )
                         lines.append(f"{blk.KINDS_BY_CODE[kind].value} {hour} {digest}\n")
                     yield device, sha("".join(lines).encode()).hexdigest()
         finally:
