@@ -811,14 +811,12 @@ def cmd_statement(args: argparse.Namespace, clock: Clock) -> int:
 
 def _context(outcome: Outcome, fleet: Fleet, contract: str, exclusions: Sequence[Exclusion]) -> Context:
     """The buyer, the KPI targets, the site names and the exclusions' scopes a rendered statement
-    prints: an issued statement's as they were kept when it was issued (the same PDF, whenever
-    written), a draft's as the files say now."""
+    prints (render/context.py)."""
     from slamon.billing.render.context import Context
     from slamon.model import ContractId
 
-    if outcome.context is not None:
-        return _stored_context(outcome.context)
-    return Context.of(fleet.contracts.get(ContractId(contract)), fleet.inventory, exclusions)
+    terms = fleet.contracts.get(ContractId(contract))
+    return Context.for_statement(outcome.context, terms, fleet.inventory, lambda: exclusions)
 
 
 def _labels(doc: Mapping[str, Any], fleet: Fleet, contract: str, exclusions: Sequence[Exclusion]) -> str:
@@ -836,21 +834,6 @@ def _labels(doc: Mapping[str, Any], fleet: Fleet, contract: str, exclusions: Seq
         "exclusions": [exclusion_to_dict(e) for e in exclusions if e.id in listed],
     }
     return canonical_json(labels).decode("utf-8")
-
-
-def _stored_context(text: str) -> Context:
-    """The PDF labels kept with an issued statement (_labels), as the renderer takes them."""
-    from slamon.billing.render.context import Context
-    from slamon.canonical import contract_from_dict, exclusion_from_dict, site_from_dict
-
-    labels = json.loads(text)
-    sites = [site_from_dict(s) for s in labels["sites"]]
-    kept = [exclusion_from_dict(e) for e in labels["exclusions"]]
-    return Context(
-        None if labels["contract"] is None else contract_from_dict(labels["contract"]),
-        {s.id: s for s in sites},
-        {e.id: e.scope for e in kept},
-    )
 
 
 def _issuer(args: argparse.Namespace) -> str:

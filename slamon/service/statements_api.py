@@ -22,7 +22,7 @@ from slamon.access import Actor, Role
 from slamon.billing.periods import parse_month
 from slamon.errors import AccessDenied, StatementError
 from slamon.issuing import Outcome, Override, issued_revision, statement, verify
-from slamon.model import ContractId, Fleet, from_micros
+from slamon.model import ContractId, Exclusion, Fleet, from_micros
 from slamon.service.api import json_response
 from slamon.service.auth import ACTOR, problem
 from slamon.service.keys import CLOCK, MONITOR, READER
@@ -300,6 +300,16 @@ def _render(outcome: Outcome, fmt: str, fleet: Fleet, store: Store, contract: st
     if fmt == "json":
         text = outcome.text if outcome.text is not None else json.dumps(doc, ensure_ascii=False, indent=2)
         return (text + "\n").encode()
+    from slamon.billing.render.context import Context
+
+    def exclusions() -> tuple[Exclusion, ...]:
+        with store.read() as tx:
+            return tx.versions.exclusions()
+
+    def context() -> Context:  # the buyer, the targets, the sites' and scopes' labels
+        terms = fleet.contracts.get(ContractId(contract))
+        return Context.for_statement(outcome.context, terms, fleet.inventory, exclusions)
+
     if fmt in ("csv", "text"):
         out = io.StringIO(newline="")
         if fmt == "csv":
@@ -309,7 +319,7 @@ def _render(outcome: Outcome, fmt: str, fleet: Fleet, store: Store, contract: st
         else:
             from slamon.billing.render.text import render_text
 
-            render_text(doc, out)
+            render_text(doc, out, context())
         return out.getvalue().encode()
     data = io.BytesIO()
     if fmt == "xlsx":
@@ -317,22 +327,14 @@ def _render(outcome: Outcome, fmt: str, fleet: Fleet, store: Store, contract: st
 
         render_xlsx(doc, data)
         return data.getvalue()
-    from slamon.billing.render.context import Context
     from slamon.billing.render.fonts import cjk_fonts
     from slamon.billing.render.pdf import render_pdf
-    from slamon.cli import _stored_context
 
     try:
         cjk_fonts()
     except StatementError as exc:  # no CJK font on this machine: the message names the package
         raise web.HTTPServiceUnavailable(text=str(exc)) from None
-    if outcome.context is None:  # a draft: the labels as the files say now
-        with store.read() as tx:
-            exclusions = tx.versions.exclusions()
-        context = Context.of(fleet.contracts.get(ContractId(contract)), fleet.inventory, exclusions)
-    else:  # an issued revision: the labels kept with it
-        context = _stored_context(outcome.context)
-    render_pdf(doc, data, context)
+    render_pdf(doc, data, context())
     return data.getvalue()
 
 

@@ -7,7 +7,8 @@ are terms and labels from the files, never figures: a renderer given no context 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -23,6 +24,36 @@ class Context:
     @classmethod
     def of(cls, contract: Contract | None, inventory: Inventory, exclusions: Iterable[Exclusion]) -> Context:
         return cls(contract, cast(Mapping[str, Site], inventory.sites), {e.id: e.scope for e in exclusions})
+
+    @classmethod
+    def stored(cls, text: str) -> Context:
+        """The labels kept with an issued statement (canonical JSON: its contract, the sites of its
+        devices, the exclusions it lists), as the renderers take them."""
+        from slamon.canonical import contract_from_dict, exclusion_from_dict, site_from_dict
+
+        labels = json.loads(text)
+        sites = [site_from_dict(s) for s in labels["sites"]]
+        kept = [exclusion_from_dict(e) for e in labels["exclusions"]]
+        return cls(
+            None if labels["contract"] is None else contract_from_dict(labels["contract"]),
+            {s.id: s for s in sites},
+            {e.id: e.scope for e in kept},
+        )
+
+    @classmethod
+    def for_statement(
+        cls,
+        stored: str | None,
+        contract: Contract | None,
+        inventory: Inventory,
+        exclusions: Callable[[], Iterable[Exclusion]],
+    ) -> Context:
+        """What a rendered statement prints beside its figures: an issued one's labels as they were
+        kept when it was issued (`stored`: the same PDF, whenever written), a draft's as the files
+        and the store say now (`exclusions` read only then)."""
+        if stored is not None:
+            return cls.stored(stored)
+        return cls.of(contract, inventory, exclusions())
 
     @property
     def buyer(self) -> str | None:

@@ -85,3 +85,24 @@ def test_a_kpi_charged_twice_shows_the_sum_and_without_context_no_target() -> No
     bare = head(document(0.9, 0.9, []), None)
     assert not any(line.startswith("for ") for line in bare)
     assert "  online rate        90.0000 %    no target" in bare
+
+
+def test_the_api_writes_the_text_as_the_command_line_does(tmp_path: Path) -> None:
+    """/api/v1/statements/…?format=text takes its context from the same place as `slamon statement
+    --format text` (Context.for_statement): the buyer and the targets, not the ids alone."""
+    from slamon.issuing import Outcome
+    from slamon.service.statements_api import _render
+    from slamon.store import Store
+
+    fleet = load_fleet(load_config(EXAMPLE))
+    store = Store(f"sqlite:///{tmp_path / 'slamon.db'}")
+    try:
+        missed = {"rule": "fleet_kpi", "kpi": "online_rate", "reason": "", "amount": "50.00"}
+        doc = document(0.94999996, 0.95, [missed])
+        body = _render(Outcome(doc, None), "text", fleet, store, "YJ-2025").decode()
+    finally:
+        store.close()
+    out = io.StringIO()
+    render_text(doc, out, example_context())
+    assert body == out.getvalue()
+    assert "for 某某市公安局右江分局" in body
